@@ -1,0 +1,105 @@
+"""Read the marts into per-(source, model_set) matrices for the statistics, and write marts back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from .stats.correlation import Comparison
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """One model set of one source as dense arrays (NaN where a value is missing)."""
+
+    source: str
+    model_set: str
+    snapshot: str
+    sha256: str
+    model_ids: list[str]
+    benchmarks: list[str]
+    values: np.ndarray
+    training_flop: np.ndarray
+    capability_inputs: list[str]
+    area: dict[str, str | None]
+    accuracy_of: dict[str, str | None]
+
+    def column(self, benchmark: str) -> np.ndarray:
+        return self.values[:, self.benchmarks.index(benchmark)]
+
+    @property
+    def capability_matrix(self) -> np.ndarray:
+        return np.column_stack([self.column(b) for b in self.capability_inputs])
+
+    def comparisons(self) -> list[Comparison]:
+        """Every correlation the project reports for this model set, in a stable order."""
+        out = []
+        for j, bench in enumerate(self.benchmarks):
+            y = self.values[:, j]
+            out.append(Comparison(bench, "capabilities", y))
+            if bench in self.capability_inputs:
+                out.append(Comparison(bench, "capabilities_loo", y, drop_input=self.capability_inputs.index(bench)))
+            out.append(Comparison(bench, "compute", y, x=self.training_flop))
+            acc = self.accuracy_of.get(bench)
+            if acc and acc in self.benchmarks:
+                out.append(Comparison(bench, "accuracy", y, x=self.column(acc)))
+        return out
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run ``sql`` and return the result as a polars frame (through Arrow)."""
+    relation = con.sql(sql, params=params)
+    return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
+
+
+def load_model_sets(con: duckdb.DuckDBPyConnection) -> list[ModelSet]:
+    """All (source, model_set) pairs of ``marts.scores`` as :class:`ModelSet`, sorted by key."""
+    scores = query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value from marts.scores")
+    models = query_frame(con, "select source, model_set, model_id, training_flop from marts.models")
+    benchmarks = query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks")
+    out = []
+    for (source, model_set), part in scores.sort("source", "model_set").group_by(["source", "model_set"], maintain_order=True):
+        wide = part.pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True).sort("model_id")
+        model_ids = wide["model_id"].to_list()
+        names = [c for c in wide.columns if c != "model_id"]
+        flop = (
+            pl.DataFrame({"model_id": model_ids})
+            .join(models.filter((pl.col("source") == source) & (pl.col("model_set") == model_set)), on="model_id", how="left")
+            ["training_flop"]
+            .to_numpy()
+            .astype(float)
+        )
+        info = benchmarks.filter(pl.col("source") == source)
+        caps = sorted(info.filter(pl.col("is_capability_input"))["benchmark"].to_list())
+        caps = [c for c in caps if c in names]
+        out.append(
+            ModelSet(
+                source=source,
+                model_set=model_set,
+                snapshot=part["snapshot"][0],
+                sha256=part["source_sha256"][0],
+                model_ids=model_ids,
+                benchmarks=names,
+                values=wide.select(names).to_numpy().astype(float),
+                training_flop=flop,
+                capability_inputs=caps,
+                area=dict(zip(info["benchmark"], info["area"])),
+                accuracy_of=dict(zip(info["benchmark"], info["accuracy_of"])),
+            )
+        )
+    return out
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, comment: str) -> None:
+    """Atomically replace ``table`` (``schema.name``) with ``frame`` and describe it with ``comment``."""
+    schema = table.split(".")[0]
+    con.execute("begin transaction")
+    con.execute(f"create schema if not exists {schema}")
+    con.register("frame_to_write", frame.to_arrow())
+    con.execute(f"create or replace table {table} as select * from frame_to_write")
+    con.unregister("frame_to_write")
+    con.execute(f"comment on table {table} is '{comment.replace(chr(39), chr(39) * 2)}'")
+    con.execute("commit")

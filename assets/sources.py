@@ -1,0 +1,254 @@
+"""The source registry and, for each source, a fetch asset and a land asset.
+
+Fetch: download every file of the source (or read it from the mirror), refuse a pinned file whose
+sha256 differs, store each file once under ``raw/<source>/<sha256><suffix>`` and log it in
+``raw.fetch_log``. Land: parse the logged files and replace the source's ``raw.<source>__*`` tables
+in one transaction. Each source is its own pair of steps, so executors can run sources apart.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+import dagster as dg
+import polars as pl
+
+from orchestration.resources import Fetcher, FetchError, Warehouse
+
+from .metadata import markdown_table
+from .parsers import ParseError
+from .parsers.safetywashing import parse_benchmark_info, parse_matrix
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source. ``sha256`` is set when the URL is pinned to an immutable commit."""
+
+    name: str
+    url: str
+    role: str
+    sha256: str | None = None
+    model_set: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.url).suffix
+
+
+@dataclass(frozen=True)
+class Source:
+    """A leaderboard dump: where its files are, which parser reads them, which snapshot they are."""
+
+    name: str
+    description: str
+    format: str
+    snapshot: str
+    licence: str
+    files: tuple[SourceFile, ...]
+
+
+SAFETYWASHING_COMMIT = "ab48125dc86a14d691279618df74badaf9a17279"
+_SW = f"https://raw.githubusercontent.com/centerforaisafety/safetywashing/{SAFETYWASHING_COMMIT}/data"
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        name="safetywashing",
+        description=(
+            "Safetywashing paper data (Ren et al. 2024, arXiv 2407.21792): 27 base and 26 chat LLMs "
+            "× ~178 benchmark metrics, oriented so that higher is safer/better, with parameters and FLOP."
+        ),
+        format="safetywashing_csv",
+        snapshot=SAFETYWASHING_COMMIT,
+        licence="MIT",
+        files=(
+            SourceFile(
+                name="benchmarks_base_models.csv",
+                url=f"{_SW}/benchmarks_base_models.csv",
+                role="matrix",
+                model_set="base",
+                sha256="52b0af4f6d6c4426614f4b95d21086d25955fa8c978d88349bdeed82bdcb1be5",
+            ),
+            SourceFile(
+                name="benchmarks_chat_models.csv",
+                url=f"{_SW}/benchmarks_chat_models.csv",
+                role="matrix",
+                model_set="chat",
+                sha256="135e17e5a6e1c8ea4ee159794433d03de16fce9d1d1289827b9b617f039bdcbb",
+            ),
+            SourceFile(
+                name="benchmarks_info.csv",
+                url=f"{_SW}/benchmarks_info.csv",
+                role="info",
+                sha256="a043fd235bff9b38897e7cd2a566dbdf041f56eb779dcdd0c45e55809e758470",
+            ),
+        ),
+    ),
+)
+
+RAW_TABLES = ("scores", "models", "benchmarks")
+
+FETCH_LOG_DDL = """
+create schema if not exists raw;
+create table if not exists raw.fetch_log (
+    fetch_id varchar not null,
+    source varchar not null,
+    file varchar not null,
+    url varchar not null,
+    snapshot varchar not null,
+    sha256 varchar not null,
+    bytes bigint not null,
+    fetched_at timestamptz not null,
+    via varchar not null,
+    stored_path varchar not null
+);
+"""
+
+
+def _land_safetywashing(source: Source, files: dict[str, tuple[SourceFile, bytes, str]]) -> dict[str, pl.DataFrame]:
+    scores, models, benchmarks = [], [], []
+    for spec, data, sha256 in files.values():
+        prov = {"source": source.name, "snapshot": source.snapshot, "file": spec.name, "sha256": sha256}
+        if spec.role == "matrix":
+            s, m = parse_matrix(data, source=source.name, file=spec.name)
+            scores.append(s.with_columns(pl.lit(spec.model_set).alias("model_set"), **{k: pl.lit(v) for k, v in prov.items()}))
+            models.append(m.with_columns(pl.lit(spec.model_set).alias("model_set"), **{k: pl.lit(v) for k, v in prov.items()}))
+        elif spec.role == "info":
+            b = parse_benchmark_info(data, source=source.name, file=spec.name)
+            benchmarks.append(b.with_columns(**{k: pl.lit(v) for k, v in prov.items()}))
+    return {
+        "scores": pl.concat(scores),
+        "models": pl.concat(models),
+        "benchmarks": pl.concat(benchmarks),
+    }
+
+
+LANDERS: dict[str, Callable[[Source, dict[str, tuple[SourceFile, bytes, str]]], dict[str, pl.DataFrame]]] = {
+    "safetywashing_csv": _land_safetywashing,
+}
+
+
+def fetch_key(source: Source) -> dg.AssetKey:
+    return dg.AssetKey(["fetch", source.name])
+
+
+def raw_key(source: Source, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", f"{source.name}__{table}"])
+
+
+def fetch_files(source: Source, fetcher: Fetcher) -> list[tuple[SourceFile, bytes]]:
+    """Fetch every file of ``source`` and check pinned checksums, before anything is written."""
+    fetched = []
+    for spec in source.files:
+        try:
+            data = fetcher.get(spec.url)
+        except FetchError as exc:
+            raise dg.Failure(f"source {source.name!r}, file {spec.name!r}: fetch failed: {exc}") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if spec.sha256 and digest != spec.sha256:
+            raise dg.Failure(
+                f"source {source.name!r}, file {spec.name!r}: sha256 {digest} ({len(data)} bytes) differs from "
+                f"the pinned {spec.sha256} for {spec.url}; refusing a corrupted or changed file. "
+                "The warehouse was not changed.",
+                metadata={"url": spec.url, "sha256": digest, "expected_sha256": spec.sha256, "bytes": len(data)},
+            )
+        fetched.append((spec, data))
+    return fetched
+
+
+def build_source_assets(source: Source) -> list[dg.AssetsDefinition]:
+    """The fetch asset and the land multi-asset of one source."""
+
+    @dg.asset(
+        key=fetch_key(source),
+        group_name="sources",
+        kinds={"python", "file"},
+        description=f"Fetch the files of `{source.name}` into the content-addressed raw store and log them "
+        f"in `raw.fetch_log`. {source.description}",
+        metadata={"snapshot": source.snapshot, "licence": source.licence, "urls": [f.url for f in source.files]},
+    )
+    def fetch(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher) -> dg.MaterializeResult:
+        fetched = fetch_files(source, fetcher)
+        fetch_id = str(uuid.uuid4())
+        now = datetime.now(timezone.utc)
+        rows = []
+        for spec, data in fetched:
+            sha256, path = warehouse.store_raw(source.name, data, spec.suffix)
+            rows.append((fetch_id, source.name, spec.name, spec.url, source.snapshot, sha256, len(data), now, fetcher.describe(), str(path)))
+            context.log.info(f"{source.name}/{spec.name}: {len(data)} bytes, sha256 {sha256}")
+        with warehouse.connect() as con:
+            con.execute(FETCH_LOG_DDL)
+            con.executemany("insert into raw.fetch_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return dg.MaterializeResult(
+            metadata={
+                "fetch_id": fetch_id,
+                "snapshot": source.snapshot,
+                "via": fetcher.describe(),
+                "files": dg.MetadataValue.md(
+                    "| file | bytes | sha256 |\n|---|---|---|\n"
+                    + "\n".join(f"| {r[2]} | {r[6]} | `{r[5]}` |" for r in rows)
+                ),
+                **{f"sha256/{r[2]}": r[5] for r in rows},
+            }
+        )
+
+    @dg.multi_asset(
+        name=f"land_{source.name}",
+        group_name="sources",
+        specs=[
+            dg.AssetSpec(
+                raw_key(source, table),
+                deps=[fetch_key(source)],
+                kinds={"duckdb"},
+                description=f"`raw.{source.name}__{table}`: the {table} of `{source.name}` as parsed from the "
+                "fetched files, one row per cell/entity, with file, line and sha256.",
+            )
+            for table in RAW_TABLES
+        ],
+    )
+    def land(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        with warehouse.connect(read_only=True) as con:
+            logged = con.execute(
+                """
+                select file, sha256, stored_path from raw.fetch_log
+                where fetch_id = (select fetch_id from raw.fetch_log where source = ? order by fetched_at desc limit 1)
+                """,
+                [source.name],
+            ).fetchall()
+        by_name = {spec.name: spec for spec in source.files}
+        files = {}
+        for name, sha256, stored_path in logged:
+            with open(stored_path, "rb") as fh:
+                files[name] = (by_name[name], fh.read(), sha256)
+        try:
+            tables = LANDERS[source.format](source, files)
+        except ParseError as exc:
+            raise dg.Failure(f"{exc}. The warehouse was not changed.") from exc
+        with warehouse.connect() as con:
+            con.execute("begin transaction")
+            for table, frame in tables.items():
+                con.register("landed", frame.to_arrow())
+                con.execute(f"create or replace table raw.{source.name}__{table} as select * from landed")
+                con.unregister("landed")
+            con.execute("commit")
+        for table, frame in tables.items():
+            extra = {}
+            if "value" in frame.columns:
+                extra["n_missing_values"] = frame["value"].null_count()
+            yield dg.MaterializeResult(
+                asset_key=raw_key(source, table),
+                metadata={
+                    "dagster/row_count": frame.height,
+                    "snapshot": source.snapshot,
+                    "files": ", ".join(f"{n} ({sha[:12]})" for n, (_, _, sha) in files.items()),
+                    "preview": markdown_table(frame.head(5)),
+                    **extra,
+                },
+            )
+
+    return [fetch, land]
+
+
+source_assets: list[dg.AssetsDefinition] = [a for s in SOURCES for a in build_source_assets(s)]

@@ -1,0 +1,27 @@
+"""The one Definitions object: every asset, check, job, schedule and resource of safetywash."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from assets.capabilities import capabilities
+from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique
+from assets.exports import marts_parquet
+from assets.sources import source_assets
+
+from .dbt import dbt_models, dbt_project
+from .resources import Fetcher, Warehouse
+from .schedules import refresh_job, refresh_schedule
+
+defs = dg.Definitions(
+    assets=[*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet],
+    asset_checks=[correlations_in_range, correlations_unique],
+    jobs=[refresh_job],
+    schedules=[refresh_schedule],
+    resources={
+        "warehouse": Warehouse(),
+        "fetcher": Fetcher(),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    },
+)

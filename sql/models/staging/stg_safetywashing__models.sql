@@ -1,0 +1,26 @@
+with source as (
+
+    select * from {{ source('raw', 'safetywashing__models') }}
+
+),
+
+final as (
+
+    select
+        source,
+        snapshot,
+        file as source_file,
+        sha256 as source_sha256,
+        line as source_line,
+        model_set,
+        model_id,
+        display_name,
+        cast(parameters as double) as parameters,
+        cast(training_flop as double) as training_flop,
+        model_type
+
+    from source
+
+)
+
+select * from final
