@@ -14,9 +14,12 @@ from .dbt import dbt_models, dbt_project
 from .resources import Fetcher, Warehouse
 from .schedules import refresh_job, refresh_schedule
 
+all_assets = [*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet]
+all_checks = [correlations_in_range, correlations_unique]
+
 defs = dg.Definitions(
-    assets=[*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet],
-    asset_checks=[correlations_in_range, correlations_unique],
+    assets=all_assets,
+    asset_checks=all_checks,
     jobs=[refresh_job],
     schedules=[refresh_schedule],
     resources={

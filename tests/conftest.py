@@ -1,0 +1,69 @@
+"""Shared fixtures: the offline mirror, a prepared dbt manifest and one refreshed warehouse."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestration.manifest import ensure_manifest
+
+PROJECT = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" / "data" / "mirror").resolve()
+SW_DATA = MIRROR / "raw.githubusercontent.com/centerforaisafety/safetywashing/ab48125dc86a14d691279618df74badaf9a17279/data"
+
+ensure_manifest()
+
+
+def pytest_configure(config):
+    if not SW_DATA.is_dir():
+        raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
+
+
+def all_definitions():
+    from orchestration.definitions import defs
+
+    return defs
+
+
+def resources_for(warehouse_dir: Path, mirror: Path = MIRROR) -> dict:
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.dbt import dbt_project
+    from orchestration.resources import Fetcher, Warehouse
+
+    return {
+        "warehouse": Warehouse(directory=str(warehouse_dir)),
+        "fetcher": Fetcher(mirror=str(mirror)),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    }
+
+
+def materialize_all(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None):
+    import dagster as dg
+
+    from orchestration.definitions import all_assets, all_checks
+
+    return dg.materialize(
+        [*all_assets, *all_checks],
+        resources=resources_for(warehouse_dir, mirror),
+        run_config=run_config,
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def refreshed(tmp_path_factory) -> Path:
+    """A warehouse built once from the mirror by materializing every asset."""
+    root = tmp_path_factory.mktemp("warehouse")
+    result = materialize_all(root)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return root
+
+
+@pytest.fixture
+def warehouse_copy(refreshed, tmp_path) -> Path:
+    """A private copy of the refreshed warehouse that a test may damage."""
+    dest = tmp_path / "warehouse"
+    shutil.copytree(refreshed, dest)
+    return dest

@@ -1,0 +1,49 @@
+from conftest import all_definitions
+
+EXPECTED_ASSETS = {
+    "fetch/safetywashing",
+    "raw/safetywashing__scores",
+    "raw/safetywashing__models",
+    "raw/safetywashing__benchmarks",
+    "seeds/benchmark_taxonomy",
+    "staging/stg_safetywashing__scores",
+    "staging/stg_safetywashing__models",
+    "staging/stg_safetywashing__benchmarks",
+    "marts/scores",
+    "marts/models",
+    "marts/benchmarks",
+    "marts/capabilities_scores",
+    "marts/capabilities_components",
+    "marts/benchmark_correlations",
+    "exports/marts_parquet",
+}
+
+
+def test_exact_asset_keys_jobs_and_schedules():
+    defs = all_definitions()
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
+    assert {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")} == {"refresh"}
+    assert {s.name: s.cron_schedule for s in defs.schedules} == {"daily_refresh": "0 6 * * *"}
+    assert defs.resolve_job_def("refresh").executor_def.name == "multi_or_in_process_executor"
+
+
+def test_lineage_runs_fetch_raw_dbt_analysis():
+    graph = all_definitions().resolve_asset_graph()
+    from dagster import AssetKey
+
+    def parents(key):
+        return {p.to_user_string() for p in graph.get(AssetKey.from_user_string(key)).parent_keys}
+
+    assert parents("raw/safetywashing__scores") == {"fetch/safetywashing"}
+    assert parents("staging/stg_safetywashing__scores") == {"raw/safetywashing__scores"}
+    assert parents("marts/benchmarks") == {"marts/scores", "staging/stg_safetywashing__benchmarks", "seeds/benchmark_taxonomy"}
+    assert "marts/capabilities_scores" in parents("marts/benchmark_correlations")
+
+
+def test_dbt_tests_are_asset_checks():
+    graph = all_definitions().resolve_asset_graph()
+    checks = {f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys}
+    assert "marts/scores:unique_combination_scores_source__model_set__model_id__benchmark" in checks
+    assert "marts/benchmark_correlations:correlations_in_range" in checks
+    assert len([c for c in checks if c.startswith(("marts/", "staging/", "seeds/"))]) >= 30

@@ -1,0 +1,154 @@
+"""Every asset materialized from the mirror into a temporary warehouse, checked against the paper."""
+
+import dataclasses
+import hashlib
+import shutil
+
+import dagster as dg
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from assets.model_sets import query_frame
+from assets.sources import SOURCES, build_source_assets
+from conftest import MIRROR, SW_DATA, materialize_all, resources_for
+from orchestration.cli import app, run_refresh, writer_lock
+from orchestration.resources import Warehouse
+
+
+def table(root, sql):
+    with Warehouse(directory=str(root)).connect(read_only=True) as con:
+        return query_frame(con, sql)
+
+
+def spearman(root, model_set, benchmark, versus="capabilities"):
+    frame = table(root, f"""select spearman from marts.benchmark_correlations where source='safetywashing'
+                            and model_set='{model_set}' and benchmark='{benchmark}' and versus='{versus}'""")
+    assert frame.height == 1
+    return frame["spearman"][0]
+
+
+@pytest.mark.parametrize("model_set, published", [("base", 0.783), ("chat", 0.708)])
+def test_variance_explained_matches_paper(refreshed, model_set, published):
+    frame = table(refreshed, f"select distinct variance_explained, n_models from marts.capabilities_components where model_set='{model_set}'")
+    assert frame.height == 1
+    assert round(frame["variance_explained"][0], 3) == published
+
+
+def test_published_capabilities_correlations(refreshed):
+    assert round(spearman(refreshed, "chat", "MT_Bench"), 3) == 0.787
+    assert round(spearman(refreshed, "chat", "wmdp_bio"), 3) == -0.875
+
+
+def test_loo_is_lower_than_inclusive_for_capability_inputs(refreshed):
+    frame = table(refreshed, """select a.model_set, a.benchmark, a.spearman as inclusive, b.spearman as loo
+                                from marts.benchmark_correlations a join marts.benchmark_correlations b using (source, model_set, benchmark)
+                                where a.versus='capabilities' and b.versus='capabilities_loo'""")
+    assert frame.height == 24
+    assert (frame["loo"] < frame["inclusive"]).sum() >= 20  # including a benchmark in its own score inflates it
+
+
+def test_every_benchmark_has_each_comparison_and_provenance(refreshed):
+    frame = table(refreshed, "select * from marts.benchmark_correlations")
+    counts = dict(frame.group_by("versus").len().iter_rows())
+    n_bench = table(refreshed, "select count(*) n from (select distinct model_set, benchmark from marts.scores)")["n"][0]
+    assert counts["capabilities"] == counts["compute"] == n_bench
+    assert counts["capabilities_loo"] == 24 and counts["accuracy"] == 24  # 12 calibration metrics per model set
+    index = dict(line.split("\t")[:2] for line in (MIRROR / "INDEX.tsv").read_text().splitlines()[1:])
+    for model_set in ("base", "chat"):
+        url = next(f.url for f in SOURCES[0].files if f.model_set == model_set)
+        shas = frame.filter(pl.col("model_set") == model_set)["source_sha256"].unique().to_list()
+        assert shas == [index[url]]
+    assert frame["snapshot"].unique().to_list() == [SOURCES[0].snapshot]
+    assert frame.filter(pl.col("spearman").is_not_null())["spearman"].abs().max() <= 1
+
+
+def test_accuracy_comparison_uses_same_task(refreshed):
+    import numpy as np
+    from scipy import stats
+
+    wide = table(refreshed, "select model_id, benchmark, value from marts.scores where model_set='chat'").pivot(
+        on="benchmark", index="model_id", values="value")
+    expected = stats.spearmanr(wide["brier_mmlu"].to_numpy(), wide["mmlu"].to_numpy(), nan_policy="omit").statistic
+    assert spearman(refreshed, "chat", "brier_mmlu", "accuracy") == pytest.approx(expected, abs=1e-12)
+    assert np.isfinite(expected)
+
+
+def test_fetch_log_raw_files_and_parquet(refreshed):
+    log = table(refreshed, "select * from raw.fetch_log")
+    assert sorted(log["file"].to_list()) == sorted(f.name for f in SOURCES[0].files)
+    for row in log.iter_rows(named=True):
+        path = refreshed / "raw" / "safetywashing" / f"{row['sha256']}.csv"
+        assert row["stored_path"] == str(path)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
+        assert row["bytes"] == path.stat().st_size
+    for name in ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations"):
+        exported = pl.read_parquet(refreshed / "parquet" / f"{name}.parquet")
+        assert exported.equals(table(refreshed, f"select * from marts.{name}"))
+
+
+def test_missing_values_are_counted_not_dropped(refreshed):
+    n_empty = 0
+    for model_set in ("base", "chat"):
+        import csv
+
+        with open(SW_DATA / f"benchmarks_{model_set}_models.csv", newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        keep = [i for i, c in enumerate(rows[0]) if c not in ("model", "model_size", "FLOP", "name", "type")]
+        n_empty += sum(r[i] == "" for r in rows[1:] for i in keep)
+    assert table(refreshed, "select count(*) - count(value) n from marts.scores")["n"][0] == n_empty
+
+
+def broken_mirror(tmp_path, truncate_at=40_000):
+    mirror = tmp_path / "mirror"
+    rel = SW_DATA.relative_to(MIRROR)
+    shutil.copytree(SW_DATA, mirror / rel)
+    target = mirror / rel / "benchmarks_chat_models.csv"
+    target.write_bytes(target.read_bytes()[:truncate_at])
+    return mirror
+
+
+def test_truncated_file_fails_refresh_and_keeps_last_good_marts(warehouse_copy, tmp_path):
+    before = table(warehouse_copy, "select * from marts.benchmark_correlations")
+    result = materialize_all(warehouse_copy, mirror=broken_mirror(tmp_path))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert "source 'safetywashing', file 'benchmarks_chat_models.csv'" in message and "pinned" in message
+    assert table(warehouse_copy, "select * from marts.benchmark_correlations").equals(before)
+    assert table(warehouse_copy, "select count(distinct fetch_id) n from raw.fetch_log")["n"][0] == 1
+
+
+def test_unpinned_truncated_file_fails_at_parse_naming_line(warehouse_copy, tmp_path):
+    unpinned = dataclasses.replace(SOURCES[0], files=tuple(dataclasses.replace(f, sha256=None) for f in SOURCES[0].files))
+    raw_before = table(warehouse_copy, "select * from raw.safetywashing__scores")
+    result = dg.materialize(build_source_assets(unpinned), resources=resources_for(warehouse_copy, broken_mirror(tmp_path)),
+                            raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("source 'safetywashing', file 'benchmarks_chat_models.csv', line ")
+    assert "truncated" in message
+    assert table(warehouse_copy, "select * from raw.safetywashing__scores").equals(raw_before)
+
+
+def test_cli_sql_formats_and_read_only(refreshed):
+    runner = CliRunner()
+    q = "select benchmark, round(spearman, 3) as rho from marts.benchmark_correlations where model_set='chat' and versus='capabilities' and benchmark in ('MT_Bench','wmdp_bio') order by rho"
+    out = runner.invoke(app, ["sql", q, "--warehouse", str(refreshed), "--format", "csv"])
+    assert out.exit_code == 0, out.output
+    assert out.output == "benchmark,rho\nwmdp_bio,-0.875\nMT_Bench,0.787\n"
+    out = runner.invoke(app, ["sql", q, "--warehouse", str(refreshed), "-f", "json"])
+    assert '"rho": 0.787' in out.output
+    out = runner.invoke(app, ["sql", "create table marts.x as select 1", "--warehouse", str(refreshed)])
+    assert out.exit_code == 1 and "read-only" in out.output.lower()
+    out = runner.invoke(app, ["tables", "--warehouse", str(refreshed)])
+    assert "marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, ci_low, ci_high" in out.output
+
+
+def test_second_writer_is_refused_with_a_clear_message(tmp_path):
+    from orchestration.cli import RefreshBusy
+
+    with writer_lock(tmp_path, wait=False):
+        with pytest.raises(RefreshBusy, match=r"another refresh \(pid \d+ since .*\) is writing the warehouse"):
+            run_refresh(tmp_path, MIRROR)
