@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from assets.capabilities import capabilities
 from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique
 from assets.exports import marts_parquet
 from assets.sources import source_assets
 
-from .dbt import dbt_models, dbt_project
+from .dbt import DbtCoreCliResource, dbt_models, dbt_project
 from .resources import Fetcher, Warehouse
 from .schedules import refresh_job, refresh_schedule
 
@@ -25,6 +24,6 @@ defs = dg.Definitions(
     resources={
         "warehouse": Warehouse(),
         "fetcher": Fetcher(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCoreCliResource(project_dir=dbt_project),
     },
 )

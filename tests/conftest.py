@@ -27,15 +27,14 @@ def all_definitions():
 
 
 def resources_for(warehouse_dir: Path, mirror: Path = MIRROR) -> dict:
-    from dagster_dbt import DbtCliResource
-
-    from orchestration.dbt import dbt_project
+    
+    from orchestration.dbt import DbtCoreCliResource, dbt_project
     from orchestration.resources import Fetcher, Warehouse
 
     return {
         "warehouse": Warehouse(directory=str(warehouse_dir)),
         "fetcher": Fetcher(mirror=str(mirror)),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCoreCliResource(project_dir=dbt_project),
     }
 
 

@@ -2,11 +2,10 @@
 
 import duckdb
 import pytest
-from dagster_dbt import DbtCliResource
 
 from assets.model_sets import query_frame, replace_table
 from assets.sources import LANDERS, Source, SourceFile
-from orchestration.dbt import dbt_project, warehouse_environment
+from orchestration.dbt import DbtCoreCliResource, dbt_project, warehouse_environment
 from orchestration.resources import Warehouse
 
 MATRIX = (
@@ -41,7 +40,7 @@ def land_small(root, duplicate=False):
 
 def dbt_build(wh):
     with warehouse_environment(wh):
-        return DbtCliResource(project_dir=dbt_project).cli(["build"], raise_on_error=False).wait()
+        return DbtCoreCliResource(project_dir=dbt_project).cli(["build"], raise_on_error=False).wait()
 
 
 @pytest.fixture(scope="module")

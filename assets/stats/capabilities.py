@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
-from sklearn.decomposition import PCA
 
 Method = Literal["paper", "sklearn"]
 METHODS: tuple[str, ...] = ("paper", "sklearn")
@@ -84,6 +82,8 @@ def orient(vectors: np.ndarray) -> np.ndarray:
 
 def spearman_matrix(x: np.ndarray) -> np.ndarray:
     """Spearman correlation matrix of the columns of ``x`` (average ranks for ties)."""
+    from scipy import stats  # imported on use: scipy.stats costs ~1.5 s at CLI start-up
+
     ranks = stats.rankdata(np.asarray(x, dtype=float), axis=0)
     return np.corrcoef(ranks, rowvar=False)
 
@@ -116,6 +116,8 @@ def fit_capabilities(x: np.ndarray, method: Method = "paper") -> CapabilitiesFit
         eigenvalues = eigenvalues[::-1]
         variance_explained = float(eigenvalues[0] / eigenvalues.sum())
     elif method == "sklearn":
+        from sklearn.decomposition import PCA  # imported on use, like scipy.stats above
+
         pca = PCA(n_components=None, svd_solver="full").fit(z)
         pc1 = orient(pca.components_[0])
         eigenvalues = pca.explained_variance_
