@@ -1,0 +1,573 @@
+"""Bootstrap intervals and permutation p-values for capabilities correlations, refitting the score.
+
+A bootstrap resample of a model set is a vector of multiplicities ``w`` over its ``n`` models (drawn
+with replacement, ``sum(w) == n``). Everything a correlation needs follows from ``w`` without
+materialising the resampled data:
+
+- the weighted (population) mean and standard deviation of each capability input give the resample's
+  z-scores;
+- the average rank of model ``i`` in column ``v`` is ``sum_j w_j ([v_j < v_i] + [v_j == v_i] / 2) + 1/2``,
+  which counts duplicates and original ties alike. For small ``n`` it is one matrix product of the
+  weights with a fixed 0/½/1 comparison matrix per column (all columns in one GEMM); for large ``n`` it
+  is a cumulative sum of the weights in the column's original sort order (no re-sort per resample);
+- a Spearman correlation within the resample is the ``w``-weighted Pearson correlation of those ranks;
+- the Spearman matrices of all resamples are one batched ``numpy.linalg.eigh`` call; a leave-one-out
+  refit takes the top eigenvector of the sub-matrix by power iteration warm-started from the full PC1
+  (falling back to ``eigh`` where it has not converged).
+
+Resamples are drawn in fixed blocks of :data:`BLOCK`, block ``i`` from ``default_rng([seed, 0, i])``:
+the same seed gives the same numbers bit for bit, however the work is chunked or distributed.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.special import ndtr, ndtri
+from threadpoolctl import threadpool_limits
+
+from .capabilities import Method, orient
+from .correlation import MIN_MODELS, Comparison
+
+BLOCK = 500
+CI_METHODS = ("bca", "percentile")
+_DENSE_LIMIT = 20_000_000  # comparison-matrix entries above which ranks switch to the sorted path
+_CHUNK_BYTES = 16 * 2**20  # per (resamples × models × comparisons) rank array in a chunk
+_POWER_TOL = 1e-10  # loadings this close give identical score ranks (score gaps are ~1e-3)
+_POWER_MAX_ITER = 200
+_POWER_STEP = 4
+_POWER_WARMUP = 8
+
+
+def resample_weights(n: int, seed: int, start: int, stop: int) -> np.ndarray:
+    """Multiplicities of resamples ``start..stop-1`` of ``n`` models, shape ``(stop - start, n)``.
+
+    Resample ``r`` is row ``r % BLOCK`` of block ``r // BLOCK``, drawn from
+    ``numpy.random.default_rng([seed, 0, r // BLOCK])``, so any range is reproducible on its own.
+    """
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad resample range {start}..{stop}")
+    rows = []
+    for block in range(start // BLOCK, -(-stop // BLOCK)):
+        rng = np.random.default_rng([seed, 0, block])
+        w = rng.multinomial(n, np.full(n, 1.0 / n), size=BLOCK)
+        lo = max(start - block * BLOCK, 0)
+        hi = min(stop - block * BLOCK, BLOCK)
+        rows.append(w[lo:hi])
+    return np.concatenate(rows).astype(float) if rows else np.zeros((0, n))
+
+
+def jackknife_weights(n: int) -> np.ndarray:
+    """The ``n`` leave-one-model-out resamples as multiplicities, shape ``(n, n)``."""
+    return 1.0 - np.eye(n)
+
+
+# --------------------------------------------------------------------------------------------- ranks
+
+
+class _FixedRanks:
+    """Weighted ranks of fixed columns (NaN = not ranked) under per-resample weights.
+
+    Calling it with weights ``w`` (b, n) returns ``rank - 1/2`` as an array (b, n, C): zero for a model
+    a column does not rank, and ``N/2`` on (weighted) average for the ``N`` it does.
+    """
+
+    def __init__(self, columns: np.ndarray, dtype: type = np.float64):
+        self.columns = np.asarray(columns, dtype=float)  # (C, n)
+        c, n = self.columns.shape
+        self.dtype = dtype
+        self.dense = c * n * n <= _DENSE_LIMIT
+        if self.dense:
+            v = self.columns
+            less = v[:, None, :] < v[:, :, None]  # [c, i, j] = v_j < v_i
+            equal = v[:, None, :] == v[:, :, None]
+            # column (i, c) of the (n, n*C) matrix: what each model j adds to the rank of i in column c
+            self.compare = (less + 0.5 * equal).transpose(2, 1, 0).reshape(n, n * c).astype(dtype)
+            # tie groups: models alone in their value count through one GEMM, tied groups through another
+            single = ~np.isnan(v)
+            groups, owner = [], []
+            for k, col in enumerate(v):
+                values, counts = np.unique(col[~np.isnan(col)], return_counts=True)
+                for value in values[counts > 1]:
+                    members = col == value
+                    single[k] &= ~members
+                    groups.append(members)
+                    owner.append(k)
+            self.single = single.T.astype(float)  # (n, C)
+            self.ties = np.array(groups, dtype=float).reshape(len(groups), n).T  # (n, G)
+            self.owner = np.zeros((len(groups), c))
+            self.owner[np.arange(len(groups)), owner] = 1.0
+        else:
+            self.orders, self.first, self.last = [], [], []
+            for col in self.columns:
+                present = np.flatnonzero(~np.isnan(col))
+                order = present[np.argsort(col[present], kind="stable")]
+                first, last = _tie_bounds(col[order])
+                self.orders.append(order)
+                self.first.append(first)
+                self.last.append(last)
+
+    def tie_correction(self, w: np.ndarray) -> np.ndarray:
+        """``sum over tie groups of (m^3 - m)``, m the group's weight, per resample and column: (b, C).
+
+        With it the weighted sum of squared rank deviations is ``(N^3 - N - correction) / 12`` without
+        touching the ranks themselves.
+        """
+        if self.dense:
+            m = w @ self.ties
+            return (w * w * w - w) @ self.single + (m * m * m - m) @ self.owner
+        out = np.zeros((w.shape[0], len(self.orders)))
+        for k, order in enumerate(self.orders):
+            cum = np.zeros((w.shape[0], order.size + 1))
+            np.cumsum(w[:, order], axis=1, out=cum[:, 1:])
+            starts = np.unique(self.first[k])
+            m = cum[:, self.last[k][starts] + 1] - cum[:, starts]
+            out[:, k] = (m * m * m - m).sum(axis=1)
+        return out
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        b, n = w.shape
+        c = self.columns.shape[0]
+        if self.dense:
+            return (w.astype(self.dtype) @ self.compare).reshape(b, n, c)
+        out = np.zeros((b, n, c), dtype=self.dtype)
+        for k, order in enumerate(self.orders):
+            out[:, order, k] = _sorted_ranks(w[:, order], self.first[k], self.last[k]) - 0.5
+        return out
+
+
+def _tie_bounds(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each position of a sorted vector (last axis), the first and last position of its tie group."""
+    m = sorted_values.shape[-1]
+    pos = np.broadcast_to(np.arange(m), sorted_values.shape)
+    starts = np.ones(sorted_values.shape, dtype=bool)
+    starts[..., 1:] = sorted_values[..., 1:] != sorted_values[..., :-1]
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)
+    ends = np.ones(sorted_values.shape, dtype=bool)
+    ends[..., :-1] = starts[..., 1:]
+    last = np.flip(np.minimum.accumulate(np.flip(np.where(ends, pos, m - 1), -1), axis=-1), -1)
+    return first, last
+
+
+def _sorted_ranks(w_sorted: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Average ranks in sorted order from weights in sorted order: one cumulative sum, no sort."""
+    cum = np.zeros(w_sorted.shape[:-1] + (w_sorted.shape[-1] + 1,))
+    np.cumsum(w_sorted, axis=-1, out=cum[..., 1:])
+    lo = np.take_along_axis(cum, np.broadcast_to(first, w_sorted.shape), axis=-1)
+    hi = np.take_along_axis(cum, np.broadcast_to(last + 1, w_sorted.shape), axis=-1)
+    return lo + (hi - lo + 1.0) / 2.0
+
+
+def _dynamic_ranks(s: np.ndarray, w: np.ndarray, masks: np.ndarray, dtype: type) -> np.ndarray:
+    """``rank - 1/2`` of per-resample values ``s`` (b, n) among each mask's models (C, n): (b, n, C)."""
+    b, n = s.shape
+    c = masks.shape[0]
+    # dense: O(n^2) per resample to build the comparison matrix, then one GEMM for all masks;
+    # sorted: one argsort per resample, then O(n) per mask. Few masks or many models favour sorting.
+    if c >= n and b * n * n <= _DENSE_LIMIT:
+        compare = ((s[:, None, :] < s[:, :, None]) + 0.5 * (s[:, None, :] == s[:, :, None])).astype(dtype)
+        compare *= w[:, None, :].astype(dtype)  # (b, i, j)
+        ranks = (compare.reshape(b * n, n) @ masks.T.astype(dtype)).reshape(b, n, c)
+    else:
+        order = np.argsort(s, axis=1, kind="stable")
+        first, last = _tie_bounds(np.take_along_axis(s, order, axis=1))
+        ranks = np.empty((b, n, c), dtype=dtype)
+        for k in range(c):
+            ws = np.take_along_axis(w * masks[k], order, axis=1)
+            np.put_along_axis(ranks[:, :, k], order, _sorted_ranks(ws, first, last) - 0.5, axis=1)
+    ranks *= masks.T[None, :, :]
+    return ranks
+
+
+def _weighted_spearman(
+    rx: np.ndarray, ry: np.ndarray, y_ties: np.ndarray, w: np.ndarray, total: np.ndarray, distinct: np.ndarray
+) -> np.ndarray:
+    """Weighted Pearson correlation of ranks (``rank - 1/2``, zero outside each comparison): (b, C).
+
+    The y side's sum of squares comes from its tie structure (``y_ties``), not from the ranks.
+    """
+    wx = rx * w.astype(rx.dtype)[:, :, None]
+    centre = total * (total / 2.0) ** 2
+    sxy = np.einsum("bnc,bnc->bc", wx, ry).astype(float) - centre
+    sxx = np.einsum("bnc,bnc->bc", wx, rx).astype(float) - centre
+    syy = (total * total * total - total - y_ties) / 12.0
+    tol = 1e-9 * np.maximum(total, 1.0) ** 2
+    ok = (distinct >= MIN_MODELS) & (sxx > tol) & (syy > tol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = sxy / np.sqrt(sxx * syy)
+    return np.where(ok, np.clip(rho, -1.0, 1.0), np.nan)
+
+
+# ----------------------------------------------------------------------------------- score refitting
+
+
+@dataclass
+class _Fit:
+    z: np.ndarray  # (b, n, k) z-scores (0 where the model is not in the fit)
+    corr: np.ndarray  # (b, k, k)
+    valid: np.ndarray  # (b,)
+
+
+def _fit_matrices(x: np.ndarray, ok: np.ndarray, w: np.ndarray, method: Method, cap_ranks: _FixedRanks | None) -> _Fit:
+    wc = w * ok
+    total = wc.sum(axis=1)
+    safe_total = np.where(total > 0, total, 1.0)
+    mean = (wc @ x) / safe_total[:, None]
+    dev = x[None, :, :] - mean[:, None, :]
+    var = np.einsum("bn,bnk->bk", wc, dev * dev) / safe_total[:, None]
+    scale = np.maximum(np.abs(x).max(axis=0), 1.0)
+    valid = (np.count_nonzero(wc, axis=1) >= MIN_MODELS) & (var > (1e-12 * scale) ** 2).all(axis=1)
+    sd = np.sqrt(np.where(valid[:, None], var, 1.0))
+    z = dev / sd[:, None, :] * ok[None, :, None]
+    if method == "paper":
+        m = cap_ranks(wc) - (total / 2.0)[:, None, None]
+    elif method == "sklearn":
+        m = z
+    else:
+        raise ValueError(f"unknown capabilities method {method!r}")
+    cov = np.matmul((m * wc[:, :, None]).transpose(0, 2, 1), m)
+    d = np.sqrt(np.einsum("bkk->bk", cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / (d[:, :, None] * d[:, None, :])
+    corr[~valid] = np.eye(x.shape[1])
+    return _Fit(z=z, corr=corr, valid=valid)
+
+
+def _top_eigenvectors(corr: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Top eigenvector of each symmetric positive semi-definite matrix in ``corr`` (…, k, k), signed.
+
+    Without ``start``: one batched ``numpy.linalg.eigh``. With ``start`` (a close guess, such as the
+    full fit's PC1 for a leave-one-out refit): power iteration, normalised and tested every
+    :data:`_POWER_STEP` products after :data:`_POWER_WARMUP`, until no entry moves by more than
+    :data:`_POWER_TOL`; matrices
+    that have not converged after :data:`_POWER_MAX_ITER` products go to ``eigh``.
+    """
+    if start is None:
+        return orient(np.linalg.eigh(corr)[1][..., -1])
+    shape = start.shape
+    k = shape[-1]
+    mats = corr.reshape(-1, k, k)
+    v = (start / np.linalg.norm(start, axis=-1, keepdims=True)).reshape(-1, k)
+    for _ in range(_POWER_WARMUP):  # most matrices converge within these; no bookkeeping meanwhile
+        v = np.matmul(mats, v[..., None])[..., 0]
+    v /= np.linalg.norm(v, axis=-1, keepdims=True)
+    active = np.arange(v.shape[0])  # from here on only matrices still moving are iterated
+    for _ in range(_POWER_WARMUP, _POWER_MAX_ITER, _POWER_STEP):
+        m, u = mats[active], v[active]
+        previous = u
+        for _ in range(_POWER_STEP):
+            u = np.matmul(m, u[..., None])[..., 0]
+        u /= np.linalg.norm(u, axis=-1, keepdims=True)
+        v[active] = u
+        active = active[np.abs(u - previous).max(axis=-1) > _POWER_TOL]
+        if active.size == 0:
+            break
+    if active.size:
+        v[active] = np.linalg.eigh(mats[active])[1][..., -1]
+    v = v.reshape(shape)
+    return orient(v)
+
+
+# ------------------------------------------------------------------------------------------- kernel
+
+
+class Replicator:
+    """Computes every comparison's statistic under any batch of resample weights.
+
+    Parameters
+    ----------
+    capability_matrix : ndarray, shape (n_models, n_inputs)
+        Raw capability inputs, NaN where missing (such models get no score).
+    comparisons : list of Comparison
+    method : {'paper', 'sklearn'}
+        How each resample's capabilities score is refitted.
+    workers : int, optional
+        Threads over chunks of resamples (default: all cores). Results do not depend on it.
+    """
+
+    def __init__(
+        self,
+        capability_matrix: np.ndarray,
+        comparisons: list[Comparison],
+        method: Method = "paper",
+        workers: int | None = None,
+    ):
+        self.workers = workers or os.cpu_count() or 1
+        self.cap = np.asarray(capability_matrix, dtype=float)
+        self.n = self.cap.shape[0]
+        self.comparisons = comparisons
+        self.method = method
+        # Ranks are half-integers and weights integers: below ~160 models every sum of the statistic is
+        # exact in float32, which halves the memory traffic of the hot loop without changing a bit.
+        self.dtype = np.float32 if self.n <= 160 else np.float64
+        fixed = [k for k, c in enumerate(comparisons) if c.x is not None]
+        drops = sorted({c.drop_input for c in comparisons if c.x is None}, key=lambda d: -1 if d is None else d)
+        groups = {d: [k for k, c in enumerate(comparisons) if c.x is None and c.drop_input == d] for d in drops}
+        self.order = np.array(fixed + [k for d in drops for k in groups[d]], dtype=int)
+        self.fixed = slice(0, len(fixed))
+        self.groups, at = {}, len(fixed)
+        for d in drops:
+            self.groups[d] = slice(at, at + len(groups[d]))
+            at += len(groups[d])
+        self.fits: dict[int | None, tuple[np.ndarray, np.ndarray, _FixedRanks | None]] = {}
+        for d in {None, *drops}:
+            x = self.cap if d is None else np.delete(self.cap, d, axis=1)
+            ok = ~np.isnan(x).any(axis=1)
+            x = np.where(ok[:, None], x, 0.0)
+            ranks = _FixedRanks(np.where(ok[None, :], x.T, np.nan)) if method == "paper" else None
+            self.fits[d] = (x, ok, ranks)
+        masks, ys, xs = [], [], []
+        for k in self.order:
+            c = comparisons[k]
+            y = np.asarray(c.y, dtype=float)
+            present_x = self.fits[c.drop_input][1] if c.x is None else ~np.isnan(np.asarray(c.x, dtype=float))
+            mask = ~np.isnan(y) & present_x
+            masks.append(mask)
+            ys.append(np.where(mask, y, np.nan))
+            if c.x is not None:
+                xs.append(np.where(mask, np.asarray(c.x, dtype=float), np.nan))
+        self.masks = np.array(masks, dtype=bool).reshape(len(comparisons), self.n)  # internal order
+        self.mask_matrix = self.masks.T.astype(float)  # (n, C)
+        self.y_ranks = _FixedRanks(np.array(ys).reshape(len(comparisons), self.n), self.dtype)
+        self.x_ranks = _FixedRanks(np.array(xs).reshape(len(xs), self.n), self.dtype) if xs else None
+        per_resample = self.n * max(len(comparisons), self.n) * np.dtype(self.dtype).itemsize
+        self.chunk = max(1, _CHUNK_BYTES // per_resample)
+
+    @property
+    def n_models(self) -> np.ndarray:
+        """Models with both values, per comparison (original order)."""
+        out = np.empty(len(self.comparisons), dtype=int)
+        out[self.order] = self.masks.sum(axis=1)
+        return out
+
+    def scores(self, w: np.ndarray) -> dict[int | None, tuple[np.ndarray, np.ndarray]]:
+        """Refitted scores per variant: {drop_input: (scores (b, n), valid (b,))}."""
+        x, ok, ranks = self.fits[None]
+        full = _fit_matrices(x, ok, w, self.method, ranks)
+        pc = _top_eigenvectors(full.corr)
+        out = {None: (np.einsum("bnk,bk->bn", full.z, pc), full.valid)}
+        shared = [d for d in self.groups if d is not None and np.array_equal(self.fits[d][1], ok)]
+        if shared:
+            # all leave-one-out refits that share the full fit's models: one batched power iteration
+            k = self.cap.shape[1]
+            keep = np.array([np.delete(np.arange(k), d) for d in shared])  # (L, k-1)
+            corr = full.corr[:, keep[:, :, None], keep[:, None, :]]  # (b, L, k-1, k-1)
+            pcs = _top_eigenvectors(corr, start=pc[:, keep])  # (b, L, k-1)
+            loo = np.einsum("bnlk,blk->bln", full.z[:, :, keep], pcs)
+            for i, d in enumerate(shared):
+                out[d] = (loo[:, i], full.valid)
+        for d in self.groups:
+            if d is not None and d not in out:
+                fit = _fit_matrices(*self.fits[d][:2], w, self.method, self.fits[d][2])
+                out[d] = (np.einsum("bnk,bk->bn", fit.z, _top_eigenvectors(fit.corr)), fit.valid)
+        return out
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        """Statistics of every comparison under weights ``w`` (b, n): array (C, b), NaN = degenerate."""
+        w = np.atleast_2d(np.asarray(w, dtype=float))
+        out = np.empty((len(self.comparisons), w.shape[0]))
+
+        def run(lo: int) -> None:
+            out[self.order, lo : lo + self.chunk] = self._chunk(w[lo : lo + self.chunk]).T
+
+        starts = range(0, w.shape[0], self.chunk)
+        if self.workers > 1 and len(starts) > 1:
+            # numpy releases the GIL in its kernels: chunks on threads use every core, same numbers
+            # (BLAS is held to one thread per chunk so that the two levels do not oversubscribe)
+            with ThreadPoolExecutor(self.workers) as pool, threadpool_limits(1, user_api="blas"):
+                list(pool.map(run, starts))
+        else:
+            for lo in starts:
+                run(lo)
+        return out
+
+    def _chunk(self, w: np.ndarray) -> np.ndarray:
+        ry = self.y_ranks(w)  # (b, n, C)
+        rx = np.empty_like(ry)
+        valid = np.ones((w.shape[0], len(self.comparisons)), dtype=bool)
+        if self.x_ranks is not None:
+            rx[:, :, self.fixed] = self.x_ranks(w)
+        if self.groups:
+            for d, (s, ok) in self.scores(w).items():
+                if d in self.groups:
+                    part = self.groups[d]
+                    rx[:, :, part] = _dynamic_ranks(s, w, self.masks[part], self.dtype)
+                    valid[:, part] &= ok[:, None]
+        total = w @ self.mask_matrix
+        distinct = (w > 0).astype(float) @ self.mask_matrix
+        rho = _weighted_spearman(rx, ry, self.y_ranks.tie_correction(w), w, total, distinct)
+        return np.where(valid, rho, np.nan)
+
+
+# ---------------------------------------------------------------------------------------- intervals
+
+
+def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) -> np.ndarray:
+    """Two-sided permutation p-value of each comparison's point estimate against "no correlation".
+
+    The benchmark column is permuted among the ``m`` models with both values while the comparator
+    (e.g. the score fitted on the original sample) stays fixed:
+    ``p = (1 + #{|r*| >= |r|}) / (1 + n_permutations)``. The permutations of ``m`` models come from
+    ``default_rng([seed, 1, m])`` and are shared by all comparisons over ``m`` models; comparisons
+    that share models and comparator are scored together in one matrix product.
+    """
+    from scipy.stats import rankdata
+
+    scores = replicator.scores(np.ones((1, replicator.n)))
+    masks = np.empty_like(replicator.masks)
+    masks[replicator.order] = replicator.masks
+    groups: dict[tuple, list[int]] = {}
+    comparators: dict[tuple, np.ndarray] = {}
+    for k, c in enumerate(replicator.comparisons):
+        if masks[k].sum() < MIN_MODELS:
+            continue
+        x = np.asarray(c.x, dtype=float) if c.x is not None else scores[c.drop_input][0][0]
+        key = (masks[k].tobytes(), x[masks[k]].tobytes())
+        groups.setdefault(key, []).append(k)
+        comparators[key] = x[masks[k]]
+    out = np.full(len(replicator.comparisons), np.nan)
+    inverse: dict[int, np.ndarray] = {}
+    for key, members in groups.items():
+        mask = masks[members[0]]
+        m = int(mask.sum())
+        rx = rankdata(comparators[key])
+        rx -= rx.mean()
+        ry = np.array([rankdata(np.asarray(replicator.comparisons[k].y, dtype=float)[mask]) for k in members])
+        ry -= ry.mean(axis=1, keepdims=True)
+        denom = np.sqrt((ry * ry).sum(axis=1) * (rx @ rx))
+        if m not in inverse:
+            perms = np.random.default_rng([seed, 1, m]).permuted(np.tile(np.arange(m), (n_permutations, 1)), axis=1)
+            inverse[m] = np.argsort(perms, axis=1)
+        # sum_i ry[perm[p, i]] * rx[i] == sum_j ry[j] * rx[inverse[p, j]]: permuting y is one GEMM
+        with np.errstate(invalid="ignore", divide="ignore"):
+            observed = np.abs(ry @ rx) / denom
+            permuted = np.abs(ry @ rx[inverse[m]].T) / denom[:, None]
+        hits = np.count_nonzero(permuted >= observed[:, None] - 1e-12, axis=1)
+        out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
+    return out
+
+
+def confidence_interval(
+    theta_hat: float, theta_b: np.ndarray, theta_jack: np.ndarray | None, confidence_level: float, method: str
+) -> tuple[float, float, str]:
+    """Percentile or BCa interval from valid bootstrap replicates, as ``scipy.stats.bootstrap`` does.
+
+    Returns ``(low, high, method_used)``; BCa falls back to percentile when its jackknife or bias
+    correction is undefined (a degenerate leave-one-out statistic, all replicates on one side).
+    """
+    if method not in CI_METHODS:
+        raise ValueError(f"unknown interval method {method!r}; expected one of {CI_METHODS}")
+    alpha = (1.0 - confidence_level) / 2.0
+    probs = np.array([alpha, 1.0 - alpha])
+    used = "percentile"
+    if method == "bca" and theta_jack is not None and np.isfinite(theta_jack).all():
+        b = theta_b.size
+        z0 = ndtri((np.count_nonzero(theta_b < theta_hat) + np.count_nonzero(theta_b <= theta_hat)) / (2.0 * b))
+        dev = theta_jack.mean() - theta_jack
+        den = (dev**2).sum() ** 1.5
+        if np.isfinite(z0) and den > 0:
+            a_hat = (dev**3).sum() / (6.0 * den)
+            z = ndtri(probs)
+            probs = ndtr(z0 + (z0 + z) / (1.0 - a_hat * (z0 + z)))
+            used = "bca"
+    low, high = np.quantile(theta_b, probs)
+    return float(low), float(high), used
+
+
+def bootstrap_table(
+    replicator: Replicator,
+    theta_b: np.ndarray,
+    *,
+    n_resamples: int,
+    seed: int,
+    confidence_level: float = 0.95,
+    method: str = "bca",
+    n_permutations: int | None = None,
+) -> pl.DataFrame:
+    """Summarise bootstrap replicates ``theta_b`` (C, B) of ``replicator``'s comparisons.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``benchmark, versus, n_models, spearman, ci_low, ci_high, se, p_value, ci_method,
+        confidence_level, n_resamples, n_degenerate, seed``. ``n_degenerate`` counts the resamples
+        excluded because the statistic was undefined in them (fewer than 3 distinct models, a
+        constant column, a degenerate capabilities fit); intervals use the others.
+    """
+    theta_hat = replicator(np.ones((1, replicator.n)))[:, 0]
+    jack = replicator(jackknife_weights(replicator.n)) if method == "bca" else None
+    pvalues = permutation_pvalues(replicator, n_permutations or n_resamples, seed)
+    n_models = replicator.n_models
+    rows = []
+    for k, c in enumerate(replicator.comparisons):
+        finite = theta_b[k][np.isfinite(theta_b[k])]
+        row = {
+            "benchmark": c.benchmark,
+            "versus": c.versus,
+            "n_models": int(n_models[k]),
+            "spearman": None if np.isnan(theta_hat[k]) else float(theta_hat[k]),
+            "ci_low": None,
+            "ci_high": None,
+            "se": None,
+            "p_value": None if np.isnan(pvalues[k]) else float(pvalues[k]),
+            "ci_method": None,
+            "confidence_level": confidence_level,
+            "n_resamples": n_resamples,
+            "n_degenerate": int(theta_b.shape[1] - finite.size),
+            "seed": seed,
+        }
+        if not np.isnan(theta_hat[k]) and finite.size >= 2:
+            low, high, used = confidence_interval(
+                theta_hat[k], finite, None if jack is None else jack[k], confidence_level, method
+            )
+            row.update(ci_low=low, ci_high=high, se=float(finite.std(ddof=1)), ci_method=used)
+        rows.append(row)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "benchmark": pl.String, "versus": pl.String, "n_models": pl.Int64, "spearman": pl.Float64,
+            "ci_low": pl.Float64, "ci_high": pl.Float64, "se": pl.Float64, "p_value": pl.Float64,
+            "ci_method": pl.String, "confidence_level": pl.Float64, "n_resamples": pl.Int64,
+            "n_degenerate": pl.Int64, "seed": pl.Int64,
+        },
+    )
+
+
+def bootstrap_correlations(
+    capability_matrix: np.ndarray,
+    comparisons: list[Comparison],
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    confidence_level: float = 0.95,
+    method: str = "bca",
+    capabilities_method: Method = "paper",
+) -> pl.DataFrame:
+    """Point estimates, bootstrap intervals, standard errors and permutation p-values in one call.
+
+    Parameters
+    ----------
+    capability_matrix : ndarray, shape (n_models, n_inputs)
+    comparisons : list of Comparison
+    n_resamples : int
+        Bootstrap resamples ``B`` (also the number of permutations).
+    seed : int
+        Same seed, same numbers, bit for bit.
+    confidence_level : float
+    method : {'bca', 'percentile'}
+    capabilities_method : {'paper', 'sklearn'}
+
+    Returns
+    -------
+    polars.DataFrame
+        See :func:`bootstrap_table`.
+    """
+    replicator = Replicator(capability_matrix, comparisons, capabilities_method)
+    theta_b = replicator(resample_weights(replicator.n, seed, 0, n_resamples))
+    return bootstrap_table(
+        replicator, theta_b, n_resamples=n_resamples, seed=seed, confidence_level=confidence_level, method=method
+    )
