@@ -1,81 +1,200 @@
-"""Benchmark correlation assets: each benchmark versus capabilities, compute and accuracy."""
+"""Benchmark correlation assets: each benchmark versus capabilities, compute and accuracy, with
+bootstrap confidence intervals that refit the capabilities score in every resample.
+
+`marts/benchmark_correlations` is a graph of steps: ``plan_bootstrap`` fans out one
+``bootstrap_chunk`` per (source, model set, range of resamples), each an independent step that any
+executor can run apart and that writes its replicates to ``<warehouse>/bootstrap/<run_id>/``
+(``.npy``, no pickle); ``summarize_correlations`` collects them, adds point estimates, jackknife,
+permutation p-values and intervals, and replaces the mart in one transaction.
+"""
+
+import shutil
+import time
+from pathlib import Path
+from typing import Literal
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from orchestration.resources import Warehouse
 
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import markdown_table
-from .model_sets import load_model_sets, replace_table
+from .model_sets import ModelSet, load_model_sets, replace_table
+from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
 from .stats.correlation import correlations
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
-
-
-@dg.asset(
-    key=CORRELATIONS_KEY,
-    group_name="analysis",
-    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY],
-    kinds={"python", "duckdb"},
-    description="`marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, "
-    "ci_low, ci_high, ...)`: Spearman correlation (a fraction in [-1, 1]) of every benchmark with the "
-    "capabilities score (`capabilities`), with the score refitted without it (`capabilities_loo`, capability "
-    "inputs only), with training FLOP (`compute`) and, for calibration metrics, with the accuracy of the same "
-    "task (`accuracy`), over the models with both values. `note` says why a correlation is null.",
+UPSTREAM = {"scores": MART_DEPS[0], "models": MART_DEPS[1], "benchmarks": MART_DEPS[2],
+            "capabilities_scores": SCORES_KEY, "capabilities_components": COMPONENTS_KEY}
+COLUMNS = (
+    "source", "model_set", "benchmark", "area", "versus", "n_models", "spearman", "ci_low", "ci_high",
+    "se", "p_value", "ci_method", "confidence_level", "n_resamples", "n_degenerate", "bootstrap_seed",
+    "note", "capabilities_method", "snapshot", "source_sha256",
 )
-def benchmark_correlations(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+DESCRIPTION = (
+    "`marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, ci_low, "
+    "ci_high, se, p_value, ci_method, confidence_level, n_resamples, n_degenerate, bootstrap_seed, note, "
+    "capabilities_method, snapshot, source_sha256)`: Spearman correlation (a fraction in [-1, 1]) of every "
+    "benchmark with the capabilities score (`capabilities`), with the score refitted without it "
+    "(`capabilities_loo`, capability inputs only), with training FLOP (`compute`) and, for calibration metrics, "
+    "with the accuracy of the same task (`accuracy`), over the models with both values. `ci_low`/`ci_high`: "
+    "bootstrap interval over models (BCa where its jackknife is defined, else percentile; `ci_method` says "
+    "which), refitting the capabilities score in every resample; `se` the bootstrap standard error; `p_value` "
+    "two-sided permutation test of no correlation; `n_degenerate` resamples excluded because the statistic was "
+    "undefined in them. `note` says why a correlation is null."
+)
+
+
+class CorrelationsConfig(dg.Config):
+    n_resamples: int = 10_000
+    """Bootstrap resamples B (also the number of permutations for the p-value)."""
+    seed: int = 0
+    """Same seed, same numbers, bit for bit."""
+    confidence_level: float = 0.95
+    ci_method: Literal["bca", "percentile"] = "bca"
+    """'bca' falls back to 'percentile' where the jackknife is undefined (recorded per row)."""
+    resamples_per_step: int = 5_000
+    """Resamples per bootstrap_chunk step: the unit an executor can run apart."""
+
+
+def _chunk_dir(warehouse: Warehouse, run_id: str) -> Path:
+    return warehouse.root / "bootstrap" / run_id
+
+
+def _methods(con) -> dict[tuple[str, str], str]:
+    rows = con.execute("select distinct source, model_set, method from marts.capabilities_components").fetchall()
+    return {(s, m): method for s, m, method in rows}
+
+
+def _load(warehouse: Warehouse) -> tuple[list[ModelSet], dict[tuple[str, str], str]]:
     with warehouse.connect(read_only=True) as con:
-        model_sets = load_model_sets(con)
-        methods = dict(
-            ((s, m), method)
-            for s, m, method in con.execute(
-                "select distinct source, model_set, method from marts.capabilities_components"
-            ).fetchall()
-        )
+        return load_model_sets(con), _methods(con)
+
+
+def _key(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
+@dg.op(
+    ins={name: dg.In(dg.Nothing) for name in UPSTREAM},
+    out=dg.DynamicOut(dict),
+    description="Split the bootstrap into independent steps: one per (source, model set, range of resamples).",
+)
+def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
+    if config.n_resamples < 2 or config.resamples_per_step < 1 or not 0 < config.confidence_level < 1:
+        raise dg.Failure(f"bad bootstrap config {config.model_dump()}")
+    with warehouse.connect(read_only=True) as con:
+        pairs = con.execute("select distinct source, model_set from marts.scores order by source, model_set").fetchall()
+    out_dir = _chunk_dir(warehouse, context.run_id)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    for source, model_set in pairs:
+        for start in range(0, config.n_resamples, config.resamples_per_step):
+            stop = min(start + config.resamples_per_step, config.n_resamples)
+            yield dg.DynamicOutput(
+                {"source": source, "model_set": model_set, "start": start, "stop": stop, "seed": config.seed},
+                mapping_key=f"{_key(source)}__{_key(model_set)}__{start}",
+            )
+
+
+@dg.op(out=dg.Out(dg.Nothing), description="Bootstrap replicates of every correlation of one model set, one range of resamples.")
+def bootstrap_chunk(context: dg.OpExecutionContext, spec: dict, warehouse: Warehouse) -> None:
+    started = time.perf_counter()
+    model_sets, methods = _load(warehouse)
+    ms = next(m for m in model_sets if (m.source, m.model_set) == (spec["source"], spec["model_set"]))
+    replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[(ms.source, ms.model_set)])
+    theta = replicator(resample_weights(replicator.n, spec["seed"], spec["start"], spec["stop"]))
+    path = _chunk_dir(warehouse, context.run_id) / _key(ms.source) / _key(ms.model_set) / f"{spec['start']:09d}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, theta, allow_pickle=False)
+    context.log.info(
+        f"{ms.source}/{ms.model_set} resamples {spec['start']}..{spec['stop'] - 1}: "
+        f"{theta.shape[0]} correlations in {time.perf_counter() - started:.2f} s"
+    )
+
+
+@dg.op(
+    ins={"chunks": dg.In(dg.Nothing)},
+    out=dg.Out(dg.Nothing),
+    description="Collect the replicates; point estimates, intervals, standard errors, permutation p-values.",
+)
+def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse) -> None:
+    started = time.perf_counter()
+    model_sets, methods = _load(warehouse)
+    out_dir = _chunk_dir(warehouse, context.run_id)
     frames = []
     for ms in model_sets:
         method = methods[(ms.source, ms.model_set)]
-        frame = correlations(ms.capability_matrix, ms.comparisons(), method=method)
+        comparisons = ms.comparisons()
+        files = sorted((out_dir / _key(ms.source) / _key(ms.model_set)).glob("*.npy"))
+        theta = np.concatenate([np.load(f, allow_pickle=False) for f in files], axis=1)
+        if theta.shape != (len(comparisons), config.n_resamples):
+            raise dg.Failure(f"{ms.source}/{ms.model_set}: expected {config.n_resamples} replicates, found {theta.shape[1]}")
+        intervals = bootstrap_table(
+            Replicator(ms.capability_matrix, comparisons, method), theta, n_resamples=config.n_resamples,
+            seed=config.seed, confidence_level=config.confidence_level, method=config.ci_method,
+        ).drop("benchmark", "versus", "n_models", "spearman")
+        points = correlations(ms.capability_matrix, comparisons, method=method)
         frames.append(
-            frame.with_columns(
+            pl.concat([points, intervals], how="horizontal").with_columns(
                 source=pl.lit(ms.source),
                 model_set=pl.lit(ms.model_set),
                 area=pl.col("benchmark").replace_strict(ms.area, default=None, return_dtype=pl.String),
                 capabilities_method=pl.lit(method),
                 snapshot=pl.lit(ms.snapshot),
                 source_sha256=pl.lit(ms.sha256),
-            )
+            ).rename({"seed": "bootstrap_seed"})
         )
-    result = (
-        pl.concat(frames)
-        .with_columns(ci_low=pl.lit(None, pl.Float64), ci_high=pl.lit(None, pl.Float64))
-        .select(
-            "source", "model_set", "benchmark", "area", "versus", "n_models", "spearman", "ci_low", "ci_high",
-            "note", "capabilities_method", "snapshot", "source_sha256",
-        )
-    )
+    result = pl.concat(frames).select(COLUMNS)
     with warehouse.connect() as con:
-        replace_table(con, "marts.benchmark_correlations", result, context.assets_def.specs_by_key[CORRELATIONS_KEY].description)
+        replace_table(con, "marts.benchmark_correlations", result, DESCRIPTION)
+    shutil.rmtree(out_dir, ignore_errors=True)
     n_null = result["spearman"].null_count()
-    context.log.info(f"{result.height} correlations, {n_null} undefined (see column note)")
+    context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note)")
     headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
-    return dg.MaterializeResult(
-        metadata={
+    view = ("model_set", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
+    context.add_output_metadata(
+        {
             "dagster/row_count": result.height,
+            "bootstrap_resamples": config.n_resamples,
+            "bootstrap_seed": config.seed,
+            "ci_method": config.ci_method,
+            "ci_method_used": dg.MetadataValue.json(dict(result.group_by("ci_method").len().sort("ci_method").iter_rows())),
+            "confidence_level": config.confidence_level,
+            "degenerate_resamples_total": int(result["n_degenerate"].sum()),
             "n_undefined": n_null,
-            "rows_by_versus": dg.MetadataValue.json(
-                dict(result.group_by("versus").len().sort("versus").iter_rows())
-            ),
+            "summary_seconds": round(time.perf_counter() - started, 2),
+            "rows_by_versus": dg.MetadataValue.json(dict(result.group_by("versus").len().sort("versus").iter_rows())),
             "highest_capabilities_correlation": markdown_table(
-                headline.sort("spearman", descending=True, nulls_last=True)
-                .select("model_set", "benchmark", "area", "n_models", "spearman").head(10)
+                headline.sort("spearman", descending=True, nulls_last=True).select(view).head(10)
             ),
-            "lowest_capabilities_correlation": markdown_table(
-                headline.sort("spearman", nulls_last=True).select("model_set", "benchmark", "area", "n_models", "spearman").head(10)
-            ),
+            "lowest_capabilities_correlation": markdown_table(headline.sort("spearman", nulls_last=True).select(view).head(10)),
         }
     )
+
+
+def _config_mapping(config: CorrelationsConfig) -> dict:
+    # the schema comes from the annotation; Dagster hands over the processed values as a dict
+    values = CorrelationsConfig(**config).model_dump() if isinstance(config, dict) else config.model_dump()
+    return {"plan_bootstrap": {"config": values}, "summarize_correlations": {"config": values}}
+
+
+@dg.graph_asset(
+    key=CORRELATIONS_KEY,
+    group_name="analysis",
+    kinds={"python", "duckdb"},
+    description=DESCRIPTION,
+    ins={name: dg.AssetIn(key=key, dagster_type=dg.Nothing) for name, key in UPSTREAM.items()},
+    config=dg.ConfigMapping(config_fn=_config_mapping),
+)
+def benchmark_correlations(scores, models, benchmarks, capabilities_scores, capabilities_components):
+    chunks = plan_bootstrap(
+        scores=scores, models=models, benchmarks=benchmarks,
+        capabilities_scores=capabilities_scores, capabilities_components=capabilities_components,
+    ).map(bootstrap_chunk)
+    return summarize_correlations(chunks=chunks.collect())
 
 
 @dg.asset_check(asset=CORRELATIONS_KEY, description="Every defined spearman lies in [-1, 1]; a null one has a note.")
@@ -96,3 +215,17 @@ def correlations_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
                group by source, model_set, benchmark, versus having count(*) > 1)"""
         ).fetchone()[0]
     return dg.AssetCheckResult(passed=dupes == 0, metadata={"n_duplicate_keys": dupes})
+
+
+@dg.asset_check(
+    asset=CORRELATIONS_KEY,
+    description="Intervals are ordered within [-1, 1] and no row excluded more resamples than it drew.",
+)
+def intervals_consistent(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        bad = con.execute(
+            """select count(*) from marts.benchmark_correlations
+               where ci_low > ci_high or ci_low < -1 or ci_high > 1 or n_degenerate > n_resamples
+                  or (spearman is not null and ci_low is null and n_degenerate < n_resamples - 1)"""
+        ).fetchone()[0]
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"n_bad_rows": bad})

@@ -30,6 +30,16 @@ class Format(str, Enum):
     json = "json"
 
 
+class CiMethod(str, Enum):
+    bca = "bca"
+    percentile = "percentile"
+
+
+class CapMethod(str, Enum):
+    paper = "paper"
+    sklearn = "sklearn"
+
+
 class RefreshBusy(RuntimeError):
     pass
 
@@ -90,12 +100,24 @@ def refresh(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a refresh already running instead of failing.")] = False,
     quiet: Annotated[bool, typer.Option(help="Only warnings, errors and the summary (no step and dbt log).")] = False,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Bootstrap/permutation seed: same seed, same numbers.")] = 0,
+    ci_method: Annotated[CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")] = CiMethod.bca,
+    confidence_level: Annotated[float, typer.Option(help="Interval coverage.")] = 0.95,
+    capabilities_method: Annotated[CapMethod, typer.Option(help="'paper' (Spearman-matrix PC1) or 'sklearn' PCA.")] = CapMethod.paper,
 ) -> None:
     """Fetch every source, rebuild every table and export the marts (the `refresh` job, in-process)."""
     root = warehouse_dir(str(warehouse) if warehouse else "")
     started = time.perf_counter()
+    asset_config = {
+        "capabilities": {"config": {"method": capabilities_method.value}},
+        "marts__benchmark_correlations": {
+            "config": {"n_resamples": resamples, "seed": seed, "ci_method": ci_method.value,
+                       "confidence_level": confidence_level}
+        },
+    }
     try:
-        result = run_refresh(root, mirror, wait, "WARNING" if quiet else "INFO")
+        result = run_refresh(root, mirror, wait, "WARNING" if quiet else "INFO", asset_config)
     except RefreshBusy as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -109,6 +131,8 @@ def refresh(
         typer.echo(f"refresh FAILED after {seconds:.1f} s; the warehouse {root} keeps its last good tables", err=True)
         raise typer.Exit(1)
     typer.echo(f"refresh done in {seconds:.1f} s; warehouse: {root / 'safetywash.duckdb'} (Parquet: {root / 'parquet'})")
+    typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
+               f"capabilities method: {capabilities_method.value}")
     with Warehouse(directory=str(root)).connect(read_only=True) as con:
         for (table, comment) in con.execute(
             "select table_name, comment from duckdb_tables() where schema_name = 'marts' order by table_name"

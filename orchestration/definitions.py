@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.capabilities import capabilities
-from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique
+from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
 from assets.exports import marts_parquet
 from assets.sources import source_assets
 
@@ -14,7 +14,7 @@ from .resources import Fetcher, Warehouse
 from .schedules import refresh_job, refresh_schedule
 
 all_assets = [*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet]
-all_checks = [correlations_in_range, correlations_unique]
+all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(
     assets=all_assets,
