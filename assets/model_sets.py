@@ -57,9 +57,16 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
 
 def load_model_sets(con: duckdb.DuckDBPyConnection) -> list[ModelSet]:
     """All (source, model_set) pairs of ``marts.scores`` as :class:`ModelSet`, sorted by key."""
-    scores = query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value from marts.scores")
-    models = query_frame(con, "select source, model_set, model_id, training_flop from marts.models")
-    benchmarks = query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks")
+    return build_model_sets(
+        query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value from marts.scores"),
+        query_frame(con, "select source, model_set, model_id, training_flop from marts.models"),
+        query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks"),
+    )
+
+
+def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.DataFrame) -> list[ModelSet]:
+    """:class:`ModelSet` per (source, model_set) from frames shaped like ``marts.scores``,
+    ``marts.models`` and ``marts.benchmarks``."""
     out = []
     for (source, model_set), part in scores.sort("source", "model_set").group_by(["source", "model_set"], maintain_order=True):
         wide = part.pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True).sort("model_id")

@@ -52,12 +52,17 @@ def materialize_all(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict
 
 
 @pytest.fixture(scope="session")
-def refreshed(tmp_path_factory) -> Path:
-    """A warehouse built once from the mirror by materializing every asset."""
+def refreshed_run(tmp_path_factory):
+    """A warehouse built once from the mirror by materializing every asset, and the run's result."""
     root = tmp_path_factory.mktemp("warehouse")
     result = materialize_all(root)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return root
+    return root, result
+
+
+@pytest.fixture(scope="session")
+def refreshed(refreshed_run) -> Path:
+    return refreshed_run[0]
 
 
 @pytest.fixture

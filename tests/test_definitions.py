@@ -41,9 +41,17 @@ def test_lineage_runs_fetch_raw_dbt_analysis():
     assert "marts/capabilities_scores" in parents("marts/benchmark_correlations")
 
 
+def test_bootstrap_runs_as_separate_steps():
+    graph = all_definitions().resolve_job_def("refresh").graph
+    node = graph.node_named("marts__benchmark_correlations")
+    assert {n.name for n in node.definition.nodes} == {"plan_bootstrap", "bootstrap_chunk", "summarize_correlations"}
+    assert node.definition.node_named("plan_bootstrap").definition.output_defs[0].is_dynamic
+
+
 def test_dbt_tests_are_asset_checks():
     graph = all_definitions().resolve_asset_graph()
     checks = {f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys}
     assert "marts/scores:unique_combination_scores_source__model_set__model_id__benchmark" in checks
     assert "marts/benchmark_correlations:correlations_in_range" in checks
+    assert "marts/benchmark_correlations:intervals_consistent" in checks
     assert len([c for c in checks if c.startswith(("marts/", "staging/", "seeds/"))]) >= 30

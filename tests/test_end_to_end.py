@@ -146,6 +146,38 @@ def test_cli_sql_formats_and_read_only(refreshed):
     assert "marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, ci_low, ci_high" in out.output
 
 
+def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
+    root, result = refreshed_run
+    frame = table(root, "select * from marts.benchmark_correlations")
+    defined = frame.filter(pl.col("spearman").is_not_null())
+    assert defined["ci_low"].null_count() == 0 and defined["p_value"].null_count() == 0
+    assert (defined["ci_low"] <= defined["ci_high"]).all()
+    assert set(frame["n_resamples"]) == {10_000} and set(frame["bootstrap_seed"]) == {0}
+    assert set(frame["confidence_level"]) == {0.95} and set(frame["ci_method"].drop_nulls()) <= {"bca", "percentile"}
+    mt = frame.filter(model_set="chat", benchmark="MT_Bench", versus="capabilities").row(0, named=True)
+    assert mt["ci_low"] < 0.787 < mt["ci_high"] and mt["ci_low"] > 0.3 and mt["p_value"] < 0.01
+    assert frame["n_degenerate"].sum() > 0  # e.g. drop_em takes 4 values: some resamples make it constant
+    metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
+    assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
+    assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
+    assert not (root / "bootstrap").exists() or not any((root / "bootstrap").iterdir())
+
+
+def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_copy):
+    runner = CliRunner()
+    args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet", "--resamples", "300",
+            "--seed", "5", "--ci-method", "percentile", "--confidence-level", "0.9"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "bootstrap: B=300, seed=5, percentile 90% intervals" in first.output
+    query = "select benchmark, versus, model_set, ci_low, ci_high, se, p_value from marts.benchmark_correlations order by all"
+    before = table(warehouse_copy, query)
+    assert runner.invoke(app, args).exit_code == 0
+    assert table(warehouse_copy, query).equals(before)
+    rows = table(warehouse_copy, "select distinct n_resamples, bootstrap_seed, ci_method, confidence_level from marts.benchmark_correlations where ci_method is not null")
+    assert rows.rows() == [(300, 5, "percentile", 0.9)]
+
+
 def test_second_writer_is_refused_with_a_clear_message(tmp_path):
     from orchestration.cli import RefreshBusy
 

@@ -102,14 +102,16 @@ class _FixedRanks:
             self.owner = np.zeros((len(groups), c))
             self.owner[np.arange(len(groups)), owner] = 1.0
         else:
-            self.orders, self.first, self.last = [], [], []
+            self.orders, self.first, self.last, self.starts = [], [], [], []
             for col in self.columns:
                 present = np.flatnonzero(~np.isnan(col))
                 order = present[np.argsort(col[present], kind="stable")]
                 first, last = _tie_bounds(col[order])
+                tied = bool((first != last).any())
                 self.orders.append(order)
-                self.first.append(first)
-                self.last.append(last)
+                self.first.append(first if tied else None)  # None: no ties, a simpler rank formula
+                self.last.append(last if tied else None)
+                self.starts.append(np.unique(first))
 
     def tie_correction(self, w: np.ndarray) -> np.ndarray:
         """``sum over tie groups of (m^3 - m)``, m the group's weight, per resample and column: (b, C).
@@ -122,10 +124,12 @@ class _FixedRanks:
             return (w * w * w - w) @ self.single + (m * m * m - m) @ self.owner
         out = np.zeros((w.shape[0], len(self.orders)))
         for k, order in enumerate(self.orders):
-            cum = np.zeros((w.shape[0], order.size + 1))
-            np.cumsum(w[:, order], axis=1, out=cum[:, 1:])
-            starts = np.unique(self.first[k])
-            m = cum[:, self.last[k][starts] + 1] - cum[:, starts]
+            if self.first[k] is None:
+                m = w[:, order]
+            else:
+                cum = np.zeros((w.shape[0], order.size + 1))
+                np.cumsum(w[:, order], axis=1, out=cum[:, 1:])
+                m = cum[:, self.last[k][self.starts[k]] + 1] - cum[:, self.starts[k]]
             out[:, k] = (m * m * m - m).sum(axis=1)
         return out
 
@@ -136,7 +140,11 @@ class _FixedRanks:
             return (w.astype(self.dtype) @ self.compare).reshape(b, n, c)
         out = np.zeros((b, n, c), dtype=self.dtype)
         for k, order in enumerate(self.orders):
-            out[:, order, k] = _sorted_ranks(w[:, order], self.first[k], self.last[k]) - 0.5
+            ws = w[:, order]
+            if self.first[k] is None:  # no ties: rank - 1/2 = weight before + w / 2
+                out[:, order, k] = np.cumsum(ws, axis=1) - ws / 2.0
+            else:
+                out[:, order, k] = _sorted_ranks(ws, self.first[k], self.last[k]) - 0.5
         return out
 
 
@@ -163,24 +171,34 @@ def _sorted_ranks(w_sorted: np.ndarray, first: np.ndarray, last: np.ndarray) -> 
 
 
 def _dynamic_ranks(s: np.ndarray, w: np.ndarray, masks: np.ndarray, dtype: type) -> np.ndarray:
-    """``rank - 1/2`` of per-resample values ``s`` (b, n) among each mask's models (C, n): (b, n, C)."""
+    """``rank - 1/2`` of per-resample values ``s`` (b, n) among each mask's models (C, n): (b, n, C).
+
+    Dense: O(n^2) per resample to build the comparison matrix, then one GEMM for all masks, the
+    fastest way when masks are many and models few.
+    """
     b, n = s.shape
     c = masks.shape[0]
-    # dense: O(n^2) per resample to build the comparison matrix, then one GEMM for all masks;
-    # sorted: one argsort per resample, then O(n) per mask. Few masks or many models favour sorting.
-    if c >= n and b * n * n <= _DENSE_LIMIT:
-        compare = ((s[:, None, :] < s[:, :, None]) + 0.5 * (s[:, None, :] == s[:, :, None])).astype(dtype)
-        compare *= w[:, None, :].astype(dtype)  # (b, i, j)
-        ranks = (compare.reshape(b * n, n) @ masks.T.astype(dtype)).reshape(b, n, c)
-    else:
-        order = np.argsort(s, axis=1, kind="stable")
-        first, last = _tie_bounds(np.take_along_axis(s, order, axis=1))
-        ranks = np.empty((b, n, c), dtype=dtype)
-        for k in range(c):
-            ws = np.take_along_axis(w * masks[k], order, axis=1)
-            np.put_along_axis(ranks[:, :, k], order, _sorted_ranks(ws, first, last) - 0.5, axis=1)
+    compare = ((s[:, None, :] < s[:, :, None]) + 0.5 * (s[:, None, :] == s[:, :, None])).astype(dtype)
+    compare *= w[:, None, :].astype(dtype)  # (b, i, j)
+    ranks = (compare.reshape(b * n, n) @ masks.T.astype(dtype)).reshape(b, n, c)
     ranks *= masks.T[None, :, :]
     return ranks
+
+
+def _dynamic_ranks_sorted(s: np.ndarray, variant: np.ndarray, w: np.ndarray, masks: np.ndarray, dtype: type) -> np.ndarray:
+    """Like :func:`_dynamic_ranks` for comparisons over several score variants at once.
+
+    ``s`` (b, V, n) holds each variant's scores, ``variant`` (C,) the variant of each comparison. One
+    argsort per resample and variant, then O(n) per comparison: cumulative sums of the weights.
+    """
+    order = np.argsort(s, axis=2, kind="stable")  # (b, V, n)
+    first, last = _tie_bounds(np.take_along_axis(s, order, axis=2))
+    order, first, last = order[:, variant], first[:, variant], last[:, variant]  # (b, C, n)
+    ws = np.take_along_axis(w[:, None, :] * masks[None, :, :], order, axis=2)
+    ranks = np.empty(ws.shape, dtype=dtype)
+    np.put_along_axis(ranks, order, _sorted_ranks(ws, first, last) - 0.5, axis=2)
+    ranks *= masks[None, :, :]
+    return ranks.transpose(0, 2, 1)
 
 
 def _weighted_spearman(
@@ -320,6 +338,9 @@ class Replicator:
             x = np.where(ok[:, None], x, 0.0)
             ranks = _FixedRanks(np.where(ok[None, :], x.T, np.nan)) if method == "paper" else None
             self.fits[d] = (x, ok, ranks)
+        x, ok, ranks = self.fits[None]
+        # PC1 of the original sample: the start of every resample's power iteration
+        self.pc1 = _top_eigenvectors(_fit_matrices(x, ok, np.ones((1, self.n)), method, ranks).corr)[0]
         masks, ys, xs = [], [], []
         for k in self.order:
             c = comparisons[k]
@@ -334,7 +355,9 @@ class Replicator:
         self.mask_matrix = self.masks.T.astype(float)  # (n, C)
         self.y_ranks = _FixedRanks(np.array(ys).reshape(len(comparisons), self.n), self.dtype)
         self.x_ranks = _FixedRanks(np.array(xs).reshape(len(xs), self.n), self.dtype) if xs else None
-        per_resample = self.n * max(len(comparisons), self.n) * np.dtype(self.dtype).itemsize
+        dense_dynamic = self.n * self.n if any(p.stop - p.start >= self.n for p in self.groups.values()) else 0
+        dense_dynamic = dense_dynamic if dense_dynamic <= _DENSE_LIMIT else 0
+        per_resample = max(self.n * len(comparisons), dense_dynamic) * np.dtype(self.dtype).itemsize
         self.chunk = max(1, _CHUNK_BYTES // per_resample)
 
     @property
@@ -348,7 +371,7 @@ class Replicator:
         """Refitted scores per variant: {drop_input: (scores (b, n), valid (b,))}."""
         x, ok, ranks = self.fits[None]
         full = _fit_matrices(x, ok, w, self.method, ranks)
-        pc = _top_eigenvectors(full.corr)
+        pc = _top_eigenvectors(full.corr, start=np.broadcast_to(self.pc1, (w.shape[0], self.pc1.size)))
         out = {None: (np.einsum("bnk,bk->bn", full.z, pc), full.valid)}
         shared = [d for d in self.groups if d is not None and np.array_equal(self.fits[d][1], ok)]
         if shared:
@@ -392,11 +415,21 @@ class Replicator:
         if self.x_ranks is not None:
             rx[:, :, self.fixed] = self.x_ranks(w)
         if self.groups:
-            for d, (s, ok) in self.scores(w).items():
-                if d in self.groups:
-                    part = self.groups[d]
+            scores = self.scores(w)
+            few = []  # variants with fewer comparisons than models: ranked together, by sorting
+            for d, part in self.groups.items():
+                s, ok = scores[d]
+                valid[:, part] &= ok[:, None]
+                if part.stop - part.start >= self.n and self.n * self.n <= _DENSE_LIMIT:
                     rx[:, :, part] = _dynamic_ranks(s, w, self.masks[part], self.dtype)
-                    valid[:, part] &= ok[:, None]
+                else:
+                    few.append(d)
+            if few:
+                parts = [self.groups[d] for d in few]
+                index = np.concatenate([np.arange(p.start, p.stop) for p in parts])
+                variant = np.concatenate([np.full(p.stop - p.start, i) for i, p in enumerate(parts)])
+                stacked = np.stack([scores[d][0] for d in few], axis=1)
+                rx[:, :, index] = _dynamic_ranks_sorted(stacked, variant, w, self.masks[index], self.dtype)
         total = w @ self.mask_matrix
         distinct = (w > 0).astype(float) @ self.mask_matrix
         rho = _weighted_spearman(rx, ry, self.y_ranks.tie_correction(w), w, total, distinct)
@@ -430,23 +463,28 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
         groups.setdefault(key, []).append(k)
         comparators[key] = x[masks[k]]
     out = np.full(len(replicator.comparisons), np.nan)
-    inverse: dict[int, np.ndarray] = {}
-    for key, members in groups.items():
+    inverse, inverse_m = None, -1
+    for key in sorted(groups, key=lambda key: int(masks[groups[key][0]].sum())):
+        members = groups[key]
         mask = masks[members[0]]
         m = int(mask.sum())
         rx = rankdata(comparators[key])
         rx -= rx.mean()
-        ry = np.array([rankdata(np.asarray(replicator.comparisons[k].y, dtype=float)[mask]) for k in members])
+        ry = rankdata(np.array([replicator.comparisons[k].y for k in members], dtype=float)[:, mask], axis=1)
         ry -= ry.mean(axis=1, keepdims=True)
         denom = np.sqrt((ry * ry).sum(axis=1) * (rx @ rx))
-        if m not in inverse:
+        if m != inverse_m:  # groups come by size: one set of permutations alive at a time
             perms = np.random.default_rng([seed, 1, m]).permuted(np.tile(np.arange(m), (n_permutations, 1)), axis=1)
-            inverse[m] = np.argsort(perms, axis=1)
+            inverse, inverse_m = np.argsort(perms, axis=1), m
+            del perms
         # sum_i ry[perm[p, i]] * rx[i] == sum_j ry[j] * rx[inverse[p, j]]: permuting y is one GEMM
+        hits = np.zeros(len(members), dtype=np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
             observed = np.abs(ry @ rx) / denom
-            permuted = np.abs(ry @ rx[inverse[m]].T) / denom[:, None]
-        hits = np.count_nonzero(permuted >= observed[:, None] - 1e-12, axis=1)
+            step = max(1, _CHUNK_BYTES // (8 * m))
+            for lo in range(0, n_permutations, step):
+                permuted = np.abs(ry @ rx[inverse[lo : lo + step]].T) / denom[:, None]
+                hits += np.count_nonzero(permuted >= observed[:, None] - 1e-12, axis=1)
         out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
     return out
 

@@ -1,0 +1,176 @@
+"""Bootstrap benchmark: the project's kernel on every correlation of the paper's data at B=10,000,
+scipy.stats.bootstrap on the same statistic (refit included), interval agreement, memory, and a
+5,000-model × 50-benchmark leaderboard at B=2,000.
+
+Run: uv run python benchmarks/bootstrap.py   (reads the mirror at $SAFETYWASH_MIRROR or ../shared/data/mirror)
+The last line is: bootstrap: B=... correlations=... seconds=... scipy_seconds_per_correlation=... speedup=...
+"""
+
+import os
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from assets.model_sets import build_model_sets  # noqa: E402
+from assets.parsers.safetywashing import parse_benchmark_info, parse_matrix  # noqa: E402
+from assets.sources import SOURCES  # noqa: E402
+from assets.stats.bootstrap import Replicator, bootstrap_table, resample_weights  # noqa: E402
+from assets.stats.correlation import Comparison, comparator_values, pairwise_spearman  # noqa: E402
+
+B = 10_000
+SEED = 0
+MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" / "data" / "mirror").resolve()
+
+
+def paper_model_sets():
+    source = SOURCES[0]
+    scores, models, info = [], [], None
+    for f in source.files:
+        path = MIRROR / f.url.split("://", 1)[1]
+        data = path.read_bytes()
+        if f.role == "matrix":
+            s, m = parse_matrix(data, source=source.name, file=f.name)
+            prov = dict(source=pl.lit(source.name), model_set=pl.lit(f.model_set), snapshot=pl.lit(source.snapshot),
+                        source_sha256=pl.lit(f.sha256))
+            scores.append(s.with_columns(**prov))
+            models.append(m.with_columns(**prov))
+        else:
+            info = parse_benchmark_info(data, source=source.name, file=f.name)
+    taxonomy = pl.read_csv(PROJECT / "sql" / "seeds" / "benchmark_taxonomy.csv", schema_overrides={"accuracy_of": pl.String})
+    scores = pl.concat(scores)
+    benchmarks = (
+        scores.select("source", "benchmark").unique()
+        .join(taxonomy, on="benchmark", how="left")
+        .with_columns(is_capability_input=(pl.col("area") == "capabilities").fill_null(False))
+    )
+    assert info is not None
+    return build_model_sets(scores, pl.concat(models), benchmarks)
+
+
+def direct_statistic(cap, comps):
+    def statistic(idx):
+        idx = idx.astype(int)
+        out = []
+        for c in comps:
+            cc = Comparison(c.benchmark, c.versus, c.y[idx], None if c.x is None else c.x[idx], c.drop_input)
+            try:
+                x = np.round(comparator_values(cap[idx], cc), 9)
+            except ValueError:
+                out.append(np.nan)
+                continue
+            out.append(pairwise_spearman(x, cc.y)[1])
+        return np.array(out)
+
+    return statistic
+
+
+def scipy_bootstrap(cap, comps, n_resamples, seed):
+    return stats.bootstrap((np.arange(cap.shape[0]),), direct_statistic(cap, comps), vectorized=False,
+                           n_resamples=n_resamples, method="BCa", random_state=seed)
+
+
+def project_bootstrap(model_sets, n_resamples, method="bca"):
+    tables = []
+    for ms in model_sets:
+        rep = Replicator(ms.capability_matrix, ms.comparisons())
+        theta = rep(resample_weights(rep.n, SEED, 0, n_resamples))
+        tables.append(bootstrap_table(rep, theta, n_resamples=n_resamples, seed=SEED, method=method)
+                      .with_columns(model_set=pl.lit(ms.model_set)))
+    return pl.concat(tables)
+
+
+def pick(ms, wanted):
+    comps = {(c.benchmark, c.versus): c for c in ms.comparisons()}
+    return [comps[w] for w in wanted if w in comps]
+
+
+CHECKED = [("wmdp_bio", "capabilities"), ("MT_Bench", "capabilities"), ("truthfulqa_mc1", "capabilities"),
+           ("mmlu", "capabilities_loo"), ("wmdp_bio", "compute"), ("brier_mmlu", "accuracy"),
+           ("LMSYS_Chatbot_Arena", "capabilities")]
+TIMED = [("chat", "MT_Bench", "capabilities"), ("chat", "wmdp_bio", "capabilities"), ("base", "mmlu", "capabilities_loo")]
+
+
+def large_leaderboard(n_models=5000, n_benchmarks=50, seed=1):
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=n_models)
+    values = g[:, None] * rng.uniform(0.3, 1.0, n_benchmarks) + rng.normal(size=(n_models, n_benchmarks))
+    values[rng.random(values.shape) < 0.05] = np.nan  # leaderboards have holes
+    cap = values[:, :12].copy()
+    flop = np.exp(g + rng.normal(scale=0.5, size=n_models))
+    comps = []
+    for j in range(n_benchmarks):
+        comps.append(Comparison(f"b{j}", "capabilities", values[:, j]))
+        if j < 12:
+            comps.append(Comparison(f"b{j}", "capabilities_loo", values[:, j], drop_input=j))
+        comps.append(Comparison(f"b{j}", "compute", values[:, j], x=flop))
+    return cap, comps
+
+
+def main():
+    model_sets = paper_model_sets()
+    project_bootstrap(model_sets, 50)  # warm-up: imports and first-call costs are not measured
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    ours = project_bootstrap(model_sets, B)
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n = ours.height
+    print(f"project: {n} correlations (base + chat), B={B}, BCa + jackknife + permutation p-values: {seconds:.2f} s, "
+          f"peak traced memory {peak / 2**20:.0f} MiB")
+    ours_pct = project_bootstrap(model_sets, B, method="percentile")
+
+    worst = {"bca": 0.0, "percentile": 0.0}
+    for ms in model_sets:
+        comps = pick(ms, CHECKED)
+        ref = scipy_bootstrap(ms.capability_matrix, comps, B, seed=123)
+        ref_pct = np.quantile(ref.bootstrap_distribution, [0.025, 0.975], axis=-1)
+        for method, table, (lo, hi) in [("bca", ours, ref.confidence_interval), ("percentile", ours_pct, ref_pct)]:
+            for k, c in enumerate(comps):
+                row = table.filter(model_set=ms.model_set, benchmark=c.benchmark, versus=c.versus).row(0, named=True)
+                diff = max(abs(row["ci_low"] - lo[k]), abs(row["ci_high"] - hi[k]))
+                worst[method] = max(worst[method], diff)
+                print(f"  {ms.model_set:4} {c.benchmark:20} {c.versus:16} {method:10} ours [{row['ci_low']:+.3f}, "
+                      f"{row['ci_high']:+.3f}]  scipy [{lo[k]:+.3f}, {hi[k]:+.3f}]  max diff {diff:.4f}")
+    print(f"agreement with scipy.stats.bootstrap at B={B}: max |diff| BCa {worst['bca']:.4f}, "
+          f"percentile {worst['percentile']:.4f} (target 0.02)")
+
+    by_set = {ms.model_set: ms for ms in model_sets}
+    scipy_times = []
+    for model_set, bench, versus in TIMED:
+        ms = by_set[model_set]
+        comps = pick(ms, [(bench, versus)])
+        started = time.perf_counter()
+        scipy_bootstrap(ms.capability_matrix, comps, B, seed=1)
+        scipy_times.append(time.perf_counter() - started)
+        print(f"scipy.stats.bootstrap {model_set}/{bench}/{versus}, B={B}, BCa: {scipy_times[-1]:.1f} s")
+    per_correlation = float(np.mean(scipy_times))
+
+    cap, comps = large_leaderboard()
+    rep = Replicator(cap, comps)
+    started = time.perf_counter()
+    theta = rep(resample_weights(rep.n, SEED, 0, 2000))
+    large_boot = time.perf_counter() - started
+    started = time.perf_counter()
+    table = bootstrap_table(rep, theta, n_resamples=2000, seed=SEED, method="percentile")
+    large_rest = time.perf_counter() - started
+    print(f"large: 5000 models x 50 benchmarks, {len(comps)} correlations, B=2000: replicates {large_boot:.1f} s, "
+          f"percentile intervals + permutation p-values {large_rest:.1f} s, total {large_boot + large_rest:.1f} s, "
+          f"{table['ci_low'].null_count()} rows without interval")
+    print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"bootstrap: B={B} correlations={n} seconds={seconds:.2f} "
+          f"scipy_seconds_per_correlation={per_correlation:.2f} speedup={per_correlation * n / seconds:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The bootstrap kernel against direct computation on resampled data and against scipy.stats.bootstrap."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from assets.parsers.safetywashing import parse_matrix
+from assets.stats import bootstrap as bs
+from assets.stats.correlation import Comparison, comparator_values, pairwise_spearman
+from conftest import SW_DATA
+
+CAPS = ["arc_challenge", "bbh", "gsm8k", "hellaswag", "lambada_openai", "logiqa", "medqa_4options",
+        "minerva_math", "mmlu", "piqa", "superglue_copa", "winogrande"]
+
+
+def paper_set(model_set):
+    scores, models = parse_matrix((SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f")
+    wide = scores.pivot(on="benchmark", index="model_id", values="value").sort("model_id")
+    flop = models.sort("model_id")["training_flop"].to_numpy().astype(float)
+    col = {c: wide[c].to_numpy().astype(float) for c in wide.columns if c != "model_id"}
+    return np.column_stack([col[c] for c in CAPS]), col, flop
+
+
+def paper_comparisons(col, flop, model_set):
+    comps = [
+        Comparison("wmdp_bio", "capabilities", col["wmdp_bio"]),
+        Comparison("MT_Bench", "capabilities", col["MT_Bench"]),
+        Comparison("truthfulqa_mc1", "capabilities", col["truthfulqa_mc1"]),
+        Comparison("mmlu", "capabilities_loo", col["mmlu"], drop_input=CAPS.index("mmlu")),
+        Comparison("wmdp_bio", "compute", col["wmdp_bio"], x=flop),
+        Comparison("brier_mmlu", "accuracy", col["brier_mmlu"], x=col["mmlu"]),
+    ]
+    if model_set == "chat":
+        comps.append(Comparison("LMSYS_Chatbot_Arena", "capabilities", col["LMSYS_Chatbot_Arena"]))
+    return comps
+
+
+def direct_statistic(cap, comps, idx, method="paper"):
+    """The statistic on explicitly resampled rows, with the project's plain (non-bootstrap) functions.
+
+    Scores are rounded to 1e-9 so that copies of one model tie exactly, as they do mathematically
+    (a matrix product can round two identical rows differently in the last bit).
+    """
+    out = []
+    for c in comps:
+        cc = Comparison(c.benchmark, c.versus, c.y[idx], None if c.x is None else c.x[idx], c.drop_input)
+        try:
+            x = np.round(comparator_values(cap[idx], cc, method), 9)
+        except ValueError:  # a constant capability column in this resample
+            out.append(np.nan)
+            continue
+        out.append(pairwise_spearman(x, cc.y)[1])
+    return np.array(out)
+
+
+@pytest.fixture(params=["dense", "sorted"])
+def path(request, monkeypatch):
+    if request.param == "sorted":
+        monkeypatch.setattr(bs, "_DENSE_LIMIT", 0)
+    return request.param
+
+
+def test_weighted_ranks_equal_rankdata_of_the_repeated_sample(path):
+    rng = np.random.default_rng(0)
+    values = np.round(rng.normal(size=(4, 15)), 1)  # rounding makes original ties
+    values[1, [2, 5]] = np.nan
+    ranker = bs._FixedRanks(values)
+    w = bs.resample_weights(15, seed=1, start=0, stop=6)
+    ranks = ranker(w) + 0.5
+    ties = ranker.tie_correction(w)
+    for b in range(6):
+        for c in range(4):
+            keep = ~np.isnan(values[c]) & (w[b] > 0)
+            repeated = np.repeat(values[c][keep], w[b][keep].astype(int))
+            expected = stats.rankdata(repeated)
+            got = np.repeat(ranks[b, keep, c], w[b][keep].astype(int))
+            np.testing.assert_allclose(got, expected)
+            _, counts = np.unique(repeated, return_counts=True)
+            assert ties[b, c] == pytest.approx((counts**3 - counts).sum())
+
+
+@pytest.mark.parametrize("method", ["paper", "sklearn"])
+def test_replicates_equal_direct_computation(path, method):
+    cap, col, flop = paper_set("chat")
+    comps = paper_comparisons(col, flop, "chat")
+    rep = bs.Replicator(cap, comps, method)
+    w = bs.resample_weights(rep.n, seed=11, start=0, stop=20)
+    theta = rep(w)
+    for b in range(20):
+        idx = np.repeat(np.arange(rep.n), w[b].astype(int))
+        np.testing.assert_allclose(theta[:, b], direct_statistic(cap, comps, idx, method), atol=1e-9)
+    np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], direct_statistic(cap, comps, np.arange(rep.n), method), atol=1e-12)
+
+
+def test_jackknife_is_leave_one_model_out():
+    cap, col, flop = paper_set("base")
+    comps = paper_comparisons(col, flop, "base")
+    jack = bs.Replicator(cap, comps)(bs.jackknife_weights(len(flop)))
+    for i in (0, 13, 26):
+        np.testing.assert_allclose(jack[:, i], direct_statistic(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9)
+
+
+def test_same_seed_same_bits_whatever_the_chunking():
+    cap, col, flop = paper_set("base")
+    comps = paper_comparisons(col, flop, "base")
+    whole = bs.Replicator(cap, comps, workers=1)(bs.resample_weights(len(flop), 5, 0, 1300))
+    parts = np.concatenate(
+        [bs.Replicator(cap, comps, workers=2)(bs.resample_weights(len(flop), 5, lo, hi)) for lo, hi in [(0, 499), (499, 1000), (1000, 1300)]],
+        axis=1,
+    )
+    assert np.array_equal(whole, parts, equal_nan=True)
+    assert not np.array_equal(whole, bs.Replicator(cap, comps)(bs.resample_weights(len(flop), 6, 0, 1300)), equal_nan=True)
+
+
+def test_degenerate_resamples_are_counted_not_used():
+    rng = np.random.default_rng(3)
+    g = rng.normal(size=12)
+    cap = g[:, None] + rng.normal(scale=0.3, size=(12, 4))
+    two_values = (g > np.median(g)).astype(float)  # resamples drawing only one side make it constant
+    table = bs.bootstrap_correlations(cap, [Comparison("split", "capabilities", two_values)], n_resamples=3000, seed=2)
+    w = bs.resample_weights(12, 2, 0, 3000)
+    constant = ((w > 0) & (two_values == 1)).any(axis=1) != ((w > 0) & (two_values == 0)).any(axis=1)
+    assert table["n_degenerate"][0] == constant.sum() > 0
+    assert table["ci_low"][0] is not None
+
+
+def scipy_reference(cap, comps, n_resamples, seed):
+    n = cap.shape[0]
+    return stats.bootstrap(
+        (np.arange(n),), lambda idx: direct_statistic(cap, comps, idx.astype(int)), vectorized=False,
+        n_resamples=n_resamples, method="BCa", confidence_level=0.95, random_state=seed,
+    )
+
+
+def monte_carlo_tolerance(distribution, endpoints, n_resamples):
+    """0.02, or 4 standard errors of the difference of two independent B-resample estimates of each
+    endpoint when that is larger (the order-statistic standard error of an empirical quantile)."""
+    p = (distribution <= endpoints[:, None]).mean(axis=1)
+    step = 2 * np.sqrt(p * (1 - p) / n_resamples)
+    lo = np.array([np.quantile(d, max(q - s, 0)) for d, q, s in zip(distribution, p, step)])
+    hi = np.array([np.quantile(d, min(q + s, 1)) for d, q, s in zip(distribution, p, step)])
+    return np.maximum(0.02, 4 * np.sqrt(2) * (hi - lo) / 4)
+
+
+@pytest.mark.parametrize("model_set", ["base", "chat"])
+def test_intervals_agree_with_scipy_bootstrap(model_set):
+    """Same statistic (refit included), same B: the intervals differ by Monte-Carlo error only.
+
+    At this small B that error can exceed 0.02 in a skewed tail; benchmarks/bootstrap.py checks 0.02 at
+    B=10,000.
+    """
+    cap, col, flop = paper_set(model_set)
+    comps = paper_comparisons(col, flop, model_set)
+    n_resamples = 4000
+    ref = scipy_reference(cap, comps, n_resamples, seed=123)
+    dist = ref.bootstrap_distribution
+    ref_pct = np.quantile(dist, [0.025, 0.975], axis=-1)
+    for method, (ref_low, ref_high) in [("bca", ref.confidence_interval), ("percentile", ref_pct)]:
+        ours = bs.bootstrap_correlations(cap, comps, n_resamples=n_resamples, seed=7, method=method)
+        assert ours["ci_method"].to_list() == [method] * len(comps)
+        low, high = ours["ci_low"].to_numpy(), ours["ci_high"].to_numpy()
+        assert (np.abs(low - ref_low) <= monte_carlo_tolerance(dist, ref_low, n_resamples)).all(), (low, ref_low)
+        assert (np.abs(high - ref_high) <= monte_carlo_tolerance(dist, ref_high, n_resamples)).all(), (high, ref_high)
+        assert np.median(np.abs(np.r_[low - ref_low, high - ref_high])) < 0.01
+    np.testing.assert_allclose(ours["se"].to_numpy(), ref.standard_error, rtol=0.1)
+
+
+def test_permutation_pvalue_against_scipy():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=20)
+    y = 0.4 * x + rng.normal(size=20)
+    cap = np.column_stack([x + rng.normal(scale=0.1, size=20) for _ in range(3)])
+    comps = [Comparison("y", "compute", y, x=x)]
+    ours = bs.permutation_pvalues(bs.Replicator(cap, comps), 4000, seed=1)[0]
+    ref = stats.permutation_test(
+        (y,), lambda a: stats.spearmanr(a, x).statistic, permutation_type="pairings", n_resamples=4000, random_state=2
+    ).pvalue
+    assert ours == pytest.approx(ref, abs=0.02)
+    assert 0.001 < ours < 0.5
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_interval_coverage_of_a_known_population_correlation(method):
+    """95% intervals for a bivariate normal's Spearman correlation (6/pi * arcsin(rho/2)) cover it in
+    about 95% of 200 samples: within the binomial margin (3 standard errors: 88.5%..100%)."""
+    rho, n, reps = 0.6, 40, 200
+    truth = 6 / np.pi * np.arcsin(rho / 2)
+    rng = np.random.default_rng(2024)
+    cover = 0
+    for r in range(reps):
+        x, e = rng.normal(size=(2, n))
+        y = rho * x + np.sqrt(1 - rho**2) * e
+        cap = np.column_stack([x, x + rng.normal(size=n), x - rng.normal(size=n)])
+        row = bs.bootstrap_correlations(cap, [Comparison("y", "compute", y, x=x)], n_resamples=1000, seed=r, method=method).row(0, named=True)
+        cover += row["ci_low"] <= truth <= row["ci_high"]
+    margin = 3 * np.sqrt(0.95 * 0.05 / reps)
+    assert 0.95 - margin <= cover / reps <= 1.0
