@@ -24,7 +24,7 @@ from assets.model_sets import build_model_sets  # noqa: E402
 from assets.parsers.safetywashing import parse_benchmark_info, parse_matrix  # noqa: E402
 from assets.sources import SOURCES  # noqa: E402
 from assets.stats.bootstrap import Replicator, bootstrap_table, resample_weights  # noqa: E402
-from assets.stats.correlation import Comparison, comparator_values, pairwise_spearman  # noqa: E402
+from assets.stats.correlation import Comparison, statistics_on_rows  # noqa: E402
 
 B = 10_000
 SEED = 0
@@ -56,25 +56,8 @@ def paper_model_sets():
     return build_model_sets(scores, pl.concat(models), benchmarks)
 
 
-def direct_statistic(cap, comps):
-    def statistic(idx):
-        idx = idx.astype(int)
-        out = []
-        for c in comps:
-            cc = Comparison(c.benchmark, c.versus, c.y[idx], None if c.x is None else c.x[idx], c.drop_input)
-            try:
-                x = np.round(comparator_values(cap[idx], cc), 9)
-            except ValueError:
-                out.append(np.nan)
-                continue
-            out.append(pairwise_spearman(x, cc.y)[1])
-        return np.array(out)
-
-    return statistic
-
-
 def scipy_bootstrap(cap, comps, n_resamples, seed):
-    return stats.bootstrap((np.arange(cap.shape[0]),), direct_statistic(cap, comps), vectorized=False,
+    return stats.bootstrap((np.arange(cap.shape[0]),), lambda rows: statistics_on_rows(cap, comps, rows), vectorized=False,
                            n_resamples=n_resamples, method="BCa", random_state=seed)
 
 

@@ -6,7 +6,7 @@ from scipy import stats
 
 from assets.parsers.safetywashing import parse_matrix
 from assets.stats import bootstrap as bs
-from assets.stats.correlation import Comparison, comparator_values, pairwise_spearman
+from assets.stats.correlation import Comparison, statistics_on_rows
 from conftest import SW_DATA
 
 CAPS = ["arc_challenge", "bbh", "gsm8k", "hellaswag", "lambada_openai", "logiqa", "medqa_4options",
@@ -33,24 +33,6 @@ def paper_comparisons(col, flop, model_set):
     if model_set == "chat":
         comps.append(Comparison("LMSYS_Chatbot_Arena", "capabilities", col["LMSYS_Chatbot_Arena"]))
     return comps
-
-
-def direct_statistic(cap, comps, idx, method="paper"):
-    """The statistic on explicitly resampled rows, with the project's plain (non-bootstrap) functions.
-
-    Scores are rounded to 1e-9 so that copies of one model tie exactly, as they do mathematically
-    (a matrix product can round two identical rows differently in the last bit).
-    """
-    out = []
-    for c in comps:
-        cc = Comparison(c.benchmark, c.versus, c.y[idx], None if c.x is None else c.x[idx], c.drop_input)
-        try:
-            x = np.round(comparator_values(cap[idx], cc, method), 9)
-        except ValueError:  # a constant capability column in this resample
-            out.append(np.nan)
-            continue
-        out.append(pairwise_spearman(x, cc.y)[1])
-    return np.array(out)
 
 
 @pytest.fixture(params=["dense", "sorted"])
@@ -88,8 +70,8 @@ def test_replicates_equal_direct_computation(path, method):
     theta = rep(w)
     for b in range(20):
         idx = np.repeat(np.arange(rep.n), w[b].astype(int))
-        np.testing.assert_allclose(theta[:, b], direct_statistic(cap, comps, idx, method), atol=1e-9)
-    np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], direct_statistic(cap, comps, np.arange(rep.n), method), atol=1e-12)
+        np.testing.assert_allclose(theta[:, b], statistics_on_rows(cap, comps, idx, method), atol=1e-9)
+    np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], statistics_on_rows(cap, comps, np.arange(rep.n), method), atol=1e-12)
 
 
 def test_jackknife_is_leave_one_model_out():
@@ -97,7 +79,7 @@ def test_jackknife_is_leave_one_model_out():
     comps = paper_comparisons(col, flop, "base")
     jack = bs.Replicator(cap, comps)(bs.jackknife_weights(len(flop)))
     for i in (0, 13, 26):
-        np.testing.assert_allclose(jack[:, i], direct_statistic(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9)
+        np.testing.assert_allclose(jack[:, i], statistics_on_rows(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9)
 
 
 def test_same_seed_same_bits_whatever_the_chunking():
@@ -127,7 +109,7 @@ def test_degenerate_resamples_are_counted_not_used():
 def scipy_reference(cap, comps, n_resamples, seed):
     n = cap.shape[0]
     return stats.bootstrap(
-        (np.arange(n),), lambda idx: direct_statistic(cap, comps, idx.astype(int)), vectorized=False,
+        (np.arange(n),), lambda idx: statistics_on_rows(cap, comps, idx), vectorized=False,
         n_resamples=n_resamples, method="BCa", confidence_level=0.95, random_state=seed,
     )
 

@@ -86,6 +86,17 @@ def _number(cell: str, source: str, file: str, line: int, column: str) -> float 
     return value
 
 
+def _identifier(cell: str, what: str, seen: dict[str, int], source: str, file: str, line: int) -> str:
+    """A row's id: not empty, not seen before in the file (``seen`` maps ids to their line)."""
+    value = cell.strip()
+    if not value:
+        raise ParseError(source, file, line, f"empty {what} id")
+    if value in seen:
+        raise ParseError(source, file, line, f"{what} {value!r} already on line {seen[value]}")
+    seen[value] = line
+    return value
+
+
 def parse_matrix(data: bytes, *, source: str, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse a model × benchmark matrix.
 
@@ -112,12 +123,7 @@ def parse_matrix(data: bytes, *, source: str, file: str) -> tuple[pl.DataFrame, 
     scores: dict[str, list] = {k: [] for k in SCORES_SCHEMA}
     models: dict[str, list] = {k: [] for k in MODELS_SCHEMA}
     for line, row in rows:
-        model_id = row[0].strip()
-        if not model_id:
-            raise ParseError(source, file, line, "empty model id")
-        if model_id in seen:
-            raise ParseError(source, file, line, f"model {model_id!r} already on line {seen[model_id]}")
-        seen[model_id] = line
+        model_id = _identifier(row[0], "model", seen, source, file, line)
         models["model_id"].append(model_id)
         models["display_name"].append(row[col["name"]].strip() or None)
         models["parameters"].append(_number(row[col["model_size"]], source, file, line, "model_size"))
@@ -140,12 +146,7 @@ def parse_benchmark_info(data: bytes, *, source: str, file: str) -> pl.DataFrame
     out: dict[str, list] = {k: [] for k in BENCHMARKS_SCHEMA}
     seen: dict[str, int] = {}
     for line, (bench, name, metric) in rows:
-        bench = bench.strip()
-        if not bench:
-            raise ParseError(source, file, line, "empty benchmark id")
-        if bench in seen:
-            raise ParseError(source, file, line, f"benchmark {bench!r} already on line {seen[bench]}")
-        seen[bench] = line
+        bench = _identifier(bench, "benchmark", seen, source, file, line)
         out["benchmark"].append(bench)
         out["display_name"].append(name.strip() or None)
         out["metric"].append(metric.strip() or None)

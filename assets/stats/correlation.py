@@ -145,3 +145,31 @@ def correlations(
             "note": pl.String,
         },
     )
+
+
+def statistics_on_rows(
+    capability_matrix: np.ndarray, comparisons: list[Comparison], rows: np.ndarray, method: Method = "paper"
+) -> np.ndarray:
+    """Every comparison's statistic on the sample made of ``rows`` (model indices, repeats allowed).
+
+    The plain, slow definition that the bootstrap kernel vectorizes, refit included;
+    ``scipy.stats.bootstrap`` can resample ``rows`` with it directly. Comparator values are rounded to
+    1e-9 so that copies of one model tie exactly, as they do mathematically (a matrix product may round
+    two identical rows differently in the last bit). A resample whose capabilities fit is undefined
+    (a constant capability input) gives NaN.
+
+    Returns
+    -------
+    ndarray, shape (len(comparisons),)
+    """
+    rows = np.asarray(rows, dtype=int)
+    cap = np.asarray(capability_matrix, dtype=float)[rows]
+    out = np.full(len(comparisons), np.nan)
+    for k, c in enumerate(comparisons):
+        sub = Comparison(c.benchmark, c.versus, np.asarray(c.y)[rows], None if c.x is None else np.asarray(c.x)[rows], c.drop_input)
+        try:
+            x = np.round(comparator_values(cap, sub, method), 9)
+        except ValueError:
+            continue
+        out[k] = pairwise_spearman(x, sub.y)[1]
+    return out

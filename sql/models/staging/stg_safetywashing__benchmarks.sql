@@ -7,11 +7,7 @@ with source as (
 final as (
 
     select
-        source,
-        snapshot,
-        file as source_file,
-        sha256 as source_sha256,
-        line as source_line,
+        {{ provenance_columns() }}
         benchmark,
         display_name,
         metric,
