@@ -74,6 +74,19 @@ def test_replicates_equal_direct_computation(path, method):
     np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], statistics_on_rows(cap, comps, np.arange(rep.n), method), atol=1e-12)
 
 
+def test_models_with_identical_inputs_tie_in_every_score():
+    cap, col, flop = paper_set("chat")
+    cap[5] = cap[9]  # two models with the same capability inputs always share a score
+    comps = paper_comparisons(col, flop, "chat")
+    rep = bs.Replicator(cap, comps)
+    assert not rep.distinct_scores
+    w = bs.resample_weights(rep.n, seed=4, start=0, stop=10)
+    theta = rep(w)
+    for b in range(10):
+        idx = np.repeat(np.arange(rep.n), w[b].astype(int))
+        np.testing.assert_allclose(theta[:, b], statistics_on_rows(cap, comps, idx), atol=1e-9)
+
+
 def test_jackknife_is_leave_one_model_out():
     cap, col, flop = paper_set("base")
     comps = paper_comparisons(col, flop, "base")

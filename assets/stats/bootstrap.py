@@ -202,16 +202,25 @@ def _dynamic_ranks_sorted(s: np.ndarray, variant: np.ndarray, w: np.ndarray, mas
 
 
 def _weighted_spearman(
-    rx: np.ndarray, ry: np.ndarray, y_ties: np.ndarray, w: np.ndarray, total: np.ndarray, distinct: np.ndarray
+    rx: np.ndarray,
+    ry: np.ndarray,
+    x_ties: np.ndarray | None,
+    y_ties: np.ndarray,
+    w: np.ndarray,
+    total: np.ndarray,
+    distinct: np.ndarray,
 ) -> np.ndarray:
     """Weighted Pearson correlation of ranks (``rank - 1/2``, zero outside each comparison): (b, C).
 
-    The y side's sum of squares comes from its tie structure (``y_ties``), not from the ranks.
+    Sums of squares come from the tie structure (``(N^3 - N - ties) / 12``); only the cross products
+    touch the ranks. ``x_ties`` None: the x side's sum of squares is taken from the ranks instead.
     """
-    wx = rx * w.astype(rx.dtype)[:, :, None]
     centre = total * (total / 2.0) ** 2
-    sxy = np.einsum("bnc,bnc->bc", wx, ry).astype(float) - centre
-    sxx = np.einsum("bnc,bnc->bc", wx, rx).astype(float) - centre
+    sxy = np.einsum("bnc,bnc,bn->bc", rx, ry, w.astype(rx.dtype)).astype(float) - centre
+    if x_ties is None:
+        sxx = np.einsum("bnc,bnc,bn->bc", rx, rx, w.astype(rx.dtype)).astype(float) - centre
+    else:
+        sxx = (total * total * total - total - x_ties) / 12.0
     syy = (total * total * total - total - y_ties) / 12.0
     tol = 1e-9 * np.maximum(total, 1.0) ** 2
     ok = (distinct >= MIN_MODELS) & (sxx > tol) & (syy > tol)
@@ -338,6 +347,11 @@ class Replicator:
             x = np.where(ok[:, None], x, 0.0)
             ranks = _FixedRanks(np.where(ok[None, :], x.T, np.nan)) if method == "paper" else None
             self.fits[d] = (x, ok, ranks)
+        # Two models with identical capability inputs always tie in the score; otherwise scores tie only
+        # between copies of one model, and the score side's sum of squares needs no ranks.
+        self.distinct_scores = all(
+            np.unique(x[ok], axis=0).shape[0] == ok.sum() for x, ok, _ in self.fits.values()
+        )
         x, ok, ranks = self.fits[None]
         # PC1 of the original sample: the start of every resample's power iteration
         self.pc1 = _top_eigenvectors(_fit_matrices(x, ok, np.ones((1, self.n)), method, ranks).corr)[0]
@@ -432,7 +446,13 @@ class Replicator:
                 rx[:, :, index] = _dynamic_ranks_sorted(stacked, variant, w, self.masks[index], self.dtype)
         total = w @ self.mask_matrix
         distinct = (w > 0).astype(float) @ self.mask_matrix
-        rho = _weighted_spearman(rx, ry, self.y_ranks.tie_correction(w), w, total, distinct)
+        x_ties = None
+        if self.distinct_scores:
+            # scores tie only between copies of one model: their tie groups are the multiplicities
+            x_ties = (w * w * w - w) @ self.mask_matrix
+            if self.x_ranks is not None:
+                x_ties[:, self.fixed] = self.x_ranks.tie_correction(w)
+        rho = _weighted_spearman(rx, ry, x_ties, self.y_ranks.tie_correction(w), w, total, distinct)
         return np.where(valid, rho, np.nan)
 
 
