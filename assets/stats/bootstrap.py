@@ -11,9 +11,12 @@ materialising the resampled data:
   weights with a fixed 0/½/1 comparison matrix per column (all columns in one GEMM); for large ``n`` it
   is a cumulative sum of the weights in the column's original sort order (no re-sort per resample);
 - a Spearman correlation within the resample is the ``w``-weighted Pearson correlation of those ranks;
-- the Spearman matrices of all resamples are one batched ``numpy.linalg.eigh`` call; a leave-one-out
-  refit takes the top eigenvector of the sub-matrix by power iteration warm-started from the full PC1
-  (falling back to ``eigh`` where it has not converged).
+  its sums of squares follow from the tie structure alone (``(N^3 - N - sum(m^3 - m)) / 12`` over tie
+  groups of weight ``m``), so only the cross products touch the ranks;
+- the Spearman matrices of all resamples of a chunk are built in one batch, and their top eigenvectors
+  come from one batched power iteration started at the sample's PC1 (a leave-one-out refit: at the
+  resample's PC1 without the dropped input), with ``numpy.linalg.eigh`` for any matrix that has not
+  converged. At 12×12, LAPACK's per-matrix overhead makes a batched ``eigh`` several times slower.
 
 Resamples are drawn in fixed blocks of :data:`BLOCK`, block ``i`` from ``default_rng([seed, 0, i])``:
 the same seed gives the same numbers bit for bit, however the work is chunked or distributed.
