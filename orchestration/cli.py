@@ -71,7 +71,7 @@ def writer_lock(root: Path, wait: bool) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def run_refresh(root: Path, mirror: Optional[Path] = None, wait: bool = False, log_level: str = "INFO",
+def run_refresh(root: Path, mirror: Optional[Path] = None, wait: bool = False, quiet: bool = False,
                 asset_config: Optional[dict] = None):
     """Run the refresh job in-process on the warehouse at ``root``; return the Dagster result."""
     from .manifest import ensure_manifest
@@ -84,11 +84,11 @@ def run_refresh(root: Path, mirror: Optional[Path] = None, wait: bool = False, l
         resources["fetcher"] = {"config": {"mirror": str(mirror)}}
     run_config = {
         "resources": resources,
-        "loggers": {"console": {"config": {"log_level": log_level}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}},
         "ops": asset_config or {},
     }
     job = defs.resolve_job_def("refresh")
-    with writer_lock(root, wait), (contextlib.redirect_stdout(io.StringIO()) if log_level == "WARNING" else contextlib.nullcontext()):
+    with writer_lock(root, wait), (contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()):
         return job.execute_in_process(run_config=run_config, raise_on_error=False)
 
 
@@ -99,7 +99,7 @@ def refresh(
         Optional[Path], typer.Option(help="Read https://H/P from MIRROR/H/P (default: $SAFETYWASH_MIRROR).")
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a refresh already running instead of failing.")] = False,
-    quiet: Annotated[bool, typer.Option(help="Only warnings, errors and the summary (no step and dbt log).")] = False,
+    quiet: Annotated[bool, typer.Option(help="Only the summary, or the failed steps' errors (no step and dbt log).")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations).")] = 10_000,
     seed: Annotated[int, typer.Option(help="Bootstrap/permutation seed: same seed, same numbers.")] = 0,
     ci_method: Annotated[CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")] = CiMethod.bca,
@@ -117,7 +117,7 @@ def refresh(
         },
     }
     try:
-        result = run_refresh(root, mirror, wait, "WARNING" if quiet else "INFO", asset_config)
+        result = run_refresh(root, mirror, wait, quiet, asset_config)
     except RefreshBusy as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -125,8 +125,12 @@ def refresh(
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
-                error = event.step_failure_data.error
-                message = error.cause.message if error and error.cause else (error.message if error else "")
+                data = event.step_failure_data
+                if data.user_failure_data and data.user_failure_data.description:
+                    message = data.user_failure_data.description
+                else:
+                    error = data.error
+                    message = error.cause.message if error and error.cause else (error.message if error else "")
                 typer.echo(f"error: step {event.step_key} failed: {(message or '').strip()}", err=True)
         typer.echo(f"refresh FAILED after {seconds:.1f} s; the warehouse {root} keeps its last good tables", err=True)
         raise typer.Exit(1)
@@ -134,8 +138,8 @@ def refresh(
     typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
                f"capabilities method: {capabilities_method.value}")
     with Warehouse(directory=str(root)).connect(read_only=True) as con:
-        for (table, comment) in con.execute(
-            "select table_name, comment from duckdb_tables() where schema_name = 'marts' order by table_name"
+        for (table,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name"
         ).fetchall():
             n = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
             typer.echo(f"  marts.{table:<26} {n:>7} rows")
@@ -180,10 +184,10 @@ def tables(warehouse: WarehouseOption = None) -> None:
         raise typer.Exit(2)
     with store.connect(read_only=True) as con:
         rows = con.execute(
-            """select t.table_name, t.estimated_size, t.comment,
+            """select t.table_name, t.comment,
                       string_agg(c.column_name, ', ' order by c.column_index) as columns
                from duckdb_tables() t join duckdb_columns() c using (database_name, schema_name, table_name)
                where t.schema_name = 'marts' group by all order by t.table_name"""
         ).fetchall()
-    for table, _, comment, columns in rows:
+    for table, comment, columns in rows:
         typer.echo(f"marts.{table}({columns})\n    {' '.join((comment or '(no description)').split())}\n")

@@ -119,6 +119,14 @@ def test_truncated_file_fails_refresh_and_keeps_last_good_marts(warehouse_copy, 
     assert table(warehouse_copy, "select count(distinct fetch_id) n from raw.fetch_log")["n"][0] == 1
 
 
+def test_cli_reports_the_bad_file_and_keeps_the_marts(warehouse_copy, tmp_path):
+    out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)), "--quiet"])
+    assert out.exit_code == 1
+    assert "error: step fetch__safetywashing failed: source 'safetywashing', file 'benchmarks_chat_models.csv': sha256" in out.output
+    assert "keeps its last good tables" in out.output
+    assert table(warehouse_copy, "select count(ci_low) n from marts.benchmark_correlations")["n"][0] > 700
+
+
 def test_unpinned_truncated_file_fails_at_parse_naming_line(warehouse_copy, tmp_path):
     unpinned = dataclasses.replace(SOURCES[0], files=tuple(dataclasses.replace(f, sha256=None) for f in SOURCES[0].files))
     raw_before = table(warehouse_copy, "select * from raw.safetywashing__scores")
