@@ -132,7 +132,11 @@ def refresh(
                     error = data.error
                     message = error.cause.message if error and error.cause else (error.message if error else "")
                 typer.echo(f"error: step {event.step_key} failed: {(message or '').strip()}", err=True)
-        typer.echo(f"refresh FAILED after {seconds:.1f} s; the warehouse {root} keeps its last good tables", err=True)
+        typer.echo(
+            f"refresh FAILED after {seconds:.1f} s; steps after the failure did not run, so the tables they write in "
+            f"{root} keep their last good contents",
+            err=True,
+        )
         raise typer.Exit(1)
     typer.echo(f"refresh done in {seconds:.1f} s; warehouse: {root / 'safetywash.duckdb'} (Parquet: {root / 'parquet'})")
     typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "

@@ -123,7 +123,7 @@ def test_cli_reports_the_bad_file_and_keeps_the_marts(warehouse_copy, tmp_path):
     out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)), "--quiet"])
     assert out.exit_code == 1
     assert "error: step fetch__safetywashing failed: source 'safetywashing', file 'benchmarks_chat_models.csv': sha256" in out.output
-    assert "keeps its last good tables" in out.output
+    assert "keep their last good contents" in out.output
     assert table(warehouse_copy, "select count(ci_low) n from marts.benchmark_correlations")["n"][0] > 700
 
 
