@@ -177,7 +177,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
 
 def _config_mapping(config: CorrelationsConfig) -> dict:
     # the schema comes from the annotation; Dagster hands over the processed values as a dict
-    values = CorrelationsConfig(**config).model_dump() if isinstance(config, dict) else config.model_dump()
+    values = CorrelationsConfig(**config).model_dump()
     return {"plan_bootstrap": {"config": values}, "summarize_correlations": {"config": values}}
 
 

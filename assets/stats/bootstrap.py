@@ -372,10 +372,13 @@ class Replicator:
         self.mask_matrix = self.masks.T.astype(float)  # (n, C)
         self.y_ranks = _FixedRanks(np.array(ys).reshape(len(comparisons), self.n), self.dtype)
         self.x_ranks = _FixedRanks(np.array(xs).reshape(len(xs), self.n), self.dtype) if xs else None
-        dense_dynamic = self.n * self.n if any(p.stop - p.start >= self.n for p in self.groups.values()) else 0
-        dense_dynamic = dense_dynamic if dense_dynamic <= _DENSE_LIMIT else 0
+        dense_dynamic = self.n * self.n if any(map(self._dense_variant, self.groups.values())) else 0
         per_resample = max(self.n * len(comparisons), dense_dynamic) * np.dtype(self.dtype).itemsize
         self.chunk = max(1, _CHUNK_BYTES // per_resample)
+
+    def _dense_variant(self, part: slice) -> bool:
+        """Rank a score variant's comparisons with the O(n^2) comparison matrix (else by sorting)?"""
+        return part.stop - part.start >= self.n and self.n * self.n <= _DENSE_LIMIT
 
     @property
     def n_models(self) -> np.ndarray:
@@ -437,7 +440,7 @@ class Replicator:
             for d, part in self.groups.items():
                 s, ok = scores[d]
                 valid[:, part] &= ok[:, None]
-                if part.stop - part.start >= self.n and self.n * self.n <= _DENSE_LIMIT:
+                if self._dense_variant(part):
                     rx[:, :, part] = _dynamic_ranks(s, w, self.masks[part], self.dtype)
                 else:
                     few.append(d)
