@@ -4,26 +4,26 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from orchestration.resources import Warehouse
-
 from .metadata import markdown_table
-from .model_sets import load_model_sets, replace_table
-from .stats.capabilities import Method, fit_capabilities
+from .model_sets import load_model_sets
+from .resources import Warehouse
+from .settings import CapabilitiesSettings
+from .stats.capabilities import fit_capabilities
+from .warehouse import WRITER_POOL, replace_tables
 
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"])]
 SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
 COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
 
 
-class CapabilitiesConfig(dg.Config):
-    method: Method = "paper"
-    """'paper': top eigenvector of the Spearman matrix of z-scores (the published method);
-    'sklearn': sklearn PCA on the z-scores."""
+class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
+    """How the capabilities score is fitted (bounds and descriptions in :mod:`assets.settings`)."""
 
 
 @dg.multi_asset(
     name="capabilities",
     group_name="analysis",
+    pool=WRITER_POOL,
     specs=[
         dg.AssetSpec(
             SCORES_KEY,
@@ -44,7 +44,8 @@ class CapabilitiesConfig(dg.Config):
     ],
 )
 def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, warehouse: Warehouse):
-    with warehouse.connect(read_only=True) as con:
+    candidate = warehouse.candidate(context)
+    with candidate.connect(read_only=True) as con:
         model_sets = load_model_sets(con)
     score_rows, component_rows, summary = [], [], {}
     for ms in model_sets:
@@ -68,9 +69,11 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
         context.log.info(f"{ms.source}/{ms.model_set}: PC1 explains {fit.variance_explained:.1%} over {complete.sum()} models")
     score_frame = pl.DataFrame(score_rows)
     component_frame = pl.DataFrame(component_rows)
-    with warehouse.connect() as con:
-        replace_table(con, "marts.capabilities_scores", score_frame, capabilities.specs_by_key[SCORES_KEY].description)
-        replace_table(con, "marts.capabilities_components", component_frame, capabilities.specs_by_key[COMPONENTS_KEY].description)
+    with candidate.connect() as con:
+        replace_tables(con, {
+            "marts.capabilities_scores": (score_frame, capabilities.specs_by_key[SCORES_KEY].description),
+            "marts.capabilities_components": (component_frame, capabilities.specs_by_key[COMPONENTS_KEY].description),
+        })
     yield dg.MaterializeResult(
         asset_key=SCORES_KEY,
         metadata={

@@ -3,27 +3,31 @@ bootstrap confidence intervals that refit the capabilities score in every resamp
 
 `marts/benchmark_correlations` is a graph of steps: ``plan_bootstrap`` fans out one
 ``bootstrap_chunk`` per (source, model set, range of resamples), each an independent step that any
-executor can run apart and that writes its replicates to ``<warehouse>/bootstrap/<run_id>/``
-(``.npy``, no pickle); ``summarize_correlations`` collects them, adds point estimates, jackknife,
-permutation p-values and intervals, and replaces the mart in one transaction.
+executor can run apart and that writes its replicates under the candidate's ``work/bootstrap/``
+(``.npy``, no pickle), keyed by the run's root id and the settings that shape them, so that a
+re-execution from failure finds the chunks that already succeeded; ``summarize_correlations`` collects
+them, adds point estimates, jackknife, permutation p-values and intervals, and replaces the mart in
+one transaction.
 """
 
+import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from orchestration.resources import Warehouse
-
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import markdown_table
-from .model_sets import ModelSet, load_model_sets, replace_table
+from .model_sets import ModelSet, load_model_sets
+from .resources import Warehouse
+from .settings import BootstrapSettings
 from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
 from .stats.correlation import correlations
+from .warehouse import WRITER_POOL, Candidate, replace_tables
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 UPSTREAM = {"scores": MART_DEPS[0], "models": MART_DEPS[1], "benchmarks": MART_DEPS[2],
@@ -47,20 +51,14 @@ DESCRIPTION = (
 )
 
 
-class CorrelationsConfig(dg.Config):
-    n_resamples: int = 10_000
-    """Bootstrap resamples B (also the number of permutations for the p-value)."""
-    seed: int = 0
-    """Same seed, same numbers, bit for bit."""
-    confidence_level: float = 0.95
-    ci_method: Literal["bca", "percentile"] = "bca"
-    """'bca' falls back to 'percentile' where the jackknife is undefined (recorded per row)."""
-    resamples_per_step: int = 5_000
-    """Resamples per bootstrap_chunk step: the unit an executor can run apart."""
+class CorrelationsConfig(dg.Config, BootstrapSettings):
+    """Bootstrap settings (bounds and descriptions in :mod:`assets.settings`)."""
 
 
-def _chunk_dir(warehouse: Warehouse, run_id: str) -> Path:
-    return warehouse.root / "bootstrap" / run_id
+def _chunk_dir(candidate: Candidate, config: CorrelationsConfig) -> Path:
+    shaping = {k: getattr(config, k) for k in ("n_resamples", "seed", "resamples_per_step")}
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+    return candidate.work_dir / "bootstrap" / digest
 
 
 def _methods(con) -> dict[tuple[str, str], str]:
@@ -68,8 +66,8 @@ def _methods(con) -> dict[tuple[str, str], str]:
     return {(s, m): method for s, m, method in rows}
 
 
-def _load(warehouse: Warehouse) -> tuple[list[ModelSet], dict[tuple[str, str], str]]:
-    with warehouse.connect(read_only=True) as con:
+def _load(candidate: Candidate) -> tuple[list[ModelSet], dict[tuple[str, str], str]]:
+    with candidate.connect(read_only=True) as con:
         return load_model_sets(con), _methods(con)
 
 
@@ -81,34 +79,41 @@ def _key(text: str) -> str:
     ins={name: dg.In(dg.Nothing) for name in UPSTREAM},
     out=dg.DynamicOut(dict),
     description="Split the bootstrap into independent steps: one per (source, model set, range of resamples).",
+    pool=WRITER_POOL,
 )
 def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
-    if config.n_resamples < 2 or config.resamples_per_step < 1 or not 0 < config.confidence_level < 1:
-        raise dg.Failure(f"bad bootstrap config {config.model_dump()}")
-    with warehouse.connect(read_only=True) as con:
+    candidate = warehouse.candidate(context)
+    with candidate.connect(read_only=True) as con:
         pairs = con.execute("select distinct source, model_set from marts.scores order by source, model_set").fetchall()
-    out_dir = _chunk_dir(warehouse, context.run_id)
+    out_dir = _chunk_dir(candidate, config)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     for source, model_set in pairs:
         for start in range(0, config.n_resamples, config.resamples_per_step):
             stop = min(start + config.resamples_per_step, config.n_resamples)
             yield dg.DynamicOutput(
-                {"source": source, "model_set": model_set, "start": start, "stop": stop, "seed": config.seed},
+                {"source": source, "model_set": model_set, "start": start, "stop": stop},
                 mapping_key=f"{_key(source)}__{_key(model_set)}__{start}",
             )
 
 
-@dg.op(out=dg.Out(dg.Nothing), description="Bootstrap replicates of every correlation of one model set, one range of resamples.")
-def bootstrap_chunk(context: dg.OpExecutionContext, spec: dict, warehouse: Warehouse) -> None:
+@dg.op(
+    out=dg.Out(dg.Nothing),
+    description="Bootstrap replicates of every correlation of one model set, one range of resamples.",
+    pool=WRITER_POOL,
+)
+def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> None:
     started = time.perf_counter()
-    model_sets, methods = _load(warehouse)
+    candidate = warehouse.candidate(context)
+    model_sets, methods = _load(candidate)
     ms = next(m for m in model_sets if (m.source, m.model_set) == (spec["source"], spec["model_set"]))
     replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[(ms.source, ms.model_set)])
-    theta = replicator(resample_weights(replicator.n, spec["seed"], spec["start"], spec["stop"]))
-    path = _chunk_dir(warehouse, context.run_id) / _key(ms.source) / _key(ms.model_set) / f"{spec['start']:09d}.npy"
+    theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
+    path = _chunk_dir(candidate, config) / _key(ms.source) / _key(ms.model_set) / f"{spec['start']:09d}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, theta, allow_pickle=False)
+    tmp = path.with_name(f".{path.name}.tmp.npy")
+    np.save(tmp, theta, allow_pickle=False)
+    tmp.replace(path)
     context.log.info(
         f"{ms.source}/{ms.model_set} resamples {spec['start']}..{spec['stop'] - 1}: "
         f"{theta.shape[0]} correlations in {time.perf_counter() - started:.2f} s"
@@ -119,11 +124,15 @@ def bootstrap_chunk(context: dg.OpExecutionContext, spec: dict, warehouse: Wareh
     ins={"chunks": dg.In(dg.Nothing)},
     out=dg.Out(dg.Nothing),
     description="Collect the replicates; point estimates, intervals, standard errors, permutation p-values.",
+    pool=WRITER_POOL,
 )
 def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse) -> None:
     started = time.perf_counter()
-    model_sets, methods = _load(warehouse)
-    out_dir = _chunk_dir(warehouse, context.run_id)
+    candidate = warehouse.candidate(context)
+    model_sets, methods = _load(candidate)
+    with candidate.connect(read_only=True) as con:
+        unknown = con.execute("select count(*) from marts.benchmarks where not is_known").fetchone()[0]
+    out_dir = _chunk_dir(candidate, config)
     frames = []
     for ms in model_sets:
         method = methods[(ms.source, ms.model_set)]
@@ -148,8 +157,8 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
             ).rename({"seed": "bootstrap_seed"})
         )
     result = pl.concat(frames).select(COLUMNS)
-    with warehouse.connect() as con:
-        replace_table(con, "marts.benchmark_correlations", result, DESCRIPTION)
+    with candidate.connect() as con:
+        replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION)})
     shutil.rmtree(out_dir, ignore_errors=True)
     n_null = result["spearman"].null_count()
     context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note)")
@@ -165,6 +174,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
             "confidence_level": config.confidence_level,
             "degenerate_resamples_total": int(result["n_degenerate"].sum()),
             "n_undefined": n_null,
+            "n_benchmarks_excluded_unknown": unknown,
             "summary_seconds": round(time.perf_counter() - started, 2),
             "rows_by_versus": dg.MetadataValue.json(dict(result.group_by("versus").len().sort("versus").iter_rows())),
             "highest_capabilities_correlation": markdown_table(
@@ -178,7 +188,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
 def _config_mapping(config: CorrelationsConfig) -> dict:
     # the schema comes from the annotation; Dagster hands over the processed values as a dict
     values = CorrelationsConfig(**config).model_dump()
-    return {"plan_bootstrap": {"config": values}, "summarize_correlations": {"config": values}}
+    return {name: {"config": values} for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_correlations")}
 
 
 @dg.graph_asset(
@@ -197,9 +207,9 @@ def benchmark_correlations(scores, models, benchmarks, capabilities_scores, capa
     return summarize_correlations(chunks=chunks.collect())
 
 
-@dg.asset_check(asset=CORRELATIONS_KEY, description="Every defined spearman lies in [-1, 1]; a null one has a note.")
-def correlations_in_range(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
+@dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="Every defined spearman lies in [-1, 1]; a null one has a note.")
+def correlations_in_range(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.candidate(context).connect(read_only=True) as con:
         bad = con.execute(
             """select count(*) from marts.benchmark_correlations
                where spearman not between -1 and 1 or (spearman is null and note is null)"""
@@ -207,9 +217,9 @@ def correlations_in_range(warehouse: Warehouse) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=bad == 0, metadata={"n_bad_rows": bad})
 
 
-@dg.asset_check(asset=CORRELATIONS_KEY, description="One row per (source, model_set, benchmark, versus).")
-def correlations_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
+@dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="One row per (source, model_set, benchmark, versus).")
+def correlations_unique(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.candidate(context).connect(read_only=True) as con:
         dupes = con.execute(
             """select count(*) from (select 1 from marts.benchmark_correlations
                group by source, model_set, benchmark, versus having count(*) > 1)"""
@@ -219,10 +229,12 @@ def correlations_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=CORRELATIONS_KEY,
+    blocking=True,
+    pool=WRITER_POOL,
     description="Intervals are ordered within [-1, 1] and no row excluded more resamples than it drew.",
 )
-def intervals_consistent(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
+def intervals_consistent(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.candidate(context).connect(read_only=True) as con:
         bad = con.execute(
             """select count(*) from marts.benchmark_correlations
                where ci_low > ci_high or ci_low < -1 or ci_high > 1 or n_degenerate > n_resamples

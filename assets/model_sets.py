@@ -1,4 +1,4 @@
-"""Read the marts into per-(source, model_set) matrices for the statistics, and write marts back."""
+"""Read the marts into per-(source, model_set) matrices for the statistics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from .stats.correlation import Comparison
+from .warehouse import query_frame
 
 
 @dataclass(frozen=True)
@@ -49,26 +50,22 @@ class ModelSet:
         return out
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
-    """Run ``sql`` and return the result as a polars frame (through Arrow)."""
-    relation = con.sql(sql, params=params)
-    return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
-
-
 def load_model_sets(con: duckdb.DuckDBPyConnection) -> list[ModelSet]:
     """All (source, model_set) pairs of ``marts.scores`` as :class:`ModelSet`, sorted by key."""
     return build_model_sets(
         query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value from marts.scores"),
         query_frame(con, "select source, model_set, model_id, training_flop from marts.models"),
-        query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks"),
+        query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks where is_known"),
     )
 
 
 def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.DataFrame) -> list[ModelSet]:
     """:class:`ModelSet` per (source, model_set) from frames shaped like ``marts.scores``,
-    ``marts.models`` and ``marts.benchmarks``."""
+    ``marts.models`` and ``marts.benchmarks``; only the benchmarks listed in ``benchmarks`` are kept."""
     out = []
     for (source, model_set), part in scores.sort("source", "model_set").group_by(["source", "model_set"], maintain_order=True):
+        info = benchmarks.filter(pl.col("source") == source)
+        part = part.filter(pl.col("benchmark").is_in(info["benchmark"].implode()))
         wide = part.pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True).sort("model_id")
         model_ids = wide["model_id"].to_list()
         names = [c for c in wide.columns if c != "model_id"]
@@ -79,7 +76,6 @@ def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.
             .to_numpy()
             .astype(float)
         )
-        info = benchmarks.filter(pl.col("source") == source)
         caps = sorted(info.filter(pl.col("is_capability_input"))["benchmark"].to_list())
         caps = [c for c in caps if c in names]
         out.append(
@@ -98,15 +94,3 @@ def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.
             )
         )
     return out
-
-
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, comment: str) -> None:
-    """Atomically replace ``table`` (``schema.name``) with ``frame`` and describe it with ``comment``."""
-    schema = table.split(".")[0]
-    con.execute("begin transaction")
-    con.execute(f"create schema if not exists {schema}")
-    con.register("frame_to_write", frame.to_arrow())
-    con.execute(f"create or replace table {table} as select * from frame_to_write")
-    con.unregister("frame_to_write")
-    con.execute(f"comment on table {table} is '{comment.replace(chr(39), chr(39) * 2)}'")
-    con.execute("commit")

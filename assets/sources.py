@@ -16,11 +16,11 @@ from pathlib import PurePosixPath
 import dagster as dg
 import polars as pl
 
-from orchestration.resources import Fetcher, FetchError, Warehouse
-
 from .metadata import markdown_table
 from .parsers import ParseError
 from .parsers.safetywashing import parse_benchmark_info, parse_matrix
+from .resources import Fetcher, FetchError, Warehouse
+from .warehouse import WRITER_POOL, WarehouseError, transaction, write_table
 
 
 @dataclass(frozen=True)
@@ -104,28 +104,45 @@ create table if not exists raw.fetch_log (
     via varchar not null,
     stored_path varchar not null
 );
+create table if not exists raw.parse_log (
+    fetch_id varchar not null,
+    source varchar not null,
+    file varchar not null,
+    sha256 varchar not null,
+    duplicate_rows_dropped integer not null,
+    duplicate_lines integer[] not null,
+    parsed_at timestamptz not null
+);
+comment on table raw.fetch_log is 'Every file fetched: source, file, URL, snapshot, sha256, bytes, when, how (https or mirror) and where it is stored (relative to the warehouse folder).';
+comment on table raw.parse_log is 'Every file landed: rows dropped because they repeat an earlier row exactly, and their lines.';
 """
 
 
-def _land_safetywashing(source: Source, files: dict[str, tuple[SourceFile, bytes, str]]) -> dict[str, pl.DataFrame]:
-    scores, models, benchmarks = [], [], []
+@dataclass(frozen=True)
+class Landed:
+    """What a lander makes of a source's files: its raw tables, and the lines it dropped per file."""
+
+    tables: dict[str, pl.DataFrame]
+    duplicate_lines: dict[str, list[int]]
+
+
+def _land_safetywashing(source: Source, files: dict[str, tuple[SourceFile, bytes, str]]) -> Landed:
+    scores, models, benchmarks, dropped = [], [], [], {}
     for spec, data, sha256 in files.values():
         prov = {"source": source.name, "snapshot": source.snapshot, "file": spec.name, "sha256": sha256}
         if spec.role == "matrix":
-            s, m = parse_matrix(data, source=source.name, file=spec.name)
+            s, m, dropped[spec.name] = parse_matrix(data, source=source.name, file=spec.name)
             scores.append(s.with_columns(pl.lit(spec.model_set).alias("model_set"), **{k: pl.lit(v) for k, v in prov.items()}))
             models.append(m.with_columns(pl.lit(spec.model_set).alias("model_set"), **{k: pl.lit(v) for k, v in prov.items()}))
         elif spec.role == "info":
-            b = parse_benchmark_info(data, source=source.name, file=spec.name)
+            b, dropped[spec.name] = parse_benchmark_info(data, source=source.name, file=spec.name)
             benchmarks.append(b.with_columns(**{k: pl.lit(v) for k, v in prov.items()}))
-    return {
-        "scores": pl.concat(scores),
-        "models": pl.concat(models),
-        "benchmarks": pl.concat(benchmarks),
-    }
+    return Landed(
+        {"scores": pl.concat(scores), "models": pl.concat(models), "benchmarks": pl.concat(benchmarks)}, dropped
+    )
 
 
-LANDERS: dict[str, Callable[[Source, dict[str, tuple[SourceFile, bytes, str]]], dict[str, pl.DataFrame]]] = {
+LANDERS: dict[str, Callable[[Source, dict[str, tuple[SourceFile, bytes, str]]], Landed]] = {
     "safetywashing_csv": _land_safetywashing,
 }
 
@@ -165,20 +182,22 @@ def build_source_assets(source: Source) -> list[dg.AssetsDefinition]:
         key=fetch_key(source),
         group_name="sources",
         kinds={"python", "file"},
+        pool=WRITER_POOL,
         description=f"Fetch the files of `{source.name}` into the content-addressed raw store and log them "
         f"in `raw.fetch_log`. {source.description}",
         metadata={"snapshot": source.snapshot, "licence": source.licence, "urls": [f.url for f in source.files]},
     )
     def fetch(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher) -> dg.MaterializeResult:
         fetched = fetch_files(source, fetcher)
+        candidate = warehouse.candidate(context)
         fetch_id = str(uuid.uuid4())
         now = datetime.now(timezone.utc)
         rows = []
         for spec, data in fetched:
-            sha256, path = warehouse.store_raw(source.name, data, spec.suffix)
-            rows.append((fetch_id, source.name, spec.name, spec.url, source.snapshot, sha256, len(data), now, fetcher.describe(), str(path)))
+            sha256, relpath = warehouse.store.store_raw(source.name, data, spec.suffix)
+            rows.append((fetch_id, source.name, spec.name, spec.url, source.snapshot, sha256, len(data), now, fetcher.describe(), relpath))
             context.log.info(f"{source.name}/{spec.name}: {len(data)} bytes, sha256 {sha256}")
-        with warehouse.connect() as con:
+        with candidate.connect() as con:
             con.execute(FETCH_LOG_DDL)
             con.executemany("insert into raw.fetch_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return dg.MaterializeResult(
@@ -197,6 +216,7 @@ def build_source_assets(source: Source) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name=f"land_{source.name}",
         group_name="sources",
+        pool=WRITER_POOL,
         specs=[
             dg.AssetSpec(
                 raw_key(source, table),
@@ -209,31 +229,34 @@ def build_source_assets(source: Source) -> list[dg.AssetsDefinition]:
         ],
     )
     def land(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        with warehouse.connect(read_only=True) as con:
+        candidate = warehouse.candidate(context)
+        with candidate.connect(read_only=True) as con:
             logged = con.execute(
                 """
-                select file, sha256, stored_path from raw.fetch_log
+                select fetch_id, file, sha256, stored_path from raw.fetch_log
                 where fetch_id = (select fetch_id from raw.fetch_log where source = ? order by fetched_at desc limit 1)
                 """,
                 [source.name],
             ).fetchall()
         by_name = {spec.name: spec for spec in source.files}
         files = {}
-        for name, sha256, stored_path in logged:
-            with open(stored_path, "rb") as fh:
-                files[name] = (by_name[name], fh.read(), sha256)
         try:
-            tables = LANDERS[source.format](source, files)
-        except ParseError as exc:
-            raise dg.Failure(f"{exc}. The warehouse was not changed.") from exc
-        with warehouse.connect() as con:
-            con.execute("begin transaction")
-            for table, frame in tables.items():
-                con.register("landed", frame.to_arrow())
-                con.execute(f"create or replace table raw.{source.name}__{table} as select * from landed")
-                con.unregister("landed")
-            con.execute("commit")
-        for table, frame in tables.items():
+            for _, name, sha256, stored_path in logged:
+                files[name] = (by_name[name], warehouse.store.read_raw(stored_path, sha256), sha256)
+            landed = LANDERS[source.format](source, files)
+        except (ParseError, WarehouseError) as exc:
+            raise dg.Failure(f"{exc}. Nothing was published.") from exc
+        now = datetime.now(timezone.utc)
+        parse_log = [(logged[0][0], source.name, name, sha, len(landed.duplicate_lines[name]), landed.duplicate_lines[name], now)
+                     for name, (_, _, sha) in files.items()]
+        with candidate.connect() as con:
+            con.execute(FETCH_LOG_DDL)
+            with transaction(con):
+                for table, frame in landed.tables.items():
+                    write_table(con, f"raw.{source.name}__{table}", frame)
+                con.executemany("insert into raw.parse_log values (?, ?, ?, ?, ?, ?, ?)", parse_log)
+        dropped = {name: len(lines) for name, lines in landed.duplicate_lines.items()}
+        for table, frame in landed.tables.items():
             extra = {}
             if "value" in frame.columns:
                 extra["n_missing_values"] = frame["value"].null_count()
@@ -243,6 +266,7 @@ def build_source_assets(source: Source) -> list[dg.AssetsDefinition]:
                     "dagster/row_count": frame.height,
                     "snapshot": source.snapshot,
                     "files": ", ".join(f"{n} ({sha[:12]})" for n, (_, _, sha) in files.items()),
+                    "duplicate_rows_dropped": dg.MetadataValue.json(dropped),
                     "preview": markdown_table(frame.head(5)),
                     **extra,
                 },

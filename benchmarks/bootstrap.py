@@ -38,13 +38,13 @@ def paper_model_sets():
         path = MIRROR / f.url.split("://", 1)[1]
         data = path.read_bytes()
         if f.role == "matrix":
-            s, m = parse_matrix(data, source=source.name, file=f.name)
+            s, m, _ = parse_matrix(data, source=source.name, file=f.name)
             prov = dict(source=pl.lit(source.name), model_set=pl.lit(f.model_set), snapshot=pl.lit(source.snapshot),
                         source_sha256=pl.lit(f.sha256))
             scores.append(s.with_columns(**prov))
             models.append(m.with_columns(**prov))
         else:
-            info = parse_benchmark_info(data, source=source.name, file=f.name)
+            info = parse_benchmark_info(data, source=source.name, file=f.name).benchmarks
     taxonomy = pl.read_csv(PROJECT / "sql" / "seeds" / "benchmark_taxonomy.csv", schema_overrides={"accuracy_of": pl.String})
     scores = pl.concat(scores)
     benchmarks = (

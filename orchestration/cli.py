@@ -1,26 +1,31 @@
-"""`safetywash`: refresh the warehouse, query it, list its tables."""
+"""`safetywash`: refresh the warehouse, query its published versions, list its tables and versions."""
+
+from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import json
-import os
 import sys
 import time
-from contextlib import contextmanager
+import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
+from typer.exceptions import TyperException
 
-from .resources import Warehouse, warehouse_dir
+from assets.settings import BootstrapSettings, CapabilitiesSettings, SettingsError, validate
+from assets.warehouse import Store, WarehouseError, query_frame
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 WarehouseOption = Annotated[
     Optional[Path],
     typer.Option("--warehouse", help="Warehouse folder (default: $SAFETYWASH_WAREHOUSE or <project>/warehouse)."),
+]
+VersionOption = Annotated[
+    Optional[str], typer.Option("--version", help="A published version id (`safetywash versions`); default: the current one."),
 ]
 
 
@@ -40,46 +45,19 @@ class CapMethod(str, Enum):
     sklearn = "sklearn"
 
 
-class RefreshBusy(RuntimeError):
-    pass
+def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
+    """Print an expected failure in one or two lines and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(hint, err=True)
+    return typer.Exit(code)
 
 
-@contextmanager
-def writer_lock(root: Path, wait: bool) -> Iterator[None]:
-    """Hold ``<warehouse>/.refresh.lock`` for the run: one writer at a time, never two."""
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / ".refresh.lock"
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown process"
-            raise RefreshBusy(
-                f"another refresh ({holder}) is writing the warehouse {root}; "
-                "wait for it to finish, or run again with --wait"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def run_refresh(root: Path, mirror: Optional[Path] = None, wait: bool = False, quiet: bool = False,
-                asset_config: Optional[dict] = None):
-    """Run the refresh job in-process on the warehouse at ``root``; return the Dagster result."""
-    from .manifest import ensure_manifest
-
-    ensure_manifest()
+def run_refresh(store: Store, mirror: Optional[Path] = None, quiet: bool = False, asset_config: Optional[dict] = None):
+    """Run the refresh job in-process on ``store`` (whose lock the caller holds); return the Dagster result."""
     from .definitions import defs
 
-    resources = {"warehouse": {"config": {"directory": str(root)}}}
+    resources = {"warehouse": {"config": {"directory": str(store.root), "keep_versions": store.keep_versions}}}
     if mirror is not None:
         resources["fetcher"] = {"config": {"mirror": str(mirror)}}
     run_config = {
@@ -88,8 +66,23 @@ def run_refresh(root: Path, mirror: Optional[Path] = None, wait: bool = False, q
         "ops": asset_config or {},
     }
     job = defs.resolve_job_def("refresh")
-    with writer_lock(root, wait), (contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()):
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
         return job.execute_in_process(run_config=run_config, raise_on_error=False)
+
+
+def step_errors(result) -> list[str]:
+    """One line per failed step: the step and its own message (source, file, line, digests)."""
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                message = data.user_failure_data.description
+            else:
+                error = data.error
+                message = error.cause.message if error and error.cause else (error.message if error else "")
+            lines.append(f"step {event.step_key} failed: {' '.join((message or '').split())}")
+    return lines
 
 
 @app.command()
@@ -100,76 +93,81 @@ def refresh(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a refresh already running instead of failing.")] = False,
     quiet: Annotated[bool, typer.Option(help="Only the summary, or the failed steps' errors (no step and dbt log).")] = False,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations).")] = 10_000,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations), 2 or more.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Bootstrap/permutation seed: same seed, same numbers.")] = 0,
     ci_method: Annotated[CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")] = CiMethod.bca,
-    confidence_level: Annotated[float, typer.Option(help="Interval coverage.")] = 0.95,
+    confidence_level: Annotated[float, typer.Option(help="Interval coverage, strictly between 0 and 1.")] = 0.95,
     capabilities_method: Annotated[CapMethod, typer.Option(help="'paper' (Spearman-matrix PC1) or 'sklearn' PCA.")] = CapMethod.paper,
+    keep_versions: Annotated[int, typer.Option(help="Published versions to keep.", min=1)] = 5,
+    debug: Annotated[bool, typer.Option(help="Print the traceback of an unexpected error.")] = False,
 ) -> None:
-    """Fetch every source, rebuild every table and export the marts (the `refresh` job, in-process)."""
-    root = warehouse_dir(str(warehouse) if warehouse else "")
+    """Fetch every source, build and audit a candidate, and publish it (the `refresh` job, in-process)."""
     started = time.perf_counter()
-    asset_config = {
-        "capabilities": {"config": {"method": capabilities_method.value}},
-        "marts__benchmark_correlations": {
-            "config": {"n_resamples": resamples, "seed": seed, "ci_method": ci_method.value,
-                       "confidence_level": confidence_level}
-        },
-    }
     try:
-        result = run_refresh(root, mirror, wait, quiet, asset_config)
-    except RefreshBusy as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        bootstrap = validate(BootstrapSettings, {"n_resamples": resamples, "seed": seed, "ci_method": ci_method.value,
+                                                 "confidence_level": confidence_level})
+        caps = validate(CapabilitiesSettings, {"method": capabilities_method.value})
+    except SettingsError as exc:
+        raise fail(str(exc).replace("n_resamples", "--resamples").replace("confidence_level", "--confidence-level"), 2) from None
+    store = Store(warehouse or "", keep_versions)
+    asset_config = {
+        "capabilities": {"config": caps.model_dump()},
+        "marts__benchmark_correlations": {"config": bootstrap.model_dump(exclude={"resamples_per_step"})},
+    }
+    before = None
+    try:
+        store.check_usable()
+        with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
+            before = store.current_version()
+            result = run_refresh(store, mirror, quiet, asset_config)
+    except WarehouseError as exc:
+        raise fail(str(exc), 2) from None
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        raise fail(f"{type(exc).__name__}: {exc}", 1, None if debug else "(run again with --debug for the traceback)") from None
     seconds = time.perf_counter() - started
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                data = event.step_failure_data
-                if data.user_failure_data and data.user_failure_data.description:
-                    message = data.user_failure_data.description
-                else:
-                    error = data.error
-                    message = error.cause.message if error and error.cause else (error.message if error else "")
-                typer.echo(f"error: step {event.step_key} failed: {(message or '').strip()}", err=True)
-        typer.echo(
-            f"refresh FAILED after {seconds:.1f} s; steps after the failure did not run, so the tables they write in "
-            f"{root} keep their last good contents",
-            err=True,
-        )
-        raise typer.Exit(1)
-    typer.echo(f"refresh done in {seconds:.1f} s; warehouse: {root / 'safetywash.duckdb'} (Parquet: {root / 'parquet'})")
+        for line in step_errors(result):
+            typer.echo(f"error: {line}", err=True)
+        kept = f"readers still see version {before}" if before else "nothing has been published yet"
+        raise fail(f"refresh FAILED after {seconds:.1f} s; nothing was published: {kept}")
+    version = store.current_version()
+    typer.echo(f"refresh done in {seconds:.1f} s; published version {version} at {store.duckdb_path} "
+               f"(Parquet: {store.parquet_dir})")
     typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
                f"capabilities method: {capabilities_method.value}")
-    with Warehouse(directory=str(root)).connect(read_only=True) as con:
-        for (table,) in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name"
-        ).fetchall():
-            n = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
-            typer.echo(f"  marts.{table:<26} {n:>7} rows")
+    counts = next(v for v in store.versions() if v["version"] == version).get("row_counts", {})
+    for table, n in counts.items():
+        typer.echo(f"  marts.{table:<26} {n:>7} rows")
 
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="SQL to run on the warehouse (read-only).")],
+    query: Annotated[str, typer.Argument(help="SQL to run on a published version (read-only).")],
     warehouse: WarehouseOption = None,
+    version: VersionOption = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    allow_files: Annotated[
+        bool, typer.Option(help="Let the query read and write files (read_csv, copy ... to): off by default.")
+    ] = False,
 ) -> None:
-    """Run a read-only SQL query on the warehouse and print the result."""
+    """Run a read-only SQL query on the current published version (or --version) and print the result.
+
+    The query cannot write the warehouse, nor read or write files, attach databases or install
+    extensions, unless --allow-files lets it reach files (to join your own CSV or Parquet, say).
+    """
+    import duckdb
     import polars as pl
 
-    from assets.model_sets import query_frame
-
-    store = Warehouse(directory=str(warehouse) if warehouse else "")
-    if not store.duckdb_path.exists():
-        typer.echo(f"error: no warehouse at {store.duckdb_path}; run `safetywash refresh` first", err=True)
-        raise typer.Exit(2)
+    store = Store(warehouse or "")
     try:
-        with store.connect(read_only=True) as con:
+        with store.read(version, allow_files=allow_files) as con:
             frame = query_frame(con, query)
-    except Exception as exc:  # duckdb raises many error classes; the user needs the message
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    except WarehouseError as exc:
+        raise fail(str(exc), 2) from None
+    except duckdb.Error as exc:
+        raise fail(" ".join(str(exc).split()), 1) from None
     if format is Format.csv:
         sys.stdout.write(frame.write_csv())
     elif format is Format.json:
@@ -180,18 +178,53 @@ def sql(
 
 
 @app.command()
-def tables(warehouse: WarehouseOption = None) -> None:
-    """List the tables users query (schema `marts`) with their row counts and descriptions."""
-    store = Warehouse(directory=str(warehouse) if warehouse else "")
-    if not store.duckdb_path.exists():
-        typer.echo(f"error: no warehouse at {store.duckdb_path}; run `safetywash refresh` first", err=True)
-        raise typer.Exit(2)
-    with store.connect(read_only=True) as con:
-        rows = con.execute(
-            """select t.table_name, t.comment,
-                      string_agg(c.column_name, ', ' order by c.column_index) as columns
-               from duckdb_tables() t join duckdb_columns() c using (database_name, schema_name, table_name)
-               where t.schema_name = 'marts' group by all order by t.table_name"""
-        ).fetchall()
+def tables(warehouse: WarehouseOption = None, version: VersionOption = None) -> None:
+    """List the tables users query (schema `marts`) with their columns and descriptions."""
+    store = Store(warehouse or "")
+    try:
+        with store.read(version) as con:
+            rows = con.execute(
+                """select t.table_name, t.comment,
+                          string_agg(c.column_name, ', ' order by c.column_index) as columns
+                   from duckdb_tables() t join duckdb_columns() c using (database_name, schema_name, table_name)
+                   where t.schema_name = 'marts' group by all order by t.table_name"""
+            ).fetchall()
+    except WarehouseError as exc:
+        raise fail(str(exc), 2) from None
     for table, comment, columns in rows:
         typer.echo(f"marts.{table}({columns})\n    {' '.join((comment or '(no description)').split())}\n")
+
+
+@app.command()
+def versions(warehouse: WarehouseOption = None) -> None:
+    """List the kept published versions, newest first: id, time, run, source snapshots, row counts."""
+    store = Store(warehouse or "")
+    kept = store.versions()
+    if not kept:
+        raise fail(f"nothing is published in {store.root} yet; run `safetywash refresh` first", 2)
+    current = store.current_version()
+    for info in kept:
+        mark = "*" if info["version"] == current else " "
+        run = (info.get("run_id") or "-")[:8]
+        rows = sum((info.get("row_counts") or {}).values())
+        snaps = ", ".join(sorted({f"{s['source']}@{s['snapshot'][:12]}" for s in info.get("sources", [])})) or "-"
+        typer.echo(f"{mark} {info['version']}  published {info['published_at'][:19]}  run {run}  {rows} mart rows  {snaps}")
+    typer.echo("(* = current; `safetywash sql --version ID` reads an older one)")
+
+
+def main() -> None:
+    """Entry point: usage errors in two lines, like every other expected failure."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        code = 130
+    except TyperException as exc:  # typer's (vendored click's) usage errors
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(ctx.get_help())
+            code = 0
+        else:
+            typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            typer.echo(f"(see `{ctx.command_path if ctx else 'safetywash'} --help`)", err=True)
+            code = 2
+    sys.exit(code or 0)

@@ -1,13 +1,16 @@
 """The dbt project in ``sql/`` as Dagster assets: one asset per seed and model, dbt tests as checks.
 
-dagster-dbt reads ``sql/target/manifest.json`` when this module is imported; the CLI, the tests and
-``.ci/run`` prepare it first with :func:`ensure_manifest` (``dbt parse``), as does ``dg dev``.
+dagster-dbt reads ``sql/target/manifest.json`` when this module is imported; :func:`ensure_manifest`
+prepares it (atomically) first. A build writes only the run's candidate database, and its artefacts
+and logs go to the candidate's ``work/dbt/``: nothing a later run or import reads is ever half-written.
 """
 
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from importlib.metadata import version
 from typing import Any
 
@@ -15,11 +18,13 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging.version import Version
 
-from .manifest import SQL_DIR
-from .resources import Warehouse
+from assets.resources import Warehouse
+from assets.warehouse import WRITER_POOL, Candidate
 
+from .manifest import SQL_DIR, dbt_executable, ensure_manifest
+
+ensure_manifest()
 dbt_project = DbtProject(project_dir=SQL_DIR, profiles_dir=SQL_DIR)
-dbt_project.prepare_if_dev()
 
 
 class SafetywashTranslator(DagsterDbtTranslator):
@@ -38,10 +43,11 @@ class SafetywashTranslator(DagsterDbtTranslator):
 
 
 class DbtCoreCliResource(DbtCliResource):
-    """``DbtCliResource`` that reads dbt's version from the installed dbt-core package.
+    """``DbtCliResource`` for this project's environment.
 
-    dagster-dbt 0.29 otherwise runs ``dbt --version`` in a subprocess on every invocation (2.8 s here,
-    a sixth of a refresh). dbt-core is a pinned dependency of this project, so the two always agree.
+    It reads dbt's version from the installed dbt-core package: dagster-dbt 0.29 otherwise runs
+    ``dbt --version`` in a subprocess on every invocation (2.8 s here, a sixth of a refresh). dbt-core
+    is a pinned dependency, so the two always agree.
     """
 
     @cached_property
@@ -49,18 +55,30 @@ class DbtCoreCliResource(DbtCliResource):
         return Version(version("dbt-core"))
 
 
+def dbt_resource() -> DbtCoreCliResource:
+    """The dbt resource of this project, running this environment's dbt whether or not it is on PATH."""
+    return DbtCoreCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
 @contextmanager
-def warehouse_environment(warehouse: Warehouse) -> Iterator[None]:
-    """Point dbt's profile (``SAFETYWASH_WAREHOUSE``) at the run's warehouse for one invocation."""
-    previous = os.environ.get("SAFETYWASH_WAREHOUSE")
-    os.environ["SAFETYWASH_WAREHOUSE"] = str(warehouse.root)
+def dbt_target(warehouse: Warehouse, candidate: Candidate) -> Iterator[Path]:
+    """A private dbt target folder in the candidate, started from the warehouse's partial-parse
+    cache, with dbt's profile (``SAFETYWASH_DUCKDB``) pointed at the candidate database."""
+    target = candidate.work_dir / "dbt"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    cached = warehouse.store.dbt_state_dir / "partial_parse.msgpack"
+    if cached.is_file():
+        shutil.copyfile(cached, target / cached.name)
+    previous = os.environ.get("SAFETYWASH_DUCKDB")
+    os.environ["SAFETYWASH_DUCKDB"] = str(candidate.duckdb_path)
     try:
-        yield
+        yield target
     finally:
         if previous is None:
-            os.environ.pop("SAFETYWASH_WAREHOUSE", None)
+            os.environ.pop("SAFETYWASH_DUCKDB", None)
         else:
-            os.environ["SAFETYWASH_WAREHOUSE"] = previous
+            os.environ["SAFETYWASH_DUCKDB"] = previous
 
 
 @dbt_assets(
@@ -68,8 +86,9 @@ def warehouse_environment(warehouse: Warehouse) -> Iterator[None]:
     project=dbt_project,
     dagster_dbt_translator=SafetywashTranslator(),
     name="dbt_models",
+    pool=WRITER_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    with warehouse_environment(warehouse):
-        # Reuse the prepared target folder so dbt parses partially (seconds saved on every refresh).
-        yield from dbt.cli(["build"], context=context, target_path=dbt_project.target_path).stream()
+    with dbt_target(warehouse, warehouse.candidate(context)) as target:
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+    warehouse.store.save_dbt_state(target)

@@ -7,13 +7,14 @@ import dagster as dg
 from assets.capabilities import capabilities
 from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
 from assets.exports import marts_parquet
+from assets.publish import published
+from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
-from .dbt import DbtCoreCliResource, dbt_models, dbt_project
-from .resources import Fetcher, Warehouse
+from .dbt import dbt_models, dbt_resource
 from .schedules import refresh_job, refresh_schedule
 
-all_assets = [*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet]
+all_assets = [*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet, published]
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(
@@ -24,6 +25,8 @@ defs = dg.Definitions(
     resources={
         "warehouse": Warehouse(),
         "fetcher": Fetcher(),
-        "dbt": DbtCoreCliResource(project_dir=dbt_project),
+        "dbt": dbt_resource(),
     },
+    # "Materialize all" and every other ad-hoc run execute in one process, as `refresh` does by default
+    executor=dg.in_process_executor,
 )

@@ -1,14 +1,32 @@
-"""Prepare the dbt manifest (``dbt parse``) before dagster-dbt loads it; no dagster import here."""
+"""Prepare the dbt manifest (``dbt parse``) before dagster-dbt loads it; no dagster import here.
+
+``sql/target/`` is written only here, and only by ``rename(2)``: dbt parses into a private folder and
+its ``manifest.json`` and ``partial_parse.msgpack`` replace the old ones whole, so a process killed
+while dbt writes can never leave a short or empty manifest behind. Runs give dbt their own target
+folder (see :mod:`orchestration.dbt`).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from assets.warehouse import DEFAULT_WAREHOUSE, DUCKDB_FILE
+
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-MANIFEST = SQL_DIR / "target" / "manifest.json"
+TARGET = SQL_DIR / "target"
+MANIFEST = TARGET / "manifest.json"
+ARTEFACTS = ("manifest.json", "partial_parse.msgpack")
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "seeds", "macros", "tests")
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment, whether or not its ``bin`` folder is on PATH."""
+    return str(Path(sys.executable).with_name("dbt"))
 
 
 def _newest_source_mtime() -> float:
@@ -20,13 +38,37 @@ def _newest_source_mtime() -> float:
     return newest
 
 
+def _loadable() -> bool:
+    try:
+        with open(MANIFEST, "rb") as fh:
+            json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def ensure_manifest(force: bool = False) -> Path:
-    """Run ``dbt parse`` when the manifest is missing or older than any file of the dbt project."""
-    if force or not MANIFEST.exists() or MANIFEST.stat().st_mtime < _newest_source_mtime():
-        dbt = Path(sys.executable).with_name("dbt")
+    """Run ``dbt parse`` when the manifest is missing, unreadable or older than a file of the project."""
+    for stale in SQL_DIR.glob(".target-*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if not force and _loadable() and MANIFEST.stat().st_mtime >= _newest_source_mtime():
+        return MANIFEST
+    scratch = SQL_DIR / f".target-{os.getpid()}.tmp"
+    env = {
+        **os.environ,
+        # parse against the default warehouse's candidate, so that its first build parses partially
+        "SAFETYWASH_DUCKDB": str(DEFAULT_WAREHOUSE / "candidate" / DUCKDB_FILE),
+        "DBT_TARGET_PATH": str(scratch),
+        "DBT_LOG_PATH": str(scratch),
+    }
+    try:
         subprocess.run(
-            [str(dbt), "parse", "--quiet", "--project-dir", str(SQL_DIR), "--profiles-dir", str(SQL_DIR)],
-            cwd=SQL_DIR,
-            check=True,
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(SQL_DIR), "--profiles-dir", str(SQL_DIR)],
+            cwd=SQL_DIR, env=env, check=True,
         )
+        TARGET.mkdir(exist_ok=True)
+        for name in ARTEFACTS:
+            os.replace(scratch / name, TARGET / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return MANIFEST

@@ -27,14 +27,13 @@ def all_definitions():
 
 
 def resources_for(warehouse_dir: Path, mirror: Path = MIRROR) -> dict:
-    
-    from orchestration.dbt import DbtCoreCliResource, dbt_project
-    from orchestration.resources import Fetcher, Warehouse
+    from assets.resources import Fetcher, Warehouse
+    from orchestration.dbt import dbt_resource
 
     return {
         "warehouse": Warehouse(directory=str(warehouse_dir)),
         "fetcher": Fetcher(mirror=str(mirror)),
-        "dbt": DbtCoreCliResource(project_dir=dbt_project),
+        "dbt": dbt_resource(),
     }
 
 
@@ -69,5 +68,5 @@ def refreshed(refreshed_run) -> Path:
 def warehouse_copy(refreshed, tmp_path) -> Path:
     """A private copy of the refreshed warehouse that a test may damage."""
     dest = tmp_path / "warehouse"
-    shutil.copytree(refreshed, dest)
+    shutil.copytree(refreshed, dest, symlinks=True)
     return dest

@@ -16,6 +16,7 @@ EXPECTED_ASSETS = {
     "marts/capabilities_components",
     "marts/benchmark_correlations",
     "exports/marts_parquet",
+    "warehouse/published",
 }
 
 
@@ -26,6 +27,24 @@ def test_exact_asset_keys_jobs_and_schedules():
     assert {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")} == {"refresh"}
     assert {s.name: s.cron_schedule for s in defs.schedules} == {"daily_refresh": "0 6 * * *"}
     assert defs.resolve_job_def("refresh").executor_def.name == "multi_or_in_process_executor"
+    # "Materialize all" (the implicit asset job) runs in-process, like `refresh`
+    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+
+
+def test_every_step_is_in_the_writer_pool_and_checks_block_publishing():
+    from dagster import AssetKey
+
+    from assets.warehouse import WRITER_POOL
+
+    defs = all_definitions()
+    job = defs.resolve_implicit_global_asset_job_def()
+    pools = {op.name: op.pool for op in job.graph.iterate_op_defs()}
+    assert len(pools) == 12 and set(pools.values()) == {WRITER_POOL}  # Dagster queues a second writing run
+    graph = defs.resolve_asset_graph()
+    checks = [k for k in graph.asset_check_keys if k.asset_key.to_user_string() == "marts/benchmark_correlations"]
+    assert len(checks) == 3 and all(graph.get_check_spec(k).blocking for k in checks)
+    assert "marts/benchmark_correlations" in {
+        k.to_user_string() for k in graph.get(AssetKey.from_user_string("warehouse/published")).parent_keys}
 
 
 def test_lineage_runs_fetch_raw_dbt_analysis():

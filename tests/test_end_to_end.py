@@ -1,6 +1,7 @@
 """Every asset materialized from the mirror into a temporary warehouse, checked against the paper."""
 
 import dataclasses
+import re
 import hashlib
 import shutil
 
@@ -9,15 +10,14 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from assets.model_sets import query_frame
 from assets.sources import SOURCES, build_source_assets
+from assets.warehouse import Store, query_frame
 from conftest import MIRROR, SW_DATA, materialize_all, resources_for
-from orchestration.cli import app, run_refresh, writer_lock
-from orchestration.resources import Warehouse
+from orchestration.cli import app
 
 
 def table(root, sql):
-    with Warehouse(directory=str(root)).connect(read_only=True) as con:
+    with Store(root).read() as con:
         return query_frame(con, sql)
 
 
@@ -79,7 +79,7 @@ def test_fetch_log_raw_files_and_parquet(refreshed):
     assert sorted(log["file"].to_list()) == sorted(f.name for f in SOURCES[0].files)
     for row in log.iter_rows(named=True):
         path = refreshed / "raw" / "safetywashing" / f"{row['sha256']}.csv"
-        assert row["stored_path"] == str(path)
+        assert row["stored_path"] == f"raw/safetywashing/{row['sha256']}.csv"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
         assert row["bytes"] == path.stat().st_size
     for name in ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations"):
@@ -108,13 +108,15 @@ def broken_mirror(tmp_path, truncate_at=40_000):
     return mirror
 
 
-def test_truncated_file_fails_refresh_and_keeps_last_good_marts(warehouse_copy, tmp_path):
+def test_truncated_file_fails_refresh_and_publishes_nothing(warehouse_copy, tmp_path):
     before = table(warehouse_copy, "select * from marts.benchmark_correlations")
+    version = Store(warehouse_copy).current_version()
     result = materialize_all(warehouse_copy, mirror=broken_mirror(tmp_path))
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description
     assert "source 'safetywashing', file 'benchmarks_chat_models.csv'" in message and "pinned" in message
+    assert Store(warehouse_copy).current_version() == version
     assert table(warehouse_copy, "select * from marts.benchmark_correlations").equals(before)
     assert table(warehouse_copy, "select count(distinct fetch_id) n from raw.fetch_log")["n"][0] == 1
 
@@ -123,7 +125,7 @@ def test_cli_reports_the_bad_file_and_keeps_the_marts(warehouse_copy, tmp_path):
     out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)), "--quiet"])
     assert out.exit_code == 1
     assert "error: step fetch__safetywashing failed: source 'safetywashing', file 'benchmarks_chat_models.csv': sha256" in out.output
-    assert "keep their last good contents" in out.output
+    assert f"nothing was published: readers still see version {Store(warehouse_copy).current_version()}" in out.output
     assert table(warehouse_copy, "select count(ci_low) n from marts.benchmark_correlations")["n"][0] > 700
 
 
@@ -168,7 +170,10 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
     metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
     assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
     assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
-    assert not (root / "bootstrap").exists() or not any((root / "bootstrap").iterdir())
+    assert sorted(p.name for p in root.iterdir()) == [
+        ".refresh.lock", "current", "dbt_state", "parquet", "raw", "safetywash.duckdb", "versions"]
+    version = root / "versions" / Store(root).current_version()
+    assert sorted(p.name for p in version.iterdir()) == ["parquet", "safetywash.duckdb", "version.json"]
 
 
 def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_copy):
@@ -186,9 +191,19 @@ def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_
     assert rows.rows() == [(300, 5, "percentile", 0.9)]
 
 
-def test_second_writer_is_refused_with_a_clear_message(tmp_path):
-    from orchestration.cli import RefreshBusy
+def test_second_writer_is_refused_at_once_with_a_clear_message(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from assets.warehouse import writer_lock
 
     with writer_lock(tmp_path, wait=False):
-        with pytest.raises(RefreshBusy, match=r"another refresh \(pid \d+ since .*\) is writing the warehouse"):
-            run_refresh(tmp_path, MIRROR)
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(tmp_path)],
+                             capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    assert out.returncode == 2
+    assert re.fullmatch(rf"error: another refresh \(pid \d+ since .*\) is writing the warehouse {tmp_path}; "
+                        r"wait for it, or run again with --wait\n", out.stderr)
+    assert seconds < 2  # refused before the heavy imports

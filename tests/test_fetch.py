@@ -7,7 +7,8 @@ import pytest
 
 from assets.sources import SOURCES, Source, SourceFile, fetch_files
 from conftest import MIRROR
-from orchestration.resources import Fetcher, FetchError, Warehouse
+from assets.resources import Fetcher, FetchError
+from assets.warehouse import Store, WarehouseError
 
 
 def index_sha256() -> dict[str, str]:
@@ -42,14 +43,23 @@ def test_pinned_checksum_mismatch_is_refused(tmp_path):
         fetch_files(source, Fetcher(mirror=str(tmp_path)))
 
 
-def test_raw_store_is_content_addressed_and_immutable(tmp_path):
-    wh = Warehouse(directory=str(tmp_path))
-    sha, path = wh.store_raw("demo", b"abc\n", ".csv")
+def test_raw_store_is_content_addressed_immutable_and_verified(tmp_path):
+    store = Store(tmp_path)
+    sha, relpath = store.store_raw("demo", b"abc\n", ".csv")
     digest = hashlib.sha256(b"abc\n").hexdigest()
-    assert path == tmp_path / "raw" / "demo" / f"{digest}.csv"
-    assert sha == path.stem and path.read_bytes() == b"abc\n"
+    assert relpath == f"raw/demo/{digest}.csv"  # relative: the warehouse folder can move
+    path = tmp_path / relpath
+    assert sha == digest and path.read_bytes() == b"abc\n"
     assert not path.stat().st_mode & 0o222  # read-only
-    assert wh.store_raw("demo", b"abc\n", ".csv") == (sha, path)
+    assert store.store_raw("demo", b"abc\n", ".csv") == (sha, relpath)
+    moved = tmp_path.parent / "moved"
+    tmp_path.rename(moved)
+    assert Store(moved).read_raw(relpath, sha) == b"abc\n"
+    path = moved / relpath
+    path.chmod(0o644)
+    path.write_bytes(b"abd\n")
+    with pytest.raises(WarehouseError, match=rf"raw file {path} is damaged: its sha256 is [0-9a-f]{{64}}, it was stored as {sha}"):
+        Store(moved).read_raw(relpath, sha)
 
 
 class Flaky(http.server.BaseHTTPRequestHandler):

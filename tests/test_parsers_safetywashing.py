@@ -15,7 +15,8 @@ def test_real_matrix_is_complete_and_counts_missing(model_set, n_models):
     header = rows[0]
     bench_cols = [i for i, c in enumerate(header) if c not in ("model", "model_size", "FLOP", "name", "type")]
     empty_cells = sum(1 for r in rows[1:] for i in bench_cols if r[i] == "")
-    scores, models = parse_matrix(path.read_bytes(), source="safetywashing", file=path.name)
+    scores, models, dropped = parse_matrix(path.read_bytes(), source="safetywashing", file=path.name)
+    assert dropped == []
     assert models.height == n_models
     assert scores.height == n_models * len(bench_cols)
     assert scores["value"].null_count() == empty_cells
@@ -24,7 +25,7 @@ def test_real_matrix_is_complete_and_counts_missing(model_set, n_models):
 
 
 def test_real_info_directions():
-    info = parse_benchmark_info((SW_DATA / "benchmarks_info.csv").read_bytes(), source="s", file="benchmarks_info.csv")
+    info = parse_benchmark_info((SW_DATA / "benchmarks_info.csv").read_bytes(), source="s", file="benchmarks_info.csv").benchmarks
     assert info.height == 203
     assert info.filter(info["benchmark"] == "wmdp_bio")["higher_is_better"][0] is True
     assert info["higher_is_better"].null_count() == 5  # N/A, Parameters, FLOP, Type rows
@@ -34,7 +35,7 @@ GOOD = "model,mmlu,wmdp,model_size,FLOP,name,type\nm1,0.5,0.2,7e9,1e23,M1,base\n
 
 
 def test_small_matrix_values_and_missing():
-    scores, models = parse_matrix(GOOD.encode(), source="s", file="f.csv")
+    scores, models, _ = parse_matrix(GOOD.encode(), source="s", file="f.csv")
     assert scores.sort("model_id", "benchmark").rows() == [
         ("m1", "mmlu", 0.5, 2), ("m1", "wmdp", 0.2, 2), ("m2", "mmlu", 0.6, 3), ("m2", "wmdp", None, 3)
     ]
@@ -46,9 +47,9 @@ def test_small_matrix_values_and_missing():
     [
         (GOOD.replace("0.6", "zero.six"), 3, "column 'mmlu': 'zero.six' is not a number"),
         (GOOD[:-10] + "\n", 3, "4 fields where the header has 7"),
-        (GOOD.rstrip("\n"), 3, "does not end with a newline"),
-        (GOOD.replace("m2,", "m1,"), 3, "already on line 2"),
-        (GOOD.replace(",FLOP", ",flops"), 1, "missing attribute column"),
+        (GOOD.rstrip("\n"), 3, "does not end with a line end"),
+        (GOOD.replace("m2,", "m1,"), 3, "already on line 2 with other values"),
+        (GOOD.replace(",FLOP", ",flops"), 1, r"missing column\(s\) \['FLOP'\]"),
         (GOOD.replace("0.5", "inf"), 2, "not a finite number"),
         (GOOD.replace('M1', '"M1'), 3, "malformed CSV: unexpected end of data"),
     ],

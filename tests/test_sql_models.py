@@ -1,12 +1,11 @@
 """The dbt models on small generated inputs, built by dbt itself into a temporary warehouse."""
 
-import duckdb
 import pytest
 
-from assets.model_sets import query_frame, replace_table
+from assets.resources import Warehouse
 from assets.sources import LANDERS, Source, SourceFile
-from orchestration.dbt import DbtCoreCliResource, dbt_project, warehouse_environment
-from orchestration.resources import Warehouse
+from assets.warehouse import query_frame, replace_tables
+from orchestration.dbt import dbt_resource, dbt_target
 
 MATRIX = (
     "model,mmlu,wmdp_bio,mystery_metric,model_size,FLOP,name,type\n"
@@ -28,26 +27,26 @@ def land_small(root, duplicate=False):
         "chat.csv": MATRIX.format(set="chat").encode(),
         "info.csv": INFO.encode(),
     }
-    tables = LANDERS["safetywashing_csv"](source, {f.name: (f, data[f.name], f"sha-{f.name}") for f in source.files})
+    tables = LANDERS["safetywashing_csv"](source, {f.name: (f, data[f.name], f"sha-{f.name}") for f in source.files}).tables
     if duplicate:
         tables["scores"] = tables["scores"].vstack(tables["scores"].head(1))
     wh = Warehouse(directory=str(root))
-    with wh.connect() as con:
-        for name, frame in tables.items():
-            replace_table(con, f"raw.safetywashing__{name}", frame, "test")
-    return wh
+    candidate = wh.store.candidate("test")
+    with candidate.connect() as con:
+        replace_tables(con, {f"raw.safetywashing__{name}": (frame, "test") for name, frame in tables.items()})
+    return wh, candidate
 
 
-def dbt_build(wh):
-    with warehouse_environment(wh):
-        return DbtCoreCliResource(project_dir=dbt_project).cli(["build"], raise_on_error=False).wait()
+def dbt_build(wh, candidate):
+    with dbt_target(wh, candidate) as target:
+        return dbt_resource().cli(["build"], target_path=target, raise_on_error=False).wait()
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    wh = land_small(tmp_path_factory.mktemp("small"))
-    assert dbt_build(wh).is_successful()
-    return wh
+    wh, candidate = land_small(tmp_path_factory.mktemp("small"))
+    assert dbt_build(wh, candidate).is_successful()
+    return candidate
 
 
 def test_scores_keep_missing_cells_with_provenance(built):
@@ -69,10 +68,10 @@ def test_scores_keep_missing_cells_with_provenance(built):
 def test_benchmarks_join_taxonomy_and_count_values(built):
     with built.connect(read_only=True) as con:
         frame = query_frame(con, "select * from marts.benchmarks order by benchmark")
-    assert frame.select("benchmark", "display_name", "area", "is_capability_input", "n_values", "n_missing").rows() == [
-        ("mmlu", "MMLU", "capabilities", True, 6, 0),
-        ("mystery_metric", None, None, False, 6, 0),
-        ("wmdp_bio", "WMDP Bio", "weaponization", False, 4, 2),
+    assert frame.select("benchmark", "display_name", "area", "is_capability_input", "is_known", "n_values", "n_missing").rows() == [
+        ("mmlu", "MMLU", "capabilities", True, True, 6, 0),
+        ("mystery_metric", None, None, False, False, 6, 0),  # neither the source's list nor the taxonomy has it
+        ("wmdp_bio", "WMDP Bio", "weaponization", False, True, 4, 2),
     ]
     assert frame["model_sets"].unique().to_list() == ["base,chat"]
 
@@ -90,12 +89,12 @@ def test_marts_carry_their_descriptions(built):
 
 
 def test_duplicate_cells_fail_the_unique_test(tmp_path):
-    wh = land_small(tmp_path, duplicate=True)
-    invocation = dbt_build(wh)
+    wh, candidate = land_small(tmp_path, duplicate=True)
+    invocation = dbt_build(wh, candidate)
     assert not invocation.is_successful()
     results = invocation.get_artifact("run_results.json")["results"]
     failed = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
     assert "unique_combination_stg_safetywashing__scores_model_set__model_id__benchmark" in failed
-    with duckdb.connect(str(wh.duckdb_path), read_only=True) as con:
+    with candidate.connect(read_only=True) as con:
         # dbt build stops downstream of a failed test: the mart is never built from bad staging data
         assert con.execute("select count(*) from duckdb_tables() where schema_name='marts' and table_name='scores'").fetchone()[0] == 0

@@ -14,7 +14,7 @@ CAPS = ["arc_challenge", "bbh", "gsm8k", "hellaswag", "lambada_openai", "logiqa"
 
 
 def paper_set(model_set):
-    scores, models = parse_matrix((SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f")
+    scores, models, _ = parse_matrix((SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f")
     wide = scores.pivot(on="benchmark", index="model_id", values="value").sort("model_id")
     flop = models.sort("model_id")["training_flop"].to_numpy().astype(float)
     col = {c: wide[c].to_numpy().astype(float) for c in wide.columns if c != "model_id"}

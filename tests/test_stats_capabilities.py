@@ -63,7 +63,7 @@ def test_sklearn_method_matches_sklearn_pca():
 
 @pytest.mark.parametrize("model_set, published", [("base", 78.3), ("chat", 70.8)])
 def test_paper_variance_explained(model_set, published):
-    scores, _ = parse_matrix((SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f")
+    scores, _, _ = parse_matrix((SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f")
     wide = scores.pivot(on="benchmark", index="model_id", values="value")
     fit = fit_capabilities(wide.select(CAPS).to_numpy().astype(float))
     assert round(fit.variance_explained * 100, 1) == published

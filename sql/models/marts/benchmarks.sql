@@ -41,6 +41,7 @@ final as (
         taxonomy.area,
         taxonomy.accuracy_of,
         coalesce(taxonomy.area = 'capabilities', false) as is_capability_input,
+        descriptions.benchmark is not null or taxonomy.benchmark is not null as is_known,
         observed.model_sets,
         observed.n_values,
         observed.n_missing

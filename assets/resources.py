@@ -1,4 +1,4 @@
-"""Resources: where the warehouse lives and how files are fetched.
+"""Resources: the warehouse (its lock, candidate and published versions) and how files are fetched.
 
 Both read their environment variable when a run starts (never at import time), so the same
 definitions serve the CLI, ``dg dev`` and the tests; the Launchpad can override either field.
@@ -6,7 +6,6 @@ definitions serve the CLI, ``dg dev`` and the tests; the Launchpad can override 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,20 +13,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
-import duckdb
 import requests
+from pydantic import Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse"
-DUCKDB_FILE = "safetywash.duckdb"
-
-
-def warehouse_dir(configured: str = "") -> Path:
-    """The warehouse folder: ``configured``, else ``$SAFETYWASH_WAREHOUSE``, else ``<project>/warehouse``."""
-    chosen = configured or os.environ.get("SAFETYWASH_WAREHOUSE") or DEFAULT_WAREHOUSE
-    return Path(chosen).expanduser().resolve()
+from .settings import SettingsError, validate_run_config
+from .warehouse import DEFAULT_KEEP_VERSIONS, Candidate, Store, WarehouseError
 
 
 class FetchError(RuntimeError):
@@ -35,55 +27,42 @@ class FetchError(RuntimeError):
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse, its content-addressed raw files and its Parquet exports.
+    """The warehouse folder: published versions, the run's candidate, the raw store.
 
-    ``directory`` empty means ``$SAFETYWASH_WAREHOUSE`` or the project's ``warehouse/``.
+    A run holds the warehouse's writer lock from start to end (in-process execution), waiting for a
+    run that holds it, and checks its folder and its settings before any step starts.
     """
 
-    directory: str = ""
+    directory: str = Field(default="", description="Warehouse folder; empty: $SAFETYWASH_WAREHOUSE or <project>/warehouse.")
+    keep_versions: int = Field(default=DEFAULT_KEEP_VERSIONS, ge=1, description="Published versions kept for `--version`.")
+
+    @property
+    def store(self) -> Store:
+        return Store(self.directory, self.keep_versions)
 
     @property
     def root(self) -> Path:
-        return warehouse_dir(self.directory)
-
-    @property
-    def duckdb_path(self) -> Path:
-        return self.root / DUCKDB_FILE
-
-    @property
-    def parquet_dir(self) -> Path:
-        return self.root / "parquet"
-
-    def raw_path(self, source: str, sha256: str, suffix: str) -> Path:
-        return self.root / "raw" / source / f"{sha256}{suffix}"
-
-    def store_raw(self, source: str, data: bytes, suffix: str) -> tuple[str, Path]:
-        """Store ``data`` once under ``raw/<source>/<sha256><suffix>``; never rewrite an existing file."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        path = self.raw_path(source, sha256, suffix)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.chmod(0o444)
-            os.replace(tmp, path)
-        return sha256, path
+        return self.store.root
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A DuckDB connection, closed on exit. Writers must be alone; readers pass ``read_only``."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["Warehouse"]:
+        store = self.store
         try:
-            con = duckdb.connect(str(self.duckdb_path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise RuntimeError(
-                f"cannot open the warehouse {self.duckdb_path} "
-                f"{'read-only' if read_only else 'for writing'}: another process holds it ({exc})"
-            ) from exc
-        try:
-            yield con
-        finally:
-            con.close()
+            store.check_usable()
+            if context.run is not None:
+                validate_run_config(context.run.run_config)
+        except (WarehouseError, SettingsError) as exc:
+            raise dg.Failure(str(exc)) from None
+
+        def waiting(holder: str) -> None:
+            context.log.info(f"waiting for the warehouse {store.root}: {holder} is writing it")
+
+        with store.lock(wait=True, on_wait=waiting):
+            yield self
+
+    def candidate(self, context: dg.OpExecutionContext) -> Candidate:
+        """The candidate this run writes (shared with its re-executions, which keep its root run id)."""
+        return self.store.candidate(context.run.root_run_id or context.run.run_id)
 
 
 class Fetcher(dg.ConfigurableResource):

@@ -1,0 +1,53 @@
+"""Publish: the audited candidate becomes the warehouse's current version, in one atomic step.
+
+It runs only when every step before it succeeded: dbt's build (a failing dbt test fails it) and the
+blocking asset checks of the Python marts. Readers see the previous version until the pointer moves.
+"""
+
+import dagster as dg
+
+from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
+from .correlations import CORRELATIONS_KEY
+from .exports import EXPORTS_KEY
+from .metadata import markdown_table
+from .resources import Warehouse
+from .warehouse import WRITER_POOL, WarehouseError, query_frame
+
+PUBLISHED_KEY = dg.AssetKey(["warehouse", "published"])
+
+
+@dg.asset(
+    key=PUBLISHED_KEY,
+    group_name="publish",
+    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, EXPORTS_KEY],
+    kinds={"duckdb"},
+    pool=WRITER_POOL,
+    description="The published warehouse: this run's audited candidate (DuckDB file + Parquet) made the "
+    "current version in one atomic step. `safetywash versions` lists the kept versions.",
+)
+def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    candidate = warehouse.candidate(context)
+    with candidate.connect(read_only=True) as con:
+        sources = query_frame(con, """
+            select source, file, snapshot, sha256, fetched_at, via
+            from raw.fetch_log
+            qualify fetch_id = first_value(fetch_id) over (partition by source order by fetched_at desc)
+            order by source, file""")
+        tables = [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name").fetchall()]
+        row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}
+    details = {"sources": sources.drop("fetched_at").to_dicts(), "row_counts": row_counts}
+    try:
+        info = warehouse.store.publish(candidate, context.run.run_id, details)
+    except WarehouseError as exc:
+        raise dg.Failure(str(exc)) from None
+    context.log.info(f"published version {info['version']} ({sum(row_counts.values())} mart rows)")
+    return dg.MaterializeResult(
+        metadata={
+            "version": info["version"],
+            "path": str(warehouse.store.versions_dir / info["version"]),
+            "row_counts": dg.MetadataValue.json(row_counts),
+            "sources": markdown_table(sources.drop("fetched_at")),
+        },
+        data_version=dg.DataVersion(info["version"]),
+    )
