@@ -24,7 +24,7 @@ from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import markdown_table
 from .model_sets import ModelSet, load_model_sets
 from .resources import Warehouse
-from .settings import BootstrapSettings
+from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
 from .stats.correlation import correlations
 from .warehouse import WRITER_POOL, Candidate, replace_tables
@@ -186,8 +186,9 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
 
 
 def _config_mapping(config: CorrelationsConfig) -> dict:
-    # the schema comes from the annotation; Dagster hands over the processed values as a dict
-    values = CorrelationsConfig(**config).model_dump()
+    # the schema comes from the annotation; Dagster hands over the processed values as a dict, and a
+    # bound broken here stops the run before any step, naming the field
+    values = validate(CorrelationsConfig, config, prefix=f"{CORRELATIONS_KEY.to_python_identifier()}.").model_dump()
     return {name: {"config": values} for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_correlations")}
 
 

@@ -18,7 +18,6 @@ from pydantic import Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .settings import SettingsError, validate_run_config
 from .warehouse import DEFAULT_KEEP_VERSIONS, Candidate, Store, WarehouseError
 
 
@@ -30,7 +29,7 @@ class Warehouse(dg.ConfigurableResource):
     """The warehouse folder: published versions, the run's candidate, the raw store.
 
     A run holds the warehouse's writer lock from start to end (in-process execution), waiting for a
-    run that holds it, and checks its folder and its settings before any step starts.
+    run that holds it, and checks its folder before any step starts.
     """
 
     directory: str = Field(default="", description="Warehouse folder; empty: $SAFETYWASH_WAREHOUSE or <project>/warehouse.")
@@ -49,9 +48,7 @@ class Warehouse(dg.ConfigurableResource):
         store = self.store
         try:
             store.check_usable()
-            if context.run is not None:
-                validate_run_config(context.run.run_config)
-        except (WarehouseError, SettingsError) as exc:
+        except WarehouseError as exc:
             raise dg.Failure(str(exc)) from None
 
         def waiting(holder: str) -> None:

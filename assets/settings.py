@@ -1,6 +1,6 @@
 """The analysis settings a run takes, with their bounds: one definition for the CLI, the Launchpad and
-the assets. Plain pydantic (no dagster import), so the CLI validates them before its heavy imports and
-the warehouse resource validates a UI run's config before any step starts."""
+the assets. Plain pydantic (no dagster import), so the CLI validates them before its heavy imports; a
+Launchpad run is checked when Dagster resolves its config, before any step starts."""
 
 from __future__ import annotations
 
@@ -33,13 +33,6 @@ class BootstrapSettings(BaseModel):
     )
 
 
-# the run-config sections (Dagster node names) that carry these settings
-RUN_CONFIG_SECTIONS: dict[str, type[BaseModel]] = {
-    "capabilities": CapabilitiesSettings,
-    "marts__benchmark_correlations": BootstrapSettings,
-}
-
-
 class SettingsError(ValueError):
     """Settings out of bounds; the message names each bad field, its value and the rule."""
 
@@ -52,16 +45,8 @@ def describe(error: ValidationError, prefix: str = "") -> str:
 
 
 def validate(model: type[BaseModel], values: Mapping[str, object], prefix: str = "") -> BaseModel:
+    """``model(**values)``, or a :class:`SettingsError` naming each bad field after ``prefix``."""
     try:
         return model(**values)
     except ValidationError as exc:
         raise SettingsError(describe(exc, prefix)) from None
-
-
-def validate_run_config(run_config: Mapping[str, object]) -> None:
-    """Check every settings section of a Dagster run config, before any step runs."""
-    ops = run_config.get("ops") or {}
-    for node, model in RUN_CONFIG_SECTIONS.items():
-        section = ops.get(node) if isinstance(ops, Mapping) else None
-        if isinstance(section, Mapping):
-            validate(model, section.get("config") or {}, prefix=f"{node}.")

@@ -40,6 +40,13 @@ class CiMethod(str, Enum):
     percentile = "percentile"
 
 
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 class CapMethod(str, Enum):
     paper = "paper"
     sklearn = "sklearn"
@@ -53,7 +60,8 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
     return typer.Exit(code)
 
 
-def run_refresh(store: Store, mirror: Optional[Path] = None, quiet: bool = False, asset_config: Optional[dict] = None):
+def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional[str] = "info",
+                asset_config: Optional[dict] = None):
     """Run the refresh job in-process on ``store`` (whose lock the caller holds); return the Dagster result."""
     from .definitions import defs
 
@@ -62,11 +70,11 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, quiet: bool = False
         resources["fetcher"] = {"config": {"mirror": str(mirror)}}
     run_config = {
         "resources": resources,
-        "loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}},
+        "loggers": {"console": {"config": {"log_level": (log_level or "critical").upper()}}},
         "ops": asset_config or {},
     }
     job = defs.resolve_job_def("refresh")
-    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+    with contextlib.redirect_stdout(io.StringIO()) if log_level is None else contextlib.nullcontext():
         return job.execute_in_process(run_config=run_config, raise_on_error=False)
 
 
@@ -93,6 +101,7 @@ def refresh(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a refresh already running instead of failing.")] = False,
     quiet: Annotated[bool, typer.Option(help="Only the summary, or the failed steps' errors (no step and dbt log).")] = False,
+    log_level: Annotated[LogLevel, typer.Option(help="Level of the step log (debug shows every Dagster event).")] = LogLevel.info,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations), 2 or more.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Bootstrap/permutation seed: same seed, same numbers.")] = 0,
     ci_method: Annotated[CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")] = CiMethod.bca,
@@ -119,7 +128,7 @@ def refresh(
         store.check_usable()
         with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
             before = store.current_version()
-            result = run_refresh(store, mirror, quiet, asset_config)
+            result = run_refresh(store, mirror, None if quiet else log_level.value, asset_config)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:

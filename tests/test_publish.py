@@ -1,0 +1,269 @@
+"""Write, audit, publish: readers during refreshes, kills at every step, failed audits, the sandbox,
+fast and short errors, versions. Refreshes run as the user runs them: `python -m orchestration`."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from assets.warehouse import DBT_LEFTOVER_SUFFIXES, Store, query_frame
+from conftest import MIRROR, PROJECT
+
+MART_TABLES = ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations")
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestration", *args], capture_output=True, text=True, cwd=PROJECT,
+                          **kwargs)
+
+
+def refresh_args(root: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR), *extra]
+
+
+def published_marts(root: Path) -> dict[str, pl.DataFrame]:
+    with Store(root).read() as con:
+        return {t: query_frame(con, f"select * from marts.{t} order by all") for t in MART_TABLES}
+
+
+def leftovers(root: Path) -> list[str]:
+    """Everything a finished refresh should not leave behind."""
+    found = [str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".probe")]
+    found += [p.name for p in (root / "candidate", root / ".candidate.tmp") if p.exists()]
+    found += [str(p) for p in (PROJECT / "sql").glob(".target-*.tmp")]
+    store = Store(root)
+    listed = {v["version"] for v in store.versions()}
+    found += [p.name for p in store.versions_dir.iterdir() if p.name not in listed]
+    with store.read() as con:
+        found += [t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()
+                  if t.endswith(DBT_LEFTOVER_SUFFIXES)]
+    return found
+
+
+def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
+    root = warehouse_copy
+    stop = threading.Event()
+    python_reads, cli_reads, errors = [], [], []
+    query = ("select (select version from meta.version) as version, "
+             "(select list(distinct bootstrap_seed) from marts.benchmark_correlations) as seeds, "
+             "(select count(*) from marts.scores) as n_scores")
+    held_open = duckdb.connect(str(root / "safetywash.duckdb"), read_only=True)  # a notebook left open
+
+    def python_reader():
+        while not stop.is_set():
+            try:
+                with duckdb.connect(str(root / "safetywash.duckdb"), read_only=True) as con:
+                    python_reads.append(con.execute(query).fetchone())
+            except Exception as exc:  # any failure is what this test counts
+                errors.append(f"python: {exc}")
+            time.sleep(0.01)
+
+    def cli_reader():
+        while not stop.is_set():
+            out = cli("sql", query, "--warehouse", str(root), "--format", "json")
+            if out.returncode != 0:
+                errors.append(f"cli: {out.stderr}")
+            else:
+                row = json.loads(out.stdout)[0]
+                cli_reads.append((row["version"], row["seeds"], row["n_scores"]))
+
+    threads = [threading.Thread(target=python_reader), threading.Thread(target=cli_reader)]
+    for t in threads:
+        t.start()
+    try:
+        results = [subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000", "--seed", str(seed)),
+                                  capture_output=True, text=True) for seed in (1, 2, 3)]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    held_open.close()
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert errors == []
+    seed_of = {}
+    for info in Store(root).versions():
+        with Store(root).read(info["version"]) as con:
+            seed_of[info["version"]] = con.execute("select list(distinct bootstrap_seed) from marts.benchmark_correlations").fetchone()[0]
+    assert sorted(s[0] for s in seed_of.values()) == [0, 1, 2, 3]
+    for reads in (python_reads, cli_reads):
+        assert len({version for version, _, _ in reads}) >= 2  # the readers ran across publishes
+        for version, seeds, n_scores in reads:  # every query saw one version, whole
+            assert seeds == seed_of[version] and n_scores == 9380
+    print(f"\nreaders: {len(python_reads)} python queries, {len(cli_reads)} `safetywash sql` calls, 0 errors")
+
+
+# (step, seconds after it starts): every step of the refresh, dbt three times while it writes
+KILL_POINTS = [
+    (None, 0.3),  # imports, lock
+    ("fetch__safetywashing", 0.0),
+    ("land_safetywashing", 0.0),
+    ("dbt_models", 0.5),
+    ("dbt_models", 2.0),
+    ("dbt_models", 3.5),
+    ("capabilities", 0.0),
+    ("marts__benchmark_correlations.plan_bootstrap", 0.0),
+    ("marts__benchmark_correlations.bootstrap_chunk[safetywashing__chat__0]", 0.0),
+    ("marts__benchmark_correlations.summarize_correlations", 0.1),
+    ("marts__benchmark_correlations_correlations_unique", 0.0),
+    ("exports__marts_parquet", 0.0),
+    ("warehouse__published", 0.0),
+]
+
+
+def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
+    """Start a refresh, SIGKILL its process group ``delay`` s after ``step`` starts; return what it was doing."""
+    proc = subprocess.Popen(refresh_args(root, "--log-level", "debug", "--resamples", "2000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    last = "start"
+    if step is None:
+        time.sleep(delay)
+    else:
+        for line in proc.stdout:
+            match = re.search(r' - ([^ ]+) - STEP_START - ', line)
+            if match:
+                last = match.group(1)
+                if last == step:
+                    time.sleep(delay)
+                    break
+        else:
+            pytest.fail(f"the refresh ended (exit {proc.wait()}) before step {step} started")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    return last
+
+
+def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(warehouse_copy):
+    root = warehouse_copy
+    version, marts = Store(root).current_version(), published_marts(root)
+    killed_in = []
+    for step, delay in KILL_POINTS:
+        killed_in.append(kill_refresh_at(root, step, delay))
+        assert Store(root).current_version() == version
+        assert all(frame.equals(marts[t]) for t, frame in published_marts(root).items())
+    assert len(killed_in) >= 10 and {s.split(".")[0].split("[")[0] for s in killed_in} >= {
+        "fetch__safetywashing", "land_safetywashing", "dbt_models", "capabilities", "marts__benchmark_correlations",
+        "exports__marts_parquet", "warehouse__published"}
+    out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000"), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert Store(root).current_version() != version
+    assert leftovers(root) == []
+
+
+def test_kill_while_the_dbt_manifest_is_written_never_breaks_it():
+    from orchestration.manifest import MANIFEST
+
+    before = MANIFEST.read_bytes()
+    code = "from orchestration.manifest import ensure_manifest; ensure_manifest(force=True)"
+    for delay in (0.5, 1.5, 2.5, 3.5, 4.5):
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        json.loads(MANIFEST.read_text())  # always whole
+    out = subprocess.run([sys.executable, "-c", "import orchestration.definitions"], cwd=PROJECT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr  # and loadable by the next import, with no manual step
+    assert json.loads(MANIFEST.read_bytes())["nodes"].keys() == json.loads(before)["nodes"].keys()
+    assert list((PROJECT / "sql").glob(".target-*.tmp")) == []
+
+
+def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
+    target = refreshed / "parquet" / "scores.parquet"
+    own = tmp_path / "mine.csv"
+    own.write_text("model_id,note\nLlama-2-13b-chat-hf,mine\n")
+    refused = {
+        f"copy (select 1 as a) to '{target}'": "file system operations are disabled",
+        "select * from read_csv('/etc/passwd')": "file system operations are disabled",
+        f"attach '{tmp_path / 'x.duckdb'}' as x": "file system operations are disabled",
+        "install httpfs": "disabled",
+        "load httpfs": "disabled",
+        "set enable_external_access = true": "the configuration has been locked",
+        "create table marts.x as select 1": "read-only mode",
+    }
+    before = target.read_bytes()
+    for query, message in refused.items():
+        out = cli("sql", query, "--warehouse", str(refreshed))
+        assert out.returncode == 1 and out.stderr.startswith("error: ") and message in out.stderr, (query, out.stderr)
+        assert len(out.stderr.splitlines()) == 1
+    assert target.read_bytes() == before and not (tmp_path / "x.duckdb").exists()
+    joined = cli("sql", f"select s.model_id, note from marts.models s join read_csv('{own}') using (model_id) limit 1",
+                 "--warehouse", str(refreshed), "--allow-files", "-f", "csv")
+    assert joined.returncode == 0 and joined.stdout == "model_id,note\nLlama-2-13b-chat-hf,mine\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--confidence-level", "1.5"], "error: --confidence-level: Input should be less than 1 (got 1.5)"),
+        (["--resamples", "1"], "error: --resamples: Input should be greater than or equal to 2 (got 1)"),
+        (["--resamples", "many"], "error: Invalid value for '--resamples'"),
+        (["--ci-method", "normal"], "error: Invalid value for '--ci-method'"),
+        (["--warehouse", "{tmp}/a-file/wh"], "error: cannot use the warehouse folder {tmp}/a-file/wh: Not a directory"),
+        (["--warehouse", "/sys/safetywash"], "error: cannot use the warehouse folder /sys/safetywash: "),  # read-only mount
+    ],
+)
+def test_bad_settings_and_unusable_warehouses_fail_fast_in_two_lines(tmp_path, args, message):
+    (tmp_path / "a-file").write_text("")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--warehouse" not in args:
+        args += ["--warehouse", str(tmp_path / "wh")]
+    started = time.perf_counter()
+    out = cli("refresh", *args)
+    seconds = time.perf_counter() - started
+    assert out.returncode == 2
+    assert out.stderr.startswith(message.replace("{tmp}", str(tmp_path))), out.stderr
+    assert len(out.stderr.splitlines()) <= 2 and out.stdout == ""
+    assert seconds < 2
+    assert not (tmp_path / "wh").exists()  # refused before anything was made
+
+
+def test_bad_launchpad_config_fails_before_any_step(tmp_path):
+    from dagster import DagsterInvalidConfigError
+    from dagster._core.errors import DagsterConfigMappingFunctionError
+
+    from conftest import all_definitions
+
+    job = all_definitions().resolve_job_def("refresh")
+    resources = {"warehouse": {"config": {"directory": str(tmp_path)}}}
+    with pytest.raises(DagsterConfigMappingFunctionError) as info:
+        job.execute_in_process(run_config={"resources": resources, "ops": {
+            "marts__benchmark_correlations": {"config": {"confidence_level": 1.5}}}})
+    assert str(info.value.user_exception) == (
+        "marts__benchmark_correlations.confidence_level: Input should be less than 1 (got 1.5)")
+    with pytest.raises(DagsterInvalidConfigError, match="capabilities"):
+        job.execute_in_process(run_config={"resources": resources, "ops": {"capabilities": {"config": {"method": "svd"}}}})
+    assert list(tmp_path.iterdir()) == []  # nothing ran
+
+
+def test_versions_are_listed_kept_and_readable(warehouse_copy):
+    root = warehouse_copy
+    first = Store(root).current_version()
+    for seed in (1, 2):
+        out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "200", "--seed", str(seed), "--keep-versions", "2"),
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    kept = Store(root).versions()
+    assert len(kept) == 2 and first not in {v["version"] for v in kept}  # pruned beyond --keep-versions
+    assert kept[0]["version"] == Store(root).current_version()
+    assert kept[0]["row_counts"]["scores"] == 9380 and {s["source"] for s in kept[0]["sources"]} == {"safetywashing"}
+    listing = cli("versions", "--warehouse", str(root))
+    assert listing.returncode == 0
+    lines = listing.stdout.splitlines()
+    assert lines[0].startswith(f"* {kept[0]['version']}  published ") and lines[1].startswith(f"  {kept[1]['version']}")
+    assert "safetywashing@ab48125dc86a" in lines[0] and "10444 mart rows" in lines[0]
+    old = cli("sql", "select distinct bootstrap_seed from marts.benchmark_correlations", "--warehouse", str(root),
+              "--version", kept[1]["version"], "-f", "csv")
+    assert old.stdout == "bootstrap_seed\n1\n"
+    gone = cli("sql", "select 1", "--warehouse", str(root), "--version", first)
+    assert gone.returncode == 2 and gone.stderr == f"error: no version {first!r} in {root}; `safetywash versions` lists the kept ones\n"
