@@ -378,7 +378,8 @@ class Store:
         current = self.current_version()
         if current:
             shutil.copyfile(self.version_db(current), building / DUCKDB_FILE)
-        (building / RUN_FILE).write_text(json.dumps({"run_key": run_key, "base_version": current}))
+        started = datetime.now(timezone.utc).isoformat()
+        (building / RUN_FILE).write_text(json.dumps({"run_key": run_key, "base_version": current, "started_at": started}))
         os.rename(building, self.candidate_dir)
         return Candidate(self.candidate_dir, run_key)
 
@@ -440,8 +441,10 @@ class Store:
             con.execute("comment on table meta.version is 'The published version this database file is.'")
             con.execute("checkpoint")
         shutil.rmtree(candidate.work_dir, ignore_errors=True)
-        (candidate.root / RUN_FILE).unlink(missing_ok=True)
-        info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id, **details}
+        run = json.loads((candidate.root / RUN_FILE).read_text())
+        (candidate.root / RUN_FILE).unlink()
+        info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id,
+                "building_started_at": run["started_at"], "base_version": run["base_version"], **details}
         (candidate.root / VERSION_FILE).write_text(json.dumps(info, indent=1, default=str))
         files = [p for p in candidate.root.rglob("*") if p.is_file()]
         for path in files:

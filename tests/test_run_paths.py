@@ -1,0 +1,149 @@
+"""Every run path is the same product: runs launched through Dagster as the UI launches them, the CLI
+beside them, "Materialize all", re-execution from failure, and a dbt test that fails on new data."""
+
+import csv
+import dataclasses
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+from datetime import datetime
+
+import dagster as dg
+import pytest
+
+from assets.sources import SOURCES, build_source_assets
+from assets.warehouse import Store
+from conftest import MIRROR, PROJECT, SW_DATA, resources_for
+from test_publish import published_marts, refresh_args
+
+
+def refresh_job():
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("refresh")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
+    from dagster_graphql import DagsterGraphQLClient
+
+    home, root, port = tmp_path / "dagster_home", tmp_path / "warehouse", free_port()
+    home.mkdir()
+    shutil.copy(PROJECT / "dagster.yaml", home)  # the instance config `dg dev` reads from the project folder
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SAFETYWASH_WAREHOUSE": str(root), "SAFETYWASH_MIRROR": str(MIRROR)}
+    server = subprocess.Popen([str(PROJECT / ".venv" / "bin" / "dg"), "dev", "--port", str(port)], cwd=PROJECT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client._execute("{ version }")
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "dg dev did not start"
+                time.sleep(1)
+        # as the Launchpad and "Materialize all" launch them, at once
+        runs = [client.submit_job_execution("refresh"), client.submit_job_execution("__ASSET_JOB")]
+        while client.get_run_status(runs[0]).value != "STARTED":
+            time.sleep(0.5)
+        assert client.get_run_status(runs[1]).value == "QUEUED"  # waits in Dagster's queue
+        cli = subprocess.run(refresh_args(root, "--quiet", "--wait"), capture_output=True, text=True)
+        assert cli.returncode == 0, cli.stderr
+        statuses = []
+        while len(statuses) < 2 or any(s not in ("SUCCESS", "FAILURE", "CANCELED") for s in statuses):
+            time.sleep(1)
+            statuses = [client.get_run_status(r).value for r in runs]
+            assert time.monotonic() < deadline + 300
+        assert statuses == ["SUCCESS", "SUCCESS"]
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+    versions = Store(root).versions()
+    assert {v["run_id"] for v in versions} >= set(runs) and len(versions) == 3
+    windows = sorted((datetime.fromisoformat(v["building_started_at"]), datetime.fromisoformat(v["published_at"]))
+                     for v in versions)
+    assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:]))  # one writer at a time
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        logs = instance.all_logs(runs[1])
+        assert any("in process" in (e.message or "") for e in logs if e.dagster_event and e.dagster_event.is_engine_event)
+        assert not any("multiprocess" in (e.message or "").lower() for e in logs)
+
+
+def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(tmp_path, monkeypatch, refreshed):
+    import assets.correlations
+
+    root = tmp_path / "warehouse"
+    run_config = {"resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}}}
+    real = assets.correlations.bootstrap_table
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        monkeypatch.setattr(assets.correlations, "bootstrap_table", broken)
+        first = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config)
+        assert not first.success
+        assert [e.step_key for e in first.all_events if e.is_step_failure] == ["marts__benchmark_correlations.summarize_correlations"]
+        assert Store(root).current_version() is None and (root / "candidate" / "work" / "bootstrap").is_dir()
+        monkeypatch.setattr(assets.correlations, "bootstrap_table", real)
+        options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
+        second = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config, reexecution_options=options)
+        assert second.success
+        ran = {e.step_key for e in second.all_events if e.is_step_success}
+    assert not any("bootstrap_chunk" in key or "fetch" in key for key in ran)
+    assert "warehouse__published" in ran and Store(root).versions()[0]["run_id"] == second.run_id
+    assert published_marts(root)["benchmark_correlations"].equals(published_marts(refreshed)["benchmark_correlations"])
+    assert not (root / "candidate").exists()
+
+
+def flop_out_of_range_mirror(tmp_path):
+    """The mirror with one chat model's training FLOP made 1e31: parseable, but outside the dbt test's range."""
+    mirror = tmp_path / "mirror"
+    rel = SW_DATA.relative_to(MIRROR)
+    shutil.copytree(SW_DATA, mirror / rel)
+    path = mirror / rel / "benchmarks_chat_models.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    rows[1][rows[0].index("FLOP")] = "1e31"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return mirror
+
+
+def test_failing_dbt_test_on_new_data_fails_the_refresh_and_publishes_nothing(warehouse_copy, tmp_path):
+    from orchestration import definitions
+
+    version, marts = Store(warehouse_copy).current_version(), published_marts(warehouse_copy)
+    unpinned = dataclasses.replace(SOURCES[0], files=tuple(dataclasses.replace(f, sha256=None) for f in SOURCES[0].files))
+    others = [a for a in definitions.all_assets if a not in definitions.source_assets]
+    result = dg.materialize([*build_source_assets(unpinned), *others, *definitions.all_checks],
+                            resources=resources_for(warehouse_copy, flop_out_of_range_mirror(tmp_path)), raise_on_error=False)
+    assert not result.success
+    assert [e.step_key for e in result.all_events if e.is_step_failure] == ["dbt_models"]
+    failed_checks = {e.asset_check_evaluation_data.check_name for e in result.all_events
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed}
+    assert failed_checks == {"accepted_range_models_training_flop__1e30__1e15"}
+    assert not result.asset_materializations_for_node("warehouse__published")
+    assert Store(warehouse_copy).current_version() == version
+    assert all(frame.equals(marts[t]) for t, frame in published_marts(warehouse_copy).items())
+
+
+def test_a_warehouse_from_before_versioning_is_adopted_not_lost(refreshed, tmp_path):
+    root = tmp_path / "old"
+    root.mkdir()
+    shutil.copyfile(Store(refreshed).version_db(), root / "safetywash.duckdb")
+    (root / "safetywash.duckdb").chmod(0o644)
+    adopted = Store(root).adopt_unversioned()
+    assert adopted.endswith("-unversioned") and Store(root).current_version() == adopted
+    assert (root / "safetywash.duckdb").is_symlink()
+    assert published_marts(root)["scores"].height == 9380
