@@ -47,10 +47,22 @@ def _loadable() -> bool:
     return True
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def ensure_manifest(force: bool = False) -> Path:
     """Run ``dbt parse`` when the manifest is missing, unreadable or older than a file of the project."""
-    for stale in SQL_DIR.glob(".target-*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for scratch in SQL_DIR.glob(".target-*.tmp"):  # left by a killed parse; another may be running
+        pid = scratch.name.removeprefix(".target-").removesuffix(".tmp")
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
     if not force and _loadable() and MANIFEST.stat().st_mtime >= _newest_source_mtime():
         return MANIFEST
     scratch = SQL_DIR / f".target-{os.getpid()}.tmp"

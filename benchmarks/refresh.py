@@ -1,0 +1,73 @@
+"""Refresh benchmark: the `refresh` job against "Materialize all" (the implicit asset job the UI's button
+runs), both in one process on a warm warehouse, and what writing a candidate and publishing it cost.
+
+Run: uv run python benchmarks/refresh.py   (reads the mirror at $SAFETYWASH_MIRROR or ../shared/data/mirror)
+Prints one line per figure; times are medians of RUNS runs of each job, alternated.
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from assets.warehouse import Store  # noqa: E402
+from orchestration.manifest import ensure_manifest  # noqa: E402
+
+RUNS = 3
+MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" / "data" / "mirror").resolve()
+
+
+def step_ms(result, step_key: str) -> float:
+    return next(e.event_specific_data.duration_ms for e in result.all_events
+                if e.is_step_success and e.step_key == step_key)
+
+
+def main() -> None:
+    ensure_manifest()
+    from orchestration.definitions import defs
+
+    root = Path(tempfile.mkdtemp(prefix="safetywash-bench-"))
+    run_config = {
+        "resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+    jobs = {"refresh": defs.resolve_job_def("refresh"), "materialize_all": defs.resolve_implicit_global_asset_job_def()}
+    seconds = {name: [] for name in jobs}
+    publish = []
+    with contextlib.redirect_stdout(io.StringIO()):  # dbt's log
+        assert jobs["refresh"].execute_in_process(run_config=run_config).success  # warm-up: a version exists
+        for _ in range(RUNS):
+            for name, job in jobs.items():
+                started = time.perf_counter()
+                result = job.execute_in_process(run_config=run_config)
+                seconds[name].append(time.perf_counter() - started)
+                assert result.success
+                publish.append(step_ms(result, "warehouse__published"))
+    store = Store(root)
+    copies = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        store.candidate(f"bench-{len(copies)}")
+        copies.append((time.perf_counter() - started) * 1000)
+    store.clean()
+    db_mib = store.version_db().stat().st_size / 2**20
+    shutil.rmtree(root)
+    refresh_s = statistics.median(seconds["refresh"])
+    overhead_ms = statistics.median(publish) + statistics.median(copies)
+    for name in jobs:
+        print(f"{name}: median_s={statistics.median(seconds[name]):.2f} runs_s={[round(s, 2) for s in seconds[name]]} "
+              f"executor={jobs[name].executor_def.name}")
+    print(f"publish: publish_step_ms={statistics.median(publish):.0f} candidate_copy_ms={statistics.median(copies):.0f} "
+          f"database_mib={db_mib:.1f} share_of_refresh={overhead_ms / 1000 / refresh_s:.1%}")
+
+
+if __name__ == "__main__":
+    main()
