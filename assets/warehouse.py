@@ -45,6 +45,8 @@ PARQUET_DIR = "parquet"
 VERSION_FILE = "version.json"
 RUN_FILE = "run.json"
 LOCK_FILE = ".refresh.lock"
+DISCARDED_DIR = ".discarded"  # one empty file per run whose candidate a later run discarded
+TOMBSTONE_DAYS = 30
 DEFAULT_KEEP_VERSIONS = 5
 # the Dagster concurrency pool of every step that writes the warehouse (limit 1 in dagster.yaml)
 WRITER_POOL = "safetywash_warehouse"
@@ -366,11 +368,18 @@ class Store:
         """The candidate of run ``run_key`` (a Dagster root run id), made on first use.
 
         Re-executions of a run share its root id and so continue its candidate. Any other candidate,
-        and every leftover of a run that was killed, is discarded first. Call it holding the lock.
+        and every leftover of a run that was killed, is discarded first; a run whose candidate was
+        discarded by another cannot start a new one half-way (its earlier steps' work is gone). Call it
+        holding the lock.
         """
         run_file = self.candidate_dir / RUN_FILE
         if run_file.is_file() and json.loads(run_file.read_text()).get("run_key") == run_key:
             return Candidate(self.candidate_dir, run_key)
+        if (self.root / DISCARDED_DIR / run_key).exists():
+            raise WarehouseError(
+                f"the candidate of run {run_key} in {self.root} was discarded when another refresh started; "
+                "launch a new run (re-executing this one cannot publish)"
+            )
         self.clean()
         self.adopt_unversioned()
         building = self.root / ".candidate.tmp"
@@ -386,6 +395,14 @@ class Store:
     def clean(self) -> list[str]:
         """Remove what a stopped run can leave: the candidate, half-written files and links."""
         removed = []
+        run_file = self.candidate_dir / RUN_FILE
+        if run_file.is_file():  # remembered, so that the run it belonged to cannot continue on a new one
+            tombstones = self.root / DISCARDED_DIR
+            tombstones.mkdir(exist_ok=True)
+            (tombstones / json.loads(run_file.read_text())["run_key"]).touch()
+            for old in tombstones.iterdir():
+                if time.time() - old.stat().st_mtime > TOMBSTONE_DAYS * 86400:
+                    old.unlink()
         for path in (self.candidate_dir, self.root / ".candidate.tmp"):
             if path.exists():
                 shutil.rmtree(path)

@@ -267,3 +267,17 @@ def test_versions_are_listed_kept_and_readable(warehouse_copy):
     assert old.stdout == "bootstrap_seed\n1\n"
     gone = cli("sql", "select 1", "--warehouse", str(root), "--version", first)
     assert gone.returncode == 2 and gone.stderr == f"error: no version {first!r} in {root}; `safetywash versions` lists the kept ones\n"
+
+
+def test_a_run_whose_candidate_was_discarded_cannot_continue_on_a_new_one(tmp_path):
+    from assets.warehouse import WarehouseError
+
+    store = Store(tmp_path)
+    first = store.candidate("run-a")
+    (first.work_dir / "bootstrap").mkdir(parents=True)
+    assert store.candidate("run-a").work_dir.is_dir()  # a re-execution of run-a continues it
+    store.candidate("run-b")  # another run starts: run-a's candidate is discarded
+    assert not (first.work_dir / "bootstrap").exists()
+    with pytest.raises(WarehouseError, match=r"the candidate of run run-a in .* was discarded when another refresh started"):
+        store.candidate("run-a")
+    assert store.candidate("run-b").run_key == "run-b"
