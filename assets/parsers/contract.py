@@ -5,7 +5,9 @@
 - UTF-8 with or without a BOM, LF or CRLF line ends; a file that does not end with a line end, or a row
   whose field count differs from the header's, is refused as truncated or malformed;
 - a row that repeats an earlier row exactly is dropped and counted; two rows with the same key and
-  different values are refused, naming both lines;
+  different values are refused, naming both lines (a format may name positional columns, such as a rank,
+  that do not count in that comparison);
+- bytes that are not a text table (an HTML error page, a gzip body, binary data) are named as such;
 - numbers are parsed strictly: ASCII digits, an optional sign, point and exponent; an empty cell is a
   missing value; ``nan``, ``inf``, ``1_000`` or non-ASCII digits are refused;
 - every error names the source, the file and the line.
@@ -58,7 +60,21 @@ def text_line(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], key: Sequence[str]) -> Table:
+def sniff(data: bytes, source: str, file: str) -> None:
+    """Refuse, by name, bytes that are not a text file at all."""
+    head = data[:512].lstrip().lower()
+    if data[:2] == b"\x1f\x8b":
+        raise ParseError(source, file, None, "gzip-compressed bytes, not text (a Content-Encoding the fetch did not undo?)")
+    if data[:4] == b"PK\x03\x04":
+        raise ParseError(source, file, None, "a zip archive, not text")
+    if head.startswith((b"<!doctype html", b"<html")):
+        raise ParseError(source, file, 1, "an HTML page, not data (an error or login page served in its place?)")
+    if b"\x00" in data[:65536]:
+        raise ParseError(source, file, text_line(data, data.index(b"\x00")), "binary data (a NUL byte), not text")
+
+
+def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], key: Sequence[str],
+               positional: Sequence[str] = ()) -> Table:
     """Parse a CSV file under the contract.
 
     Parameters
@@ -72,7 +88,10 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
     key : sequence of str
         Columns that identify a row: two rows with equal keys must be identical (then one is dropped
         and its line recorded in ``duplicate_lines``) or the file is refused.
+    positional : sequence of str
+        Columns that only say where a row sits (a rank): left out of that comparison.
     """
+    sniff(data, source, file)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -108,6 +127,7 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
             raise ParseError(source, file, line, f"{len(row)} fields where the header has {len(header)}: truncated or malformed row")
     table = Table(source, file, header, [])
     key_index = [table.index(name) for name in key]
+    compared = [i for i, name in enumerate(header) if name not in positional]
     seen: dict[tuple[str, ...], tuple[int, list[str]]] = {}
     for line, row in rows:
         cells = [cell.strip() for cell in row]
@@ -118,10 +138,10 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
         if earlier is None:
             seen[row_key] = (line, cells)
             table.rows.append((line, cells))
-        elif earlier[1] == cells:
+        elif all(earlier[1][i] == cells[i] for i in compared):
             table.duplicate_lines.append(line)
         else:
-            differing = [header[i] for i, (a, b) in enumerate(zip(earlier[1], cells)) if a != b]
+            differing = [header[i] for i in compared if earlier[1][i] != cells[i]]
             raise ParseError(
                 source, file, line,
                 f"{dict(zip(key, row_key))} already on line {earlier[0]} with other values (columns {differing[:5]})",
