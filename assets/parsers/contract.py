@@ -74,7 +74,7 @@ def sniff(data: bytes, source: str, file: str) -> None:
 
 
 def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], key: Sequence[str],
-               positional: Sequence[str] = ()) -> Table:
+               positional: Sequence[str] = (), may_be_empty: Sequence[str] = ()) -> Table:
     """Parse a CSV file under the contract.
 
     Parameters
@@ -90,6 +90,8 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
         and its line recorded in ``duplicate_lines``) or the file is refused.
     positional : sequence of str
         Columns that only say where a row sits (a rank): left out of that comparison.
+    may_be_empty : sequence of str
+        Key columns that may be empty (an unknown commit); every other key column must have a value.
     """
     sniff(data, source, file)
     try:
@@ -132,7 +134,7 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
     for line, row in rows:
         cells = [cell.strip() for cell in row]
         row_key = tuple(cells[i] for i in key_index)
-        if any(not part for part in row_key):
+        if any(not part and name not in may_be_empty for name, part in zip(key, row_key)):
             raise ParseError(source, file, line, f"empty key {dict(zip(key, row_key))}")
         earlier = seen.get(row_key)
         if earlier is None:
