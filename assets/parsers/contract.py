@@ -74,7 +74,7 @@ def sniff(data: bytes, source: str, file: str) -> None:
 
 
 def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], key: Sequence[str],
-               positional: Sequence[str] = (), may_be_empty: Sequence[str] = ()) -> Table:
+               positional: Sequence[str] = (), may_be_empty: Sequence[str] = (), final_newline: bool = True) -> Table:
     """Parse a CSV file under the contract.
 
     Parameters
@@ -92,6 +92,8 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
         Columns that only say where a row sits (a rank): left out of that comparison.
     may_be_empty : sequence of str
         Key columns that may be empty (an unknown commit); every other key column must have a value.
+    final_newline : bool
+        Whether the format ends every file with a line end (then a file without one is truncated).
     """
     sniff(data, source, file)
     try:
@@ -122,7 +124,7 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
                 rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise ParseError(source, file, reader.line_num, f"malformed CSV: {exc}") from exc
-    if rows and not text.endswith(("\n", "\r")):
+    if final_newline and rows and not text.endswith(("\n", "\r")):
         raise ParseError(source, file, rows[-1][0], "file does not end with a line end: truncated?")
     for line, row in rows:
         if len(row) != len(header):

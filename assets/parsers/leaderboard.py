@@ -19,7 +19,7 @@ SCORES_SCHEMA = {"model_id": pl.String, "benchmark": pl.String, "value": pl.Floa
 MODELS_SCHEMA = {"model_id": pl.String, "attributes": pl.String, "line": pl.Int64}
 BENCHMARKS_SCHEMA = {"benchmark": pl.String, "source_column": pl.String, "scale": pl.String,
                      "higher_is_better": pl.Boolean, "description": pl.String}
-SCALES = ("fraction", "percent", "elo", "rank", "score_1_10", "minutes", "count")
+SCALES = ("fraction", "percent", "elo", "rank", "score_1_10", "minutes", "count", "bleu", "score")
 
 
 class Leaderboard(NamedTuple):
