@@ -39,10 +39,6 @@ class Warehouse(dg.ConfigurableResource):
     def store(self) -> Store:
         return Store(self.directory, self.keep_versions)
 
-    @property
-    def root(self) -> Path:
-        return self.store.root
-
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["Warehouse"]:
         store = self.store

@@ -126,13 +126,17 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all (fsynced temporary file, then ``rename(2)``)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    if mode is not None:
+        tmp.chmod(mode)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _link_atomically(link: Path, target: str) -> None:
@@ -282,7 +286,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".probe.{os.getpid()}"
             probe.write_bytes(b"")
-            probe.unlink()
+            probe.unlink(missing_ok=True)  # a cleaning writer may have taken it already
         except OSError as exc:
             raise WarehouseError(f"cannot use the warehouse folder {self.root}: {exc.strerror or exc}") from None
 
@@ -337,14 +341,7 @@ class Store:
         path = self.root / relpath
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.chmod(0o444)
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
+            _write_atomically(path, data, mode=0o444)
         return sha256, relpath
 
     def read_raw(self, relpath: str, sha256: str) -> bytes:
@@ -392,9 +389,8 @@ class Store:
         os.rename(building, self.candidate_dir)
         return Candidate(self.candidate_dir, run_key)
 
-    def clean(self) -> list[str]:
+    def clean(self) -> None:
         """Remove what a stopped run can leave: the candidate, half-written files and links."""
-        removed = []
         run_file = self.candidate_dir / RUN_FILE
         if run_file.is_file():  # remembered, so that the run it belonged to cannot continue on a new one
             tombstones = self.root / DISCARDED_DIR
@@ -406,7 +402,6 @@ class Store:
         for path in (self.candidate_dir, self.root / ".candidate.tmp"):
             if path.exists():
                 shutil.rmtree(path)
-                removed.append(path.name)
         patterns = (".*.tmp", "raw/*/.*.tmp", "versions/.*", "dbt_state/.*.tmp", ".probe.*")
         for pattern in patterns:
             for path in self.root.glob(pattern):
@@ -414,8 +409,6 @@ class Store:
                     shutil.rmtree(path)
                 else:
                     path.unlink()
-                removed.append(str(path.relative_to(self.root)))
-        return removed
 
     def adopt_unversioned(self) -> str | None:
         """Turn a warehouse written before versioning (a plain ``safetywash.duckdb`` file and
