@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 
 import dagster as dg
 import polars as pl
@@ -19,74 +18,14 @@ import polars as pl
 from .metadata import markdown_table
 from .parsers import ParseError
 from .parsers.safetywashing import parse_benchmark_info, parse_matrix
+from .registry import Source, SourceFile, load_registry
 from .resources import Fetcher, FetchError, Warehouse
 from .warehouse import WRITER_POOL, WarehouseError, transaction, write_table
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of a source. ``sha256`` is set when the URL is pinned to an immutable commit."""
-
-    name: str
-    url: str
-    role: str
-    sha256: str | None = None
-    model_set: str | None = None
-
-    @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.url).suffix
-
-
-@dataclass(frozen=True)
-class Source:
-    """A leaderboard dump: where its files are, which parser reads them, which snapshot they are."""
-
-    name: str
-    description: str
-    format: str
-    snapshot: str
-    licence: str
-    files: tuple[SourceFile, ...]
-
-
-SAFETYWASHING_COMMIT = "ab48125dc86a14d691279618df74badaf9a17279"
-_SW = f"https://raw.githubusercontent.com/centerforaisafety/safetywashing/{SAFETYWASHING_COMMIT}/data"
-
-SOURCES: tuple[Source, ...] = (
-    Source(
-        name="safetywashing",
-        description=(
-            "Safetywashing paper data (Ren et al. 2024, arXiv 2407.21792): 27 base and 26 chat LLMs "
-            "× ~178 benchmark metrics, oriented so that higher is safer/better, with parameters and FLOP."
-        ),
-        format="safetywashing_csv",
-        snapshot=SAFETYWASHING_COMMIT,
-        licence="MIT",
-        files=(
-            SourceFile(
-                name="benchmarks_base_models.csv",
-                url=f"{_SW}/benchmarks_base_models.csv",
-                role="matrix",
-                model_set="base",
-                sha256="52b0af4f6d6c4426614f4b95d21086d25955fa8c978d88349bdeed82bdcb1be5",
-            ),
-            SourceFile(
-                name="benchmarks_chat_models.csv",
-                url=f"{_SW}/benchmarks_chat_models.csv",
-                role="matrix",
-                model_set="chat",
-                sha256="135e17e5a6e1c8ea4ee159794433d03de16fce9d1d1289827b9b617f039bdcbb",
-            ),
-            SourceFile(
-                name="benchmarks_info.csv",
-                url=f"{_SW}/benchmarks_info.csv",
-                role="info",
-                sha256="a043fd235bff9b38897e7cd2a566dbdf041f56eb779dcdd0c45e55809e758470",
-            ),
-        ),
-    ),
-)
+# the formats the refresh ingests today; the registry holds every source, with an adapter for each
+WIRED_FORMATS = ("safetywashing_csv",)
+SOURCES: tuple[Source, ...] = tuple(r.source() for r in load_registry().values() if r.format in WIRED_FORMATS)
 
 RAW_TABLES = ("scores", "models", "benchmarks")
 
