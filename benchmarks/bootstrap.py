@@ -49,7 +49,7 @@ def paper_model_sets():
     scores = pl.concat(scores)
     benchmarks = (
         scores.select("source", "benchmark").unique()
-        .join(taxonomy, on="benchmark", how="left")
+        .join(taxonomy, on=["source", "benchmark"], how="left")
         .with_columns(is_capability_input=(pl.col("area") == "capabilities").fill_null(False))
     )
     assert info is not None

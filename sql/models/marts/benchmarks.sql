@@ -51,7 +51,8 @@ final as (
         on observed.source = descriptions.source
         and observed.benchmark = descriptions.benchmark
     left join taxonomy
-        on observed.benchmark = taxonomy.benchmark
+        on observed.source = taxonomy.source
+        and observed.benchmark = taxonomy.benchmark
 
 )
 
