@@ -29,14 +29,14 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
         sources = query_frame(con, """
-            select source, file, snapshot, sha256, fetched_at, via
+            select source, file, snapshot, sha256, via
             from raw.fetch_log
             qualify fetch_id = first_value(fetch_id) over (partition by source order by fetched_at desc)
             order by source, file""")
         tables = [r[0] for r in con.execute(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name").fetchall()]
         row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}
-    details = {"sources": sources.drop("fetched_at").to_dicts(), "row_counts": row_counts}
+    details = {"sources": sources.to_dicts(), "row_counts": row_counts}
     try:
         info = warehouse.store.publish(candidate, context.run.run_id, details)
     except WarehouseError as exc:
@@ -47,7 +47,7 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
             "version": info["version"],
             "path": str(warehouse.store.versions_dir / info["version"]),
             "row_counts": dg.MetadataValue.json(row_counts),
-            "sources": markdown_table(sources.drop("fetched_at")),
+            "sources": markdown_table(sources),
         },
         data_version=dg.DataVersion(info["version"]),
     )
