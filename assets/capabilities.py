@@ -5,13 +5,15 @@ import numpy as np
 import polars as pl
 
 from .metadata import markdown_table
-from .model_sets import load_model_sets
+from .model_sets import load_model_sets, skipped_sources
 from .resources import Warehouse
 from .settings import CapabilitiesSettings
 from .stats.capabilities import fit_capabilities
 from .warehouse import WRITER_POOL, replace_tables
 
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"])]
+SKIPPED_DESCRIPTION = ("Sources whose newest snapshot the capabilities score is not fitted on, with the reason, "
+                       "their models and benchmarks (nothing is dropped silently).")
 SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
 COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
 
@@ -47,6 +49,9 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
         model_sets = load_model_sets(con)
+        skipped = skipped_sources(con)
+    for row in skipped.iter_rows(named=True):
+        context.log.info(f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}")
     score_rows, component_rows, summary = [], [], {}
     for ms in model_sets:
         caps = ms.capability_matrix
@@ -73,6 +78,7 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
         replace_tables(con, {
             "marts.capabilities_scores": (score_frame, capabilities.specs_by_key[SCORES_KEY].description),
             "marts.capabilities_components": (component_frame, capabilities.specs_by_key[COMPONENTS_KEY].description),
+            "marts.capabilities_skipped": (skipped, SKIPPED_DESCRIPTION),
         })
     yield dg.MaterializeResult(
         asset_key=SCORES_KEY,
@@ -80,6 +86,7 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
             "dagster/row_count": score_frame.height,
             "method": config.method,
             "fits": dg.MetadataValue.json(summary),
+            "skipped_sources": markdown_table(skipped.select("source", "n_models", "n_benchmarks", "reason")),
             "top_models": markdown_table(score_frame.sort("capabilities_score", descending=True, nulls_last=True)
                                          .select("model_set", "model_id", "capabilities_score").head(10)),
         },

@@ -84,7 +84,7 @@ def _key(text: str) -> str:
 def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
-        pairs = con.execute("select distinct source, model_set from marts.scores order by source, model_set").fetchall()
+        pairs = sorted({(ms.source, ms.model_set) for ms in load_model_sets(con)})
     out_dir = _chunk_dir(candidate, config)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)

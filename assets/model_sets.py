@@ -50,13 +50,33 @@ class ModelSet:
         return out
 
 
+# the paper's rule: a source is analysed when the taxonomy names capability inputs for it
+ANALYSED_SOURCES = "select distinct source from marts.benchmarks where is_capability_input"
+
+
 def load_model_sets(con: duckdb.DuckDBPyConnection) -> list[ModelSet]:
-    """All (source, model_set) pairs of ``marts.scores`` as :class:`ModelSet`, sorted by key."""
+    """The (source, model_set) pairs of each analysed source's newest snapshot as :class:`ModelSet`."""
     return build_model_sets(
-        query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value from marts.scores"),
-        query_frame(con, "select source, model_set, model_id, training_flop from marts.models"),
+        query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value "
+                         f"from marts.scores_latest where source in ({ANALYSED_SOURCES})"),
+        query_frame(con, "select source, model_set, model_id, training_flop from marts.models "
+                         "where (source, snapshot) in (select distinct source, snapshot from marts.scores_latest) "
+                         f"and source in ({ANALYSED_SOURCES})"),
         query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks where is_known"),
     )
+
+
+def skipped_sources(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The sources the capabilities score is not fitted on, with the reason, models and benchmarks."""
+    return query_frame(con, f"""
+        select source, snapshot, count(distinct model_id) as n_models, count(distinct benchmark) as n_benchmarks,
+               'no capability inputs: the paper''s rule (its 12 capability benchmarks, complete cases) does not '
+               || 'cover this source; the analyses issue defines its own' as reason
+        from marts.scores_latest
+        where source not in ({ANALYSED_SOURCES})
+        group by source, snapshot
+        order by source
+    """)
 
 
 def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.DataFrame) -> list[ModelSet]:

@@ -29,10 +29,11 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
         sources = query_frame(con, """
-            select source, file, snapshot, sha256, via
-            from raw.fetch_log
-            qualify fetch_id = first_value(fetch_id) over (partition by source order by fetched_at desc)
-            order by source, file""")
+            select source, count(*) as snapshots, arg_max(snapshot, snapshot_at) as snapshot,
+                   arg_max(content_id, snapshot_at) as sha256, cast(max(snapshot_at) as varchar) as snapshot_at
+            from raw.snapshots
+            group by source
+            order by source""")
         tables = [r[0] for r in con.execute(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name").fetchall()]
         row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,11 +20,25 @@ from pydantic import Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .snapshots import LandedStore
 from .warehouse import DEFAULT_KEEP_VERSIONS, Candidate, Store, WarehouseError
 
 
 class FetchError(RuntimeError):
     """A file could not be fetched (after retries) or failed its pinned checksum."""
+
+
+class NotMirrored(FetchError):
+    """The offline mirror does not hold this address (a mirror is a partial copy of the internet)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer to a (conditional) request: ``data`` is None when the server said "not modified"."""
+
+    data: bytes | None
+    etag: str | None
+    last_modified: str | None
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -38,6 +54,10 @@ class Warehouse(dg.ConfigurableResource):
     @property
     def store(self) -> Store:
         return Store(self.directory, self.keep_versions)
+
+    @property
+    def landed(self) -> LandedStore:
+        return LandedStore(self.store.root)
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["Warehouse"]:
@@ -80,6 +100,13 @@ class Fetcher(dg.ConfigurableResource):
 
     def get(self, url: str) -> bytes:
         """Return the bytes served at ``url``; raise :class:`FetchError` naming the URL otherwise."""
+        data = self.fetch(url).data
+        assert data is not None
+        return data
+
+    def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> Fetched:
+        """A conditional GET: with ``etag``/``last_modified`` from an earlier answer, a server (or the
+        mirror, from the file's size and mtime) that has nothing new answers without a body."""
         mirror = self.mirror_dir
         if mirror is not None:
             parts = urlsplit(url)
@@ -87,20 +114,32 @@ class Fetcher(dg.ConfigurableResource):
             if not mirror.is_dir():
                 raise FetchError(f"mirror folder {mirror} does not exist (SAFETYWASH_MIRROR)")
             if not path.is_file():
-                raise FetchError(f"{url}: not in the mirror (looked for {path})")
-            return path.read_bytes()
+                raise NotMirrored(f"{url}: not in the mirror (looked for {path})")
+            stat = path.stat()
+            tag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+            modified = formatdate(stat.st_mtime, usegmt=True)
+            if etag is not None and etag == tag:
+                return Fetched(None, tag, modified)
+            return Fetched(path.read_bytes(), tag, modified)
         retry = Retry(
             total=self.retries,
             backoff_factor=self.backoff_seconds,
             status_forcelist=(429, 500, 502, 503, 504),
             allowed_methods=("GET",),
         )
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         with requests.Session() as session:
             session.mount("https://", HTTPAdapter(max_retries=retry))
             session.mount("http://", HTTPAdapter(max_retries=retry))
             try:
-                response = session.get(url, timeout=self.timeout_seconds)
+                response = session.get(url, timeout=self.timeout_seconds, headers=headers)
+                if response.status_code == 304:
+                    return Fetched(None, response.headers.get("ETag", etag), response.headers.get("Last-Modified", last_modified))
                 response.raise_for_status()
             except requests.RequestException as exc:
                 raise FetchError(f"{url}: {exc}") from exc
-            return response.content
+            return Fetched(response.content, response.headers.get("ETag"), response.headers.get("Last-Modified"))

@@ -1,217 +1,363 @@
-"""The source registry and, for each source, a fetch asset and a land asset.
+"""Sources as Dagster assets: the pinned snapshots (partitioned), the latest addresses, and the land step.
 
-Fetch: download every file of the source (or read it from the mirror), refuse a pinned file whose
-sha256 differs, store each file once under ``raw/<source>/<sha256><suffix>`` and log it in
-``raw.fetch_log``. Land: parse the logged files and replace the source's ``raw.<source>__*`` tables
-in one transaction. Each source is its own pair of steps, so executors can run sources apart.
+- ``snapshots/<source>``: partitioned by the source's pinned snapshots (registry). A partition fetches
+  its commit-addressed files, refuses a sha256 that differs from the pin, stores them in the raw store
+  and lands the parsed tables in the landed store. Backfilling Arena's snapshots is a Dagster backfill
+  of this asset (one run over the range, or one run per partition on a distributed executor).
+- ``fetch/<source>``: for a source with ``latest`` addresses, a conditional request per address. New
+  content becomes a snapshot (named by its sha256, dated by Last-Modified or the fetch); unchanged
+  content is answered by the server (304) or the mirror (size and mtime) without a body. A source that
+  cannot be fetched or parsed keeps its last good snapshot: the step succeeds, its ``fetched`` check
+  fails and names the error, and ``safetywash refresh`` says so in its summary and exit code.
+- ``land``: copies the landed snapshots of every source into the candidate's ``raw`` tables, only when
+  the set of snapshots differs from the published version's. When nothing changed it materializes
+  nothing, so every step downstream (dbt, capabilities, bootstrap, export, publish) is skipped.
+
+Every source is its own fetch and snapshot steps, so executors can run sources apart; the land step
+only copies Parquet files into the one DuckDB file the run writes.
 """
 
+
 import hashlib
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
 from datetime import datetime, timezone
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from .metadata import markdown_table
 from .parsers import ParseError
-from .parsers.safetywashing import parse_benchmark_info, parse_matrix
-from .registry import Source, SourceFile, load_registry
-from .resources import Fetcher, FetchError, Warehouse
+from .registry import Registered, SourceFile, load_registry
+from .resources import Fetcher, FetchError, NotMirrored, Warehouse
+from .snapshots import (
+    LANDED_FORMAT,
+    SCHEMAS,
+    TABLES,
+    LandedStore,
+    SnapshotRow,
+    content_id,
+    file_name,
+    parse_snapshot,
+    partition_key,
+    pinned_content_id,
+    resolve_snapshots,
+)
 from .warehouse import WRITER_POOL, WarehouseError, transaction, write_table
 
+REGISTRY: dict[str, Registered] = load_registry()
+SNAPSHOTS_KEY = dg.AssetKey(["raw", "snapshots"])
+FETCH_STATUSES = ("new", "known", "unchanged", "not_mirrored", "failed")
 
-# the formats the refresh ingests today; the registry holds every source, with an adapter for each
-WIRED_FORMATS = ("safetywashing_csv",)
-SOURCES: tuple[Source, ...] = tuple(r.source() for r in load_registry().values() if r.format in WIRED_FORMATS)
-
-RAW_TABLES = ("scores", "models", "benchmarks")
-
-FETCH_LOG_DDL = """
+LOG_DDL = """
 create schema if not exists raw;
-create table if not exists raw.fetch_log (
-    fetch_id varchar not null,
-    source varchar not null,
-    file varchar not null,
-    url varchar not null,
-    snapshot varchar not null,
-    sha256 varchar not null,
-    bytes bigint not null,
-    fetched_at timestamptz not null,
-    via varchar not null,
-    stored_path varchar not null
+create or replace table raw.fetch_log (
+    fetch_id varchar not null, source varchar not null, file varchar not null, url varchar not null,
+    snapshot varchar not null, sha256 varchar not null, bytes bigint not null, fetched_at timestamptz not null,
+    via varchar not null, stored_path varchar not null
 );
-create table if not exists raw.parse_log (
-    fetch_id varchar not null,
-    source varchar not null,
-    file varchar not null,
-    sha256 varchar not null,
-    duplicate_rows_dropped integer not null,
-    duplicate_lines integer[] not null,
-    parsed_at timestamptz not null
+create or replace table raw.parse_log (
+    fetch_id varchar not null, source varchar not null, file varchar not null, sha256 varchar not null,
+    duplicate_rows_dropped integer not null, duplicate_lines integer[] not null, parsed_at timestamptz not null
 );
-comment on table raw.fetch_log is 'Every file fetched: source, file, URL, snapshot, sha256, bytes, when, how (https or mirror) and where it is stored (relative to the warehouse folder).';
-comment on table raw.parse_log is 'Every file landed: rows dropped because they repeat an earlier row exactly, and their lines.';
 """
-
-
-@dataclass(frozen=True)
-class Landed:
-    """What a lander makes of a source's files: its raw tables, and the lines it dropped per file."""
-
-    tables: dict[str, pl.DataFrame]
-    duplicate_lines: dict[str, list[int]]
-
-
-def _land_safetywashing(source: Source, files: dict[str, tuple[SourceFile, bytes, str]]) -> Landed:
-    scores, models, benchmarks, dropped = [], [], [], {}
-    for spec, data, sha256 in files.values():
-        prov = {"source": source.name, "snapshot": source.snapshot, "file": spec.name, "sha256": sha256}
-        if spec.role == "matrix":
-            s, m, dropped[spec.name] = parse_matrix(data, source=source.name, file=spec.name)
-            scores.append(s.with_columns(pl.lit(spec.model_set).alias("model_set"), **{k: pl.lit(v) for k, v in prov.items()}))
-            models.append(m.with_columns(pl.lit(spec.model_set).alias("model_set"), **{k: pl.lit(v) for k, v in prov.items()}))
-        elif spec.role == "info":
-            b, dropped[spec.name] = parse_benchmark_info(data, source=source.name, file=spec.name)
-            benchmarks.append(b.with_columns(**{k: pl.lit(v) for k, v in prov.items()}))
-    return Landed(
-        {"scores": pl.concat(scores), "models": pl.concat(models), "benchmarks": pl.concat(benchmarks)}, dropped
-    )
-
-
-LANDERS: dict[str, Callable[[Source, dict[str, tuple[SourceFile, bytes, str]]], Landed]] = {
-    "safetywashing_csv": _land_safetywashing,
+LOG_COMMENTS = {
+    "raw.fetch_log": "Every file of every snapshot: source, file, URL, snapshot, sha256, bytes, when it was first "
+                     "fetched, how (https or mirror) and where it is stored (relative to the warehouse folder).",
+    "raw.parse_log": "Every file landed: rows dropped because they repeat an earlier row exactly, and their lines.",
+    "raw.snapshots": "Every distinct snapshot of every source (identical bytes under two addresses are one): its "
+                     "name, date, content id, whether the registry pins it, where it was first seen, its rows.",
 }
 
 
-def fetch_key(source: Source) -> dg.AssetKey:
-    return dg.AssetKey(["fetch", source.name])
+def fetch_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["fetch", name])
 
 
-def raw_key(source: Source, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", f"{source.name}__{table}"])
+def snapshots_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["snapshots", name])
 
 
-def fetch_files(source: Source, fetcher: Fetcher) -> list[tuple[SourceFile, bytes]]:
-    """Fetch every file of ``source`` and check pinned checksums, before anything is written."""
-    fetched = []
-    for spec in source.files:
-        try:
-            data = fetcher.get(spec.url)
-        except FetchError as exc:
-            raise dg.Failure(f"source {source.name!r}, file {spec.name!r}: fetch failed: {exc}") from exc
-        digest = hashlib.sha256(data).hexdigest()
-        if spec.sha256 and digest != spec.sha256:
-            raise dg.Failure(
-                f"source {source.name!r}, file {spec.name!r}: sha256 {digest} ({len(data)} bytes) differs from "
-                f"the pinned {spec.sha256} for {spec.url}; refusing a corrupted or changed file. "
-                "The warehouse was not changed.",
-                metadata={"url": spec.url, "sha256": digest, "expected_sha256": spec.sha256, "bytes": len(data)},
-            )
-        fetched.append((spec, data))
-    return fetched
+def raw_key(name: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", f"{name}__{table}"])
 
 
-def build_source_assets(source: Source) -> list[dg.AssetsDefinition]:
-    """The fetch asset and the land multi-asset of one source."""
+def _utc(moment: str) -> datetime:
+    return datetime.fromisoformat(moment).astimezone(timezone.utc)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def land_files(registered: Registered, warehouse: Warehouse, fetched: list[tuple[SourceFile, bytes]],
+               first_seen: dict, via: str) -> tuple[str, bool]:
+    """Store fetched files in the raw store and land their parsed tables; return (content id, new?)."""
+    landed = warehouse.landed
+    stored = []
+    for spec, data in fetched:
+        sha, relpath = warehouse.store.store_raw(registered.name, data, spec.suffix)
+        stored.append({"name": spec.name, "url": spec.url, "sha256": sha, "bytes": len(data), "stored_path": relpath})
+    cid = content_id({f["name"]: f["sha256"] for f in stored})
+    if landed.has(registered.name, cid):
+        return cid, False
+    parsed = parse_snapshot(registered.format, registered.name, fetched)
+    landed.write(registered.name, cid, {"files": stored, "first_seen": first_seen, "via": via, "parsed_at": _now()},
+                 parsed)
+    return cid, True
+
+
+def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
+    """``snapshots/<source>``: the source's pinned snapshots, one partition each."""
+    by_key = {partition_key(s): s for s in registered.snapshots}
 
     @dg.asset(
-        key=fetch_key(source),
+        key=snapshots_key(registered.name),
+        group_name="sources",
+        kinds={"python", "parquet"},
+        partitions_def=dg.StaticPartitionsDefinition(list(by_key)),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description=f"The pinned snapshots of `{registered.name}` (one partition per commit, keyed by date and "
+        f"commit): fetched, checked against their sha256 and landed as Parquet. {registered.description}",
+        metadata={"licence": registered.licence, "format": registered.format},
+    )
+    def snapshot_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher) -> dg.MaterializeResult:
+        rows = []
+        for key in context.partition_keys:
+            snap = by_key[key]
+            cid = pinned_content_id(snap)
+            if warehouse.landed.has(registered.name, cid):
+                rows.append({"partition": key, "content_id": cid[:12], "status": "already landed"})
+                continue
+            fetched = []
+            for spec in snap.files:
+                try:
+                    data = fetcher.get(spec.url)
+                except FetchError as exc:
+                    raise dg.Failure(f"source {registered.name!r}, snapshot {snap.id}, file {spec.name!r}: "
+                                     f"fetch failed: {exc}") from exc
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != spec.sha256:
+                    raise dg.Failure(
+                        f"source {registered.name!r}, snapshot {snap.id}, file {spec.name!r}: sha256 {digest} "
+                        f"({len(data)} bytes) differs from the pinned {spec.sha256} for {spec.url}; refusing a "
+                        "corrupted or changed file. Nothing was landed.",
+                        metadata={"url": spec.url, "sha256": digest, "expected_sha256": spec.sha256},
+                    )
+                fetched.append((spec, data))
+            first_seen = {"snapshot": snap.id, "date": snap.date, "urls": [f.url for f in snap.files]}
+            try:
+                cid, new = land_files(registered, warehouse, fetched, first_seen, fetcher.describe())
+            except ParseError as exc:
+                raise dg.Failure(f"{exc}. Nothing was landed.") from exc
+            rows.append({"partition": key, "content_id": cid[:12], "status": "landed" if new else "same content as another"})
+            context.log.info(f"{registered.name} {key}: {rows[-1]['status']} ({cid[:12]})")
+        return dg.MaterializeResult(metadata={
+            "partitions": len(rows),
+            "landed": sum(r["status"] == "landed" for r in rows),
+            "snapshots": markdown_table(pl.DataFrame(rows).head(100)),
+            "via": fetcher.describe(),
+        })
+
+    return snapshot_asset
+
+
+def build_fetch_asset(registered: Registered) -> dg.AssetsDefinition:
+    """``fetch/<source>``: a conditional request to each ``latest`` address of the source."""
+    key = fetch_key(registered.name)
+
+    @dg.asset(
+        key=key,
         group_name="sources",
         kinds={"python", "file"},
         pool=WRITER_POOL,
-        description=f"Fetch the files of `{source.name}` into the content-addressed raw store and log them "
-        f"in `raw.fetch_log`. {source.description}",
-        metadata={"snapshot": source.snapshot, "licence": source.licence, "urls": [f.url for f in source.files]},
+        check_specs=[dg.AssetCheckSpec("fetched", asset=key, description="The latest addresses answered and parsed; "
+                                       "when not, the source keeps its last good snapshot.")],
+        description=f"The latest addresses of `{registered.name}`, fetched with conditional requests; new content "
+        f"becomes a snapshot. Data version: the sha256 of the content. {registered.description}",
+        metadata={"licence": registered.licence, "urls": list(registered.latest)},
     )
-    def fetch(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher) -> dg.MaterializeResult:
-        fetched = fetch_files(source, fetcher)
-        candidate = warehouse.candidate(context)
-        fetch_id = str(uuid.uuid4())
-        now = datetime.now(timezone.utc)
-        rows = []
-        for spec, data in fetched:
-            sha256, relpath = warehouse.store.store_raw(source.name, data, spec.suffix)
-            rows.append((fetch_id, source.name, spec.name, spec.url, source.snapshot, sha256, len(data), now, fetcher.describe(), relpath))
-            context.log.info(f"{source.name}/{spec.name}: {len(data)} bytes, sha256 {sha256}")
-        with candidate.connect() as con:
-            con.execute(FETCH_LOG_DDL)
-            con.executemany("insert into raw.fetch_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return dg.MaterializeResult(
+    def fetch(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher):
+        landed = warehouse.landed
+        state = landed.latest_state(registered.name)
+        outcomes = []
+        for url in registered.latest:
+            before = state.get(url, {})
+            outcome = {"url": url, "status": "", "content_id": before.get("content_id"), "error": None}
+            try:
+                answer = fetcher.fetch(url, etag=before.get("etag"), last_modified=before.get("last_modified"))
+                if answer.data is None and before.get("content_id") and landed.has(registered.name, before["content_id"]):
+                    outcome["status"] = "unchanged"
+                else:
+                    data = answer.data if answer.data is not None else fetcher.get(url)
+                    sha = hashlib.sha256(data).hexdigest()
+                    date = (datetime.strptime(answer.last_modified, "%a, %d %b %Y %H:%M:%S %Z").replace(tzinfo=timezone.utc)
+                            .isoformat() if answer.last_modified else _now())
+                    first_seen = {"snapshot": f"{date[:10]}_{sha[:12]}", "date": date, "urls": [url]}
+                    spec = SourceFile(file_name(url), url, "data")
+                    cid, new = land_files(registered, warehouse, [(spec, data)], first_seen, fetcher.describe())
+                    outcome.update(status="new" if new else "known", content_id=cid)
+                state[url] = {"etag": answer.etag, "last_modified": answer.last_modified,
+                              "content_id": outcome["content_id"], "checked_at": _now()}
+            except NotMirrored as exc:
+                outcome.update(status="not_mirrored", error=str(exc))
+            except (FetchError, ParseError, WarehouseError) as exc:
+                outcome.update(status="failed", error=str(exc))
+            outcomes.append(outcome)
+            context.log.log(40 if outcome["status"] == "failed" else 20,
+                            f"{registered.name} {url}: {outcome['status']}" + (f": {outcome['error']}" if outcome["error"] else ""))
+        landed.save_latest_state(registered.name, state)
+        failed = [o for o in outcomes if o["status"] == "failed"]
+        unmirrored = [o for o in outcomes if o["status"] == "not_mirrored"]
+        version = content_id({o["url"]: o["content_id"] or "none" for o in outcomes})
+        yield dg.MaterializeResult(
+            data_version=dg.DataVersion(version),
             metadata={
-                "fetch_id": fetch_id,
-                "snapshot": source.snapshot,
+                "status": ",".join(sorted({o["status"] for o in outcomes})),
                 "via": fetcher.describe(),
-                "files": dg.MetadataValue.md(
-                    "| file | bytes | sha256 |\n|---|---|---|\n"
-                    + "\n".join(f"| {r[2]} | {r[6]} | `{r[5]}` |" for r in rows)
-                ),
-                **{f"sha256/{r[2]}": r[5] for r in rows},
-            }
+                "outcomes": dg.MetadataValue.json(outcomes),
+                **{f"content_id/{file_name(o['url'])}": o["content_id"] or "" for o in outcomes},
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name="fetched",
+            passed=not failed and not unmirrored,
+            severity=dg.AssetCheckSeverity.ERROR if failed else dg.AssetCheckSeverity.WARN,
+            metadata={"failed": dg.MetadataValue.json(failed), "not_mirrored": dg.MetadataValue.json(unmirrored)},
+            description="; ".join(o["error"] for o in failed + unmirrored) or None,
         )
 
-    @dg.multi_asset(
-        name=f"land_{source.name}",
-        group_name="sources",
-        pool=WRITER_POOL,
-        specs=[
-            dg.AssetSpec(
-                raw_key(source, table),
-                deps=[fetch_key(source)],
-                kinds={"duckdb"},
-                description=f"`raw.{source.name}__{table}`: the {table} of `{source.name}` as parsed from the "
-                "fetched files, one row per cell/entity, with file, line and sha256.",
-            )
-            for table in RAW_TABLES
-        ],
-    )
-    def land(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    return fetch
+
+
+class LandConfig(dg.Config):
+    force: bool = Field(default=False, description="Rebuild every source's raw tables and everything downstream, "
+                        "even when no snapshot changed (after a change of the dbt models or the analyses).")
+
+
+def _source_tables(registered: Registered, landed: LandedStore, rows: list[SnapshotRow]) -> dict[str, pl.DataFrame]:
+    schemas = SCHEMAS[registered.format]
+    out = {}
+    for table in TABLES:
+        frames = [
+            landed.read(registered.name, r.content_id, table).with_columns(
+                pl.lit(r.source).alias("source"), pl.lit(r.snapshot).alias("snapshot"),
+                pl.lit(_utc(r.snapshot_date)).alias("snapshot_at"), pl.lit(r.content_id).alias("content_id"))
+            for r in rows
+        ]
+        empty = pl.DataFrame(schema={"source": pl.String, "snapshot": pl.String,
+                                     "snapshot_at": pl.Datetime("us", "UTC"), "content_id": pl.String, **schemas[table]})
+        out[table] = pl.concat([empty, *frames], how="diagonal_relaxed").select(empty.columns)
+    return out
+
+
+def _log_rows(rows: list[SnapshotRow]) -> tuple[list[tuple], list[tuple], list[dict]]:
+    fetch_log, parse_log, snapshots = [], [], []
+    for r in rows:
+        m = r.manifest
+        for f in m["files"]:
+            fetch_log.append((r.content_id, r.source, f["name"], f["url"], r.snapshot, f["sha256"], f["bytes"],
+                              _utc(m["parsed_at"]), m["via"], f["stored_path"]))
+        for file, lines in m["duplicate_lines"].items():
+            sha = next((f["sha256"] for f in m["files"] if file.split("/")[0] == f["name"]), "")
+            parse_log.append((r.content_id, r.source, file, sha, len(lines), lines, _utc(m["parsed_at"])))
+        snapshots.append({
+            "source": r.source, "snapshot": r.snapshot, "snapshot_at": _utc(r.snapshot_date), "content_id": r.content_id,
+            "pinned": r.pinned, "landing": f"landed/v{LANDED_FORMAT}/{r.source}/{r.content_id}",
+            "first_seen_as": m["first_seen"]["snapshot"], "first_seen_urls": json.dumps(m["first_seen"]["urls"]),
+            "files": json.dumps(m["files"]), "via": m["via"], "parsed_at": _utc(m["parsed_at"]),
+            "n_scores": m["rows"]["scores"], "n_models": m["rows"]["models"], "n_benchmarks": m["rows"]["benchmarks"],
+            "duplicate_rows_dropped": sum(len(v) for v in m["duplicate_lines"].values()),
+        })
+    return fetch_log, parse_log, snapshots
+
+
+def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
+    """``land``: the raw tables of every source, rebuilt for the sources whose snapshots changed."""
+    specs = [dg.AssetSpec(SNAPSHOTS_KEY, kinds={"duckdb"}, skippable=True,
+                          deps=[snapshots_key(r.name) for r in sources] + [fetch_key(r.name) for r in sources if r.latest],
+                          description=LOG_COMMENTS["raw.snapshots"])]
+    for reg in sources:
+        upstream = [snapshots_key(reg.name)] + ([fetch_key(reg.name)] if reg.latest else [])
+        specs += [dg.AssetSpec(raw_key(reg.name, table), deps=upstream, kinds={"duckdb"}, skippable=True,
+                               description=f"`raw.{reg.name}__{table}`: the {table} of every snapshot of `{reg.name}`, "
+                               "as parsed, with source, snapshot, snapshot_at, content_id, file, line and sha256.")
+                  for table in TABLES]
+
+    @dg.multi_asset(name="land", group_name="sources", pool=WRITER_POOL, specs=specs)
+    def land(context: dg.AssetExecutionContext, config: LandConfig, warehouse: Warehouse):
+        landed = warehouse.landed
+        resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
+        wanted = {name: sorted((r.snapshot, r.content_id) for r in rows) for name, rows in resolved.items()}
+        published = _published_snapshots(warehouse)
+        changed = [name for name in wanted if config.force or wanted[name] != published.get(name)]
+        if not changed:
+            context.log.info("no source has a new snapshot since the published version: nothing to rebuild")
+            return
         candidate = warehouse.candidate(context)
-        with candidate.connect(read_only=True) as con:
-            logged = con.execute(
-                """
-                select fetch_id, file, sha256, stored_path from raw.fetch_log
-                where fetch_id = (select fetch_id from raw.fetch_log where source = ? order by fetched_at desc limit 1)
-                """,
-                [source.name],
-            ).fetchall()
-        by_name = {spec.name: spec for spec in source.files}
-        files = {}
-        try:
-            for _, name, sha256, stored_path in logged:
-                files[name] = (by_name[name], warehouse.store.read_raw(stored_path, sha256), sha256)
-            landed = LANDERS[source.format](source, files)
-        except (ParseError, WarehouseError) as exc:
-            raise dg.Failure(f"{exc}. Nothing was published.") from exc
-        now = datetime.now(timezone.utc)
-        parse_log = [(logged[0][0], source.name, name, sha, len(landed.duplicate_lines[name]), landed.duplicate_lines[name], now)
-                     for name, (_, _, sha) in files.items()]
         with candidate.connect() as con:
-            con.execute(FETCH_LOG_DDL)
             with transaction(con):
-                for table, frame in landed.tables.items():
-                    write_table(con, f"raw.{source.name}__{table}", frame)
+                con.execute(LOG_DDL)
+                fetch_log, parse_log, snapshot_rows = _log_rows([r for rows in resolved.values() for r in rows])
+                con.executemany("insert into raw.fetch_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", fetch_log)
                 con.executemany("insert into raw.parse_log values (?, ?, ?, ?, ?, ?, ?)", parse_log)
-        dropped = {name: len(lines) for name, lines in landed.duplicate_lines.items()}
-        for table, frame in landed.tables.items():
-            extra = {}
-            if "value" in frame.columns:
-                extra["n_missing_values"] = frame["value"].null_count()
-            yield dg.MaterializeResult(
-                asset_key=raw_key(source, table),
-                metadata={
-                    "dagster/row_count": frame.height,
-                    "snapshot": source.snapshot,
-                    "files": ", ".join(f"{n} ({sha[:12]})" for n, (_, _, sha) in files.items()),
-                    "duplicate_rows_dropped": dg.MetadataValue.json(dropped),
-                    "preview": markdown_table(frame.head(5)),
-                    **extra,
-                },
-            )
+                write_table(con, "raw.snapshots", pl.DataFrame(snapshot_rows, infer_schema_length=None))
+                for table, comment in LOG_COMMENTS.items():
+                    con.execute(f"comment on table {table} is '{comment}'")
+                frames = {}
+                for reg in sources:
+                    if reg.name in changed or not _has_tables(con, reg.name):
+                        frames[reg.name] = _source_tables(reg, landed, resolved[reg.name])
+                        for table, frame in frames[reg.name].items():
+                            write_table(con, f"raw.{reg.name}__{table}", frame)
+        context.log.info(f"rebuilt the raw tables of {sorted(frames)}" + (" (forced)" if config.force else ""))
+        yield dg.MaterializeResult(asset_key=SNAPSHOTS_KEY, metadata={
+            "dagster/row_count": len(snapshot_rows),
+            "changed_sources": ", ".join(sorted(changed)),
+            "snapshots_per_source": dg.MetadataValue.json({n: len(rows) for n, rows in resolved.items()}),
+        })
+        for reg in sources:
+            rows = resolved[reg.name]
+            version = hashlib.sha256(json.dumps(wanted[reg.name]).encode()).hexdigest()
+            for table in TABLES:
+                frame = frames.get(reg.name, {}).get(table)
+                meta = {"changed": reg.name in changed, "snapshots": len(rows),
+                        "newest_snapshot": rows[-1].snapshot if rows else "", "newest_snapshot_at": rows[-1].snapshot_date if rows else ""}
+                if frame is not None:
+                    meta |= {"dagster/row_count": frame.height, "preview": markdown_table(frame.head(5))}
+                yield dg.MaterializeResult(asset_key=raw_key(reg.name, table), data_version=dg.DataVersion(version),
+                                           metadata=meta)
 
-    return [fetch, land]
+    return land
 
 
-source_assets: list[dg.AssetsDefinition] = [a for s in SOURCES for a in build_source_assets(s)]
+def _published_snapshots(warehouse: Warehouse) -> dict[str, list[tuple[str, str]]]:
+    """(snapshot, content id) pairs per source in the published version's ``raw.snapshots``."""
+    store = warehouse.store
+    if store.current_version() is None:
+        return {}
+    with store.read() as con:
+        exists = con.execute("select count(*) from information_schema.tables where table_schema = 'raw' "
+                             "and table_name = 'snapshots'").fetchone()[0]
+        if not exists:
+            return {}
+        pairs = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for source, snapshot, cid in pairs:
+        out.setdefault(source, []).append((snapshot, cid))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _has_tables(con, name: str) -> bool:
+    return con.execute("select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?",
+                       [f"{name}__scores"]).fetchone()[0] == 1
+
+
+def build_source_assets(sources: list[Registered]) -> list[dg.AssetsDefinition]:
+    """Every source's snapshot and fetch assets, and the one land step."""
+    out = [build_snapshot_asset(r) for r in sources if r.snapshots]
+    out += [build_fetch_asset(r) for r in sources if r.latest]
+    return [*out, build_land_asset(sources)]
+
+
+source_assets: list[dg.AssetsDefinition] = build_source_assets(list(REGISTRY.values()))

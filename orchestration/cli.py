@@ -216,7 +216,8 @@ def versions(warehouse: WarehouseOption = None) -> None:
         mark = "*" if info["version"] == current else " "
         run = (info.get("run_id") or "-")[:8]
         rows = sum((info.get("row_counts") or {}).values())
-        snaps = ", ".join(sorted({f"{s['source']}@{s['snapshot'][:12]}" for s in info.get("sources", [])})) or "-"
+        snaps = ", ".join(sorted({f"{s['source']}@{s['snapshot'][:12]}" + (f" (+{s['snapshots'] - 1} older)" if s.get("snapshots", 1) > 1 else "")
+                                   for s in info.get("sources", [])})) or "-"
         typer.echo(f"{mark} {info['version']}  published {info['published_at'][:19]}  run {run}  {rows} mart rows  {snaps}")
     typer.echo("(* = current; `safetywash sql --version ID` reads an older one)")
 

@@ -6,9 +6,10 @@ import dagster as dg
 
 refresh_job = dg.define_asset_job(
     name="refresh",
-    selection=dg.AssetSelection.all(),
-    description="Fetch every source, land it, build the dbt models and tests, fit the capabilities score, "
-    "compute the correlations and export the marts to Parquet.",
+    # the pinned snapshots are partitioned assets, backfilled in their own runs (`safetywash refresh` does it)
+    selection=dg.AssetSelection.all() - dg.AssetSelection.key_prefixes("snapshots"),
+    description="Fetch every source's latest address, land the snapshots that changed, and only then build the dbt "
+    "models and tests, fit the capabilities score, compute the correlations, export and publish.",
     executor_def=dg.multi_or_in_process_executor,
     # In-process by default (one import, fast on a laptop); pick `multiprocess` in the Launchpad, or swap
     # the executor for dagster-celery / dagster-k8s, to run each source, analysis and chunk apart.

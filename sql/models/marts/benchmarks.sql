@@ -4,9 +4,42 @@ with scores as (
 
 ),
 
+safetywashing as (
+
+    select
+        source,
+        benchmark,
+        display_name,
+        metric,
+        cast(null as varchar) as scale,
+        higher_is_better
+
+    from {{ ref('stg_safetywashing__benchmarks') }}
+
+),
+{% for name in var('leaderboard_sources') %}
+{{ name }} as (
+
+    select
+        source,
+        benchmark,
+        arg_max(description, snapshot_date) as display_name,
+        arg_max(source_column, snapshot_date) as metric,
+        arg_max(scale, snapshot_date) as scale,
+        arg_max(higher_is_better, snapshot_date) as higher_is_better
+
+    from {{ ref('stg_' ~ name ~ '__benchmarks') }}
+    group by source, benchmark
+
+),
+{% endfor %}
 descriptions as (
 
-    select * from {{ ref('stg_safetywashing__benchmarks') }}
+    select * from safetywashing
+    {%- for name in var('leaderboard_sources') %}
+    union all
+    select * from {{ name }}
+    {%- endfor %}
 
 ),
 
@@ -21,6 +54,7 @@ observed as (
     select
         source,
         benchmark,
+        count(distinct snapshot) as n_snapshots,
         count(value) as n_values,
         count(*) - count(value) as n_missing,
         string_agg(distinct model_set, ',' order by model_set) as model_sets
@@ -37,12 +71,14 @@ final as (
         observed.benchmark,
         descriptions.display_name,
         descriptions.metric,
+        descriptions.scale,
         descriptions.higher_is_better,
         taxonomy.area,
         taxonomy.accuracy_of,
         coalesce(taxonomy.area = 'capabilities', false) as is_capability_input,
         descriptions.benchmark is not null or taxonomy.benchmark is not null as is_known,
         observed.model_sets,
+        observed.n_snapshots,
         observed.n_values,
         observed.n_missing
 

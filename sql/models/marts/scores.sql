@@ -1,21 +1,52 @@
 with safetywashing as (
 
-    select * from {{ ref('stg_safetywashing__scores') }}
-
-),
-
-final as (
-
     select
         source,
         snapshot,
+        snapshot_date,
+        snapshot_at,
+        source_file,
         source_sha256,
         model_set,
         model_id,
         benchmark,
-        value
+        value,
+        value as published_value,
+        cast(null as varchar) as scale,
+        cast(null as double) as stderr
 
-    from safetywashing
+    from {{ ref('stg_safetywashing__scores') }}
+
+),
+{% for name in var('leaderboard_sources') %}
+{{ name }} as (
+
+    select
+        source,
+        snapshot,
+        snapshot_date,
+        snapshot_at,
+        source_file,
+        source_sha256,
+        cast(null as varchar) as model_set,
+        model_id,
+        benchmark,
+        value,
+        published_value,
+        scale,
+        stderr
+
+    from {{ ref('stg_' ~ name ~ '__scores') }}
+
+),
+{% endfor %}
+final as (
+
+    select * from safetywashing
+    {%- for name in var('leaderboard_sources') %}
+    union all
+    select * from {{ name }}
+    {%- endfor %}
 
 )
 

@@ -1,0 +1,217 @@
+"""Snapshots of a source: parse a snapshot's files into tables, and keep them in the landed store.
+
+A snapshot is one distinct content of a source: its files' sha256 decide its ``content_id``, so the
+same bytes under two addresses (two commits, or a commit and ``main``) are one snapshot. The landed
+store, ``<warehouse>/landed/v<LANDED_FORMAT>/<source>/<content_id>/``, holds per snapshot the parsed
+tables as Parquet and a ``manifest.json`` (files, addresses, when first seen, rows dropped). Like the
+raw store it is content-addressed and written once (a directory renamed into place), so the
+partitioned backfill, the ``latest`` fetches and workers on other machines can write it without the
+run's candidate; the land step copies it into the candidate's ``raw`` tables. No dagster import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+import polars as pl
+
+from .parsers.epoch import read_hub_archive
+from .parsers.leaderboard import BENCHMARKS_SCHEMA, MODELS_SCHEMA, SCORES_SCHEMA, Leaderboard
+from .parsers.safetywashing import (
+    BENCHMARKS_SCHEMA as SW_BENCHMARKS_SCHEMA,
+    MODELS_SCHEMA as SW_MODELS_SCHEMA,
+    SCORES_SCHEMA as SW_SCORES_SCHEMA,
+    parse_benchmark_info,
+    parse_matrix,
+)
+from .registry import ADAPTERS, Registered, Snapshot, SourceFile
+from .warehouse import _fsync_dir, _write_atomically
+
+# bump when the landed tables change shape: every snapshot is then parsed again into a new folder
+LANDED_FORMAT = 1
+TABLES = ("scores", "models", "benchmarks")
+FILE_COLUMNS = {"file": pl.String, "sha256": pl.String}
+SCHEMAS: dict[str, dict[str, dict[str, pl.DataType]]] = {
+    "safetywashing_csv": {
+        "scores": {"model_set": pl.String, **SW_SCORES_SCHEMA, **FILE_COLUMNS},
+        "models": {"model_set": pl.String, **SW_MODELS_SCHEMA, **FILE_COLUMNS},
+        "benchmarks": {**SW_BENCHMARKS_SCHEMA, **FILE_COLUMNS},
+    },
+    **{fmt: {"scores": {**SCORES_SCHEMA, **FILE_COLUMNS}, "models": {**MODELS_SCHEMA, **FILE_COLUMNS},
+             "benchmarks": {**BENCHMARKS_SCHEMA, **FILE_COLUMNS}} for fmt in ADAPTERS},
+}
+
+
+def content_id(files: Mapping[str, str]) -> str:
+    """The id of a snapshot's content: the sha256 of its one file, or a sha256 over (name, sha256) pairs."""
+    if len(files) == 1:
+        return next(iter(files.values()))
+    return hashlib.sha256("".join(f"{name}\0{sha}\n" for name, sha in sorted(files.items())).encode()).hexdigest()
+
+
+def pinned_content_id(snapshot: Snapshot) -> str:
+    return content_id({f.name: f.sha256 for f in snapshot.files})
+
+
+def partition_key(snapshot: Snapshot) -> str:
+    """A pinned snapshot's Dagster partition key: its date and short id, so keys sort by date."""
+    return f"{snapshot.date[:10]}_{snapshot.id[:12]}"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    tables: dict[str, pl.DataFrame]
+    duplicate_lines: dict[str, list[int]]
+
+
+def _with_file(frame: pl.DataFrame, file: str, sha256: str) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(file).alias("file"), pl.lit(sha256).alias("sha256"))
+
+
+def _leaderboard_files(files: Sequence[tuple[SourceFile, bytes]], source: str) -> list[tuple[str, str, bytes]]:
+    """(file name, sha256 of what was fetched, bytes) per file to parse; an Epoch hub archive is opened."""
+    out = []
+    for spec, data in files:
+        sha = hashlib.sha256(data).hexdigest()
+        if spec.suffix == ".zip":
+            for name, member in sorted(read_hub_archive(data, source=source, file=spec.name).items()):
+                out.append((f"{spec.name}/{name}", sha, member))
+        else:
+            out.append((spec.name, sha, data))
+    return out
+
+
+def parse_snapshot(fmt: str, source: str, files: Sequence[tuple[SourceFile, bytes]]) -> Parsed:
+    """Parse the files of one snapshot into the landed tables of ``fmt`` (:data:`SCHEMAS`).
+
+    Raises :class:`~assets.parsers.ParseError` naming the source, the file and the line.
+    """
+    parts: dict[str, list[pl.DataFrame]] = {t: [] for t in TABLES}
+    dropped: dict[str, list[int]] = {}
+    if fmt == "safetywashing_csv":
+        for spec, data in files:
+            sha = hashlib.sha256(data).hexdigest()
+            if spec.role == "matrix":
+                scores, models, dropped[spec.name] = parse_matrix(data, source=source, file=spec.name)
+                tag = pl.lit(spec.model_set).alias("model_set")
+                parts["scores"].append(_with_file(scores.with_columns(tag), spec.name, sha))
+                parts["models"].append(_with_file(models.with_columns(tag), spec.name, sha))
+            elif spec.role == "info":
+                info, dropped[spec.name] = parse_benchmark_info(data, source=source, file=spec.name)
+                parts["benchmarks"].append(_with_file(info, spec.name, sha))
+    else:
+        parse = ADAPTERS[fmt]
+        for name, sha, data in _leaderboard_files(files, source):
+            board: Leaderboard = parse(data, source=source, file=name)
+            dropped[name] = board.duplicate_lines
+            for table in TABLES:
+                parts[table].append(_with_file(getattr(board, table), name, sha))
+    schemas = SCHEMAS[fmt]
+    tables = {t: pl.concat(parts[t]).select(list(schemas[t])) if parts[t] else pl.DataFrame(schema=schemas[t])
+              for t in TABLES}
+    return Parsed(tables, dropped)
+
+
+class LandedStore:
+    """``<warehouse>/landed/v<LANDED_FORMAT>/<source>/<content_id>/``: parsed snapshots, written once."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root) / "landed" / f"v{LANDED_FORMAT}"
+
+    def path(self, source: str, cid: str) -> Path:
+        return self.root / source / cid
+
+    def has(self, source: str, cid: str) -> bool:
+        return (self.path(source, cid) / "manifest.json").is_file()
+
+    def write(self, source: str, cid: str, manifest: dict, parsed: Parsed) -> None:
+        """Land one snapshot whole or not at all; a snapshot already landed is left as it is."""
+        final = self.path(source, cid)
+        if self.has(source, cid):
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{cid}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for table, frame in parsed.tables.items():
+            frame.write_parquet(tmp / f"{table}.parquet")
+        rows = {table: frame.height for table, frame in parsed.tables.items()}
+        body = {**manifest, "source": source, "content_id": cid, "landed_format": LANDED_FORMAT, "rows": rows,
+                "duplicate_lines": parsed.duplicate_lines}
+        _write_atomically(tmp / "manifest.json", json.dumps(body, indent=1, sort_keys=True).encode())
+        _fsync_dir(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another writer landed the same content first
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not self.has(source, cid):
+                raise
+        _fsync_dir(final.parent)
+
+    def manifest(self, source: str, cid: str) -> dict:
+        return json.loads((self.path(source, cid) / "manifest.json").read_text(encoding="utf-8"))
+
+    def content_ids(self, source: str) -> list[str]:
+        folder = self.root / source
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file())
+
+    def read(self, source: str, cid: str, table: str) -> pl.DataFrame:
+        return pl.read_parquet(self.path(source, cid) / f"{table}.parquet")
+
+    # ---- the state of conditional requests to a source's latest addresses
+
+    def latest_state(self, source: str) -> dict:
+        path = self.root / source / "latest.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def save_latest_state(self, source: str, state: dict) -> None:
+        (self.root / source).mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.root / source / "latest.json", json.dumps(state, indent=1, sort_keys=True).encode())
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """One snapshot of a source as the warehouse records it."""
+
+    source: str
+    snapshot: str
+    snapshot_date: str
+    content_id: str
+    pinned: bool
+    manifest: dict
+
+
+def resolve_snapshots(registered: Registered, landed: LandedStore) -> list[SnapshotRow]:
+    """Every landed snapshot of a source, named: by its pinned snapshot when the registry pins the same
+    content (the earliest, if several commits hold it), else as first seen at a ``latest`` address."""
+    pinned: dict[str, Snapshot] = {}
+    for snap in registered.snapshots:  # oldest first
+        pinned.setdefault(pinned_content_id(snap), snap)
+    rows = []
+    for cid in landed.content_ids(registered.name):
+        manifest = landed.manifest(registered.name, cid)
+        if cid in pinned:
+            snap = pinned[cid]
+            rows.append(SnapshotRow(registered.name, snap.id, snap.date, cid, True, manifest))
+        else:
+            seen = manifest["first_seen"]
+            rows.append(SnapshotRow(registered.name, seen["snapshot"], seen["date"], cid, False, manifest))
+    return sorted(rows, key=lambda r: (datetime.fromisoformat(r.snapshot_date), r.snapshot))
+
+
+def missing_pinned(registered: Registered, landed: LandedStore) -> list[Snapshot]:
+    """The pinned snapshots whose content is not landed yet."""
+    return [s for s in registered.snapshots if not landed.has(registered.name, pinned_content_id(s))]
+
+
+def file_name(url: str) -> str:
+    return PurePosixPath(url).name

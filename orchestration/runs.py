@@ -1,0 +1,119 @@
+"""A refresh, in-process: backfill the pinned snapshots not landed yet, then run the `refresh` job.
+
+The CLI, the benchmarks and the tests all refresh through :func:`refresh_in_process`, so they run the
+same Dagster runs the UI and the schedule do: one single-run backfill of ``snapshots/<source>`` per
+source that misses a pinned snapshot (none once they are landed), then the ``refresh`` job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from assets.registry import Registered
+from assets.resources import Fetcher, Warehouse
+from assets.snapshots import LandedStore, missing_pinned, resolve_snapshots
+from assets.sources import REGISTRY, snapshots_key
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+@dataclass
+class SourceReport:
+    name: str
+    snapshots: int = 0
+    newest: str = ""
+    latest: list[str] = field(default_factory=list)
+    """one ``status`` per latest address: new, known, unchanged, not_mirrored, failed"""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+
+@dataclass
+class Refresh:
+    backfills: list[dg.ExecuteInProcessResult]
+    job: dg.ExecuteInProcessResult | None
+    sources: dict[str, SourceReport]
+
+    @property
+    def success(self) -> bool:
+        return self.job is not None and self.job.success
+
+    @property
+    def published(self) -> bool:
+        return self.job is not None and any(
+            e.is_step_materialization and e.asset_key == dg.AssetKey(["warehouse", "published"])
+            for e in self.job.all_events)
+
+    @property
+    def failed_sources(self) -> list[str]:
+        return sorted(name for name, report in self.sources.items() if report.failed)
+
+
+def _source_reports(registry: dict[str, Registered], landed: LandedStore) -> dict[str, SourceReport]:
+    reports = {}
+    for name, reg in registry.items():
+        rows = resolve_snapshots(reg, landed)
+        reports[name] = SourceReport(name, len(rows), rows[-1].snapshot if rows else "")
+    return reports
+
+
+def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetcher, run_config: dict | None = None,
+                       quiet: bool = False) -> Refresh:
+    """Backfill missing pinned snapshots, then execute the ``refresh`` job; the caller holds the lock."""
+    run_config = dict(run_config or {})
+    loggers = {"loggers": run_config["loggers"]} if "loggers" in run_config else {}
+    landed = warehouse.landed
+    backfills = []
+    failures: dict[str, list[str]] = {}
+    registry = REGISTRY
+    quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    with quiet_io:
+        for name, reg in registry.items():
+            key = snapshots_key(name)
+            asset = _unbound(defs, key)
+            if asset is None or not missing_pinned(reg, landed):
+                continue
+            partitions = asset.partitions_def.get_partition_keys()
+            result = dg.materialize([asset], resources={"warehouse": warehouse, "fetcher": fetcher}, run_config=loggers,
+                                    tags={RANGE_START: partitions[0], RANGE_END: partitions[-1]}, raise_on_error=False)
+            backfills.append(result)
+            if not result.success:
+                failures.setdefault(name, []).extend(_failure_messages(result))
+        resources = {"warehouse": {"config": {"directory": str(warehouse.store.root), "keep_versions": warehouse.keep_versions}},
+                     "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {}}
+        job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}
+        job = defs.resolve_job_def("refresh").execute_in_process(run_config=job_config, raise_on_error=False)
+    reports = _source_reports(registry, landed)
+    for event in job.all_events:
+        if event.is_step_materialization and event.asset_key.path[0] == "fetch":
+            name = event.asset_key.path[1]
+            outcomes = event.step_materialization_data.materialization.metadata["outcomes"].value
+            reports[name].latest = [o["status"] for o in outcomes]
+            failures.setdefault(name, []).extend(o["error"] for o in outcomes if o["status"] == "failed")
+    for name, errors in failures.items():
+        reports[name].errors = [e for e in errors if e]
+    return Refresh(backfills, job, reports)
+
+
+def _unbound(defs: dg.Definitions, key: dg.AssetKey) -> dg.AssetsDefinition | None:
+    """The asset of ``key`` as defined (``materialize`` binds the resources itself)."""
+    return next((a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and key in a.keys), None)
+
+
+def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    out = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                out.append(" ".join(data.user_failure_data.description.split()))
+            elif data.error:
+                out.append(" ".join((data.error.cause.message if data.error.cause else data.error.message).split()))
+    return out

@@ -1,0 +1,1 @@
+{{ stg_leaderboard_models('arena') }}

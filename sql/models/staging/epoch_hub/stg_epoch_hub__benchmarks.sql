@@ -1,0 +1,1 @@
+{{ stg_leaderboard_benchmarks('epoch_hub') }}

@@ -1,0 +1,1 @@
+{{ stg_leaderboard_scores('epoch_models') }}

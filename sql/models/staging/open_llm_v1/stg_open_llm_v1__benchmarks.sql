@@ -1,0 +1,1 @@
+{{ stg_leaderboard_benchmarks('open_llm_v1') }}

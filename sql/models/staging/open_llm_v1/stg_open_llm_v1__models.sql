@@ -1,0 +1,1 @@
+{{ stg_leaderboard_models('open_llm_v1') }}

@@ -1,0 +1,1 @@
+{{ stg_leaderboard_scores('open_llm_v2') }}
