@@ -20,6 +20,7 @@ only copies Parquet files into the one DuckDB file the run writes.
 
 import hashlib
 import json
+import warnings
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -44,6 +45,9 @@ from .snapshots import (
     resolve_snapshots,
 )
 from .warehouse import WRITER_POOL, WarehouseError, transaction, write_table
+
+# single-run backfills of the pinned snapshots are what the asset is for; Dagster flags the parameter as beta
+warnings.filterwarnings("ignore", message=".*`backfill_policy`.*", category=dg.BetaWarning)
 
 REGISTRY: dict[str, Registered] = load_registry()
 SNAPSHOTS_KEY = dg.AssetKey(["raw", "snapshots"])
@@ -290,7 +294,7 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
         wanted = {name: sorted((r.snapshot, r.content_id) for r in rows) for name, rows in resolved.items()}
         published = _published_snapshots(warehouse)
-        changed = [name for name in wanted if config.force or wanted[name] != published.get(name)]
+        changed = [name for name in wanted if config.force or wanted[name] != published.get(name, [])]
         if not changed:
             context.log.info("no source has a new snapshot since the published version: nothing to rebuild")
             return
@@ -305,6 +309,10 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
                 for table, comment in LOG_COMMENTS.items():
                     con.execute(f"comment on table {table} is '{comment}'")
                 frames = {}
+                for reg in REGISTRY.values():  # a source these definitions leave out still gets its (empty) tables
+                    if reg not in sources and not _has_tables(con, reg.name):
+                        for table, frame in _source_tables(reg, landed, []).items():
+                            write_table(con, f"raw.{reg.name}__{table}", frame)
                 for reg in sources:
                     if reg.name in changed or not _has_tables(con, reg.name):
                         frames[reg.name] = _source_tables(reg, landed, resolved[reg.name])

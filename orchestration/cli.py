@@ -61,21 +61,25 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
 
 
 def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional[str] = "info",
-                asset_config: Optional[dict] = None):
-    """Run the refresh job in-process on ``store`` (whose lock the caller holds); return the Dagster result."""
-    from .definitions import defs
+                asset_config: Optional[dict] = None, force: bool = False):
+    """Backfill missing pinned snapshots and run the refresh job in-process on ``store`` (whose lock
+    the caller holds); return the :class:`~orchestration.runs.Refresh`."""
+    import logging
 
-    resources = {"warehouse": {"config": {"directory": str(store.root), "keep_versions": store.keep_versions}}}
-    if mirror is not None:
-        resources["fetcher"] = {"config": {"mirror": str(mirror)}}
+    from assets.resources import Fetcher, Warehouse
+
+    from .definitions import defs
+    from .runs import refresh_in_process
+
+    if log_level is None:
+        logging.getLogger("dagster").setLevel(logging.ERROR)
     run_config = {
-        "resources": resources,
         "loggers": {"console": {"config": {"log_level": (log_level or "critical").upper()}}},
-        "ops": asset_config or {},
+        "ops": {**(asset_config or {}), "land": {"config": {"force": force}}},
     }
-    job = defs.resolve_job_def("refresh")
-    with contextlib.redirect_stdout(io.StringIO()) if log_level is None else contextlib.nullcontext():
-        return job.execute_in_process(run_config=run_config, raise_on_error=False)
+    warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
+    fetcher = Fetcher(mirror=str(mirror) if mirror else "")
+    return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=log_level is None)
 
 
 def step_errors(result) -> list[str]:
@@ -108,6 +112,7 @@ def refresh(
     confidence_level: Annotated[float, typer.Option(help="Interval coverage, strictly between 0 and 1.")] = 0.95,
     capabilities_method: Annotated[CapMethod, typer.Option(help="'paper' (Spearman-matrix PC1) or 'sklearn' PCA.")] = CapMethod.paper,
     keep_versions: Annotated[int, typer.Option(help="Published versions to keep.", min=1)] = 5,
+    force: Annotated[bool, typer.Option(help="Rebuild and publish even when no source has a new snapshot.")] = False,
     debug: Annotated[bool, typer.Option(help="Print the traceback of an unexpected error.")] = False,
 ) -> None:
     """Fetch every source, build and audit a candidate, and publish it (the `refresh` job, in-process)."""
@@ -128,7 +133,7 @@ def refresh(
         store.check_usable()
         with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
             before = store.current_version()
-            result = run_refresh(store, mirror, None if quiet else log_level.value, asset_config)
+            outcome = run_refresh(store, mirror, None if quiet else log_level.value, asset_config, force)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:
@@ -136,19 +141,38 @@ def refresh(
             traceback.print_exc()
         raise fail(f"{type(exc).__name__}: {exc}", 1, None if debug else "(run again with --debug for the traceback)") from None
     seconds = time.perf_counter() - started
-    if not result.success:
-        for line in step_errors(result):
-            typer.echo(f"error: {line}", err=True)
+    sources_summary(outcome)
+    if not outcome.success:
+        for result in [*outcome.backfills, outcome.job]:
+            for line in step_errors(result):
+                typer.echo(f"error: {line}", err=True)
         kept = f"readers still see version {before}" if before else "nothing has been published yet"
         raise fail(f"refresh FAILED after {seconds:.1f} s; nothing was published: {kept}")
     version = store.current_version()
-    typer.echo(f"refresh done in {seconds:.1f} s; published version {version} at {store.duckdb_path} "
-               f"(Parquet: {store.parquet_dir})")
-    typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
-               f"capabilities method: {capabilities_method.value}")
-    counts = next(v for v in store.versions() if v["version"] == version).get("row_counts", {})
-    for table, n in counts.items():
-        typer.echo(f"  marts.{table:<26} {n:>7} rows")
+    if not outcome.published:
+        typer.echo(f"refresh done in {seconds:.1f} s: no source has a new snapshot, so nothing was rebuilt; "
+                   f"version {version} stays current (--force rebuilds anyway)")
+    else:
+        typer.echo(f"refresh done in {seconds:.1f} s; published version {version} at {store.duckdb_path} "
+                   f"(Parquet: {store.parquet_dir})")
+        typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
+                   f"capabilities method: {capabilities_method.value}")
+        counts = next(v for v in store.versions() if v["version"] == version).get("row_counts", {})
+        for table, n in counts.items():
+            typer.echo(f"  marts.{table:<26} {n:>7} rows")
+    if outcome.failed_sources:
+        raise fail(f"{len(outcome.failed_sources)} source(s) failed and kept their last good snapshot: "
+                   f"{', '.join(outcome.failed_sources)}; the others were published", 3)
+
+
+def sources_summary(outcome) -> None:
+    """One line per source: its snapshots, its newest, what its latest addresses answered, its errors."""
+    typer.echo("sources:")
+    for name, report in sorted(outcome.sources.items()):
+        latest = f"  latest: {', '.join(report.latest)}" if report.latest else ""
+        typer.echo(f"  {name:<14} {report.snapshots:>3} snapshot(s), newest {report.newest[:19] or '-'}{latest}")
+        for error in report.errors:
+            typer.echo(f"    FAILED (kept the last good snapshot): {error}", err=True)
 
 
 @app.command()

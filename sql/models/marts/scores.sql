@@ -13,6 +13,7 @@ with safetywashing as (
         value,
         value as published_value,
         cast(null as varchar) as scale,
+        true as higher_is_better,
         cast(null as double) as stderr
 
     from {{ ref('stg_safetywashing__scores') }}
@@ -34,6 +35,7 @@ with safetywashing as (
         value,
         published_value,
         scale,
+        higher_is_better,
         stderr
 
     from {{ ref('stg_' ~ name ~ '__scores') }}
