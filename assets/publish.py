@@ -11,9 +11,12 @@ from .correlations import CORRELATIONS_KEY
 from .exports import EXPORTS_KEY
 from .metadata import markdown_table
 from .resources import Warehouse
+from .settings import BootstrapSettings, CapabilitiesSettings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
 
 PUBLISHED_KEY = dg.AssetKey(["warehouse", "published"])
+# the ops whose run config decides the analyses; a refresh asking for other settings rebuilds
+SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlations": BootstrapSettings}
 
 
 @dg.asset(
@@ -37,7 +40,10 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
         tables = [r[0] for r in con.execute(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name").fetchall()]
         row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}
-    details = {"sources": sources.to_dicts(), "row_counts": row_counts}
+    ops = context.run.run_config.get("ops", {})
+    settings = {name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
+                for name, model in SETTINGS_OPS.items()}
+    details = {"sources": sources.to_dicts(), "row_counts": row_counts, "settings": settings}
     try:
         info = warehouse.store.publish(candidate, context.run.run_id, details)
     except WarehouseError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
+from .parsers import ParseError
 from .parsers.epoch import read_hub_archive
 from .parsers.leaderboard import BENCHMARKS_SCHEMA, MODELS_SCHEMA, SCORES_SCHEMA, Leaderboard
 from .parsers.safetywashing import (
@@ -106,6 +107,8 @@ def parse_snapshot(fmt: str, source: str, files: Sequence[tuple[SourceFile, byte
             elif spec.role == "info":
                 info, dropped[spec.name] = parse_benchmark_info(data, source=source, file=spec.name)
                 parts["benchmarks"].append(_with_file(info, spec.name, sha))
+            else:
+                raise ParseError(source, spec.name, None, f"role {spec.role!r}: a Safetywashing file is a 'matrix' or the 'info' list")
     else:
         parse = ADAPTERS[fmt]
         for name, sha, data in _leaderboard_files(files, source):

@@ -255,6 +255,14 @@ def _source_tables(registered: Registered, landed: LandedStore, rows: list[Snaps
     return out
 
 
+SNAPSHOT_SCHEMA = {
+    "source": pl.String, "snapshot": pl.String, "snapshot_at": pl.Datetime("us", "UTC"), "content_id": pl.String,
+    "pinned": pl.Boolean, "landing": pl.String, "first_seen_as": pl.String, "first_seen_urls": pl.String,
+    "files": pl.String, "via": pl.String, "parsed_at": pl.Datetime("us", "UTC"), "n_scores": pl.Int64,
+    "n_models": pl.Int64, "n_benchmarks": pl.Int64, "duplicate_rows_dropped": pl.Int64,
+}
+
+
 def _log_rows(rows: list[SnapshotRow]) -> tuple[list[tuple], list[tuple], list[dict]]:
     fetch_log, parse_log, snapshots = [], [], []
     for r in rows:
@@ -292,54 +300,84 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
     def land(context: dg.AssetExecutionContext, config: LandConfig, warehouse: Warehouse):
         landed = warehouse.landed
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
-        wanted = {name: sorted((r.snapshot, r.content_id) for r in rows) for name, rows in resolved.items()}
-        published = _published_snapshots(warehouse)
-        changed = [name for name in wanted if config.force or wanted[name] != published.get(name, [])]
-        if not changed:
+        held = _published_snapshots(warehouse)
+        changed = sorted(name for name, rows in resolved.items()
+                         if any((r.snapshot, r.content_id) not in held.get(name, set()) for r in rows))
+        if not changed and not config.force:
             context.log.info("no source has a new snapshot since the published version: nothing to rebuild")
             return
         candidate = warehouse.candidate(context)
         with candidate.connect() as con:
             with transaction(con):
-                con.execute(LOG_DDL)
-                fetch_log, parse_log, snapshot_rows = _log_rows([r for rows in resolved.values() for r in rows])
-                con.executemany("insert into raw.fetch_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", fetch_log)
-                con.executemany("insert into raw.parse_log values (?, ?, ?, ?, ?, ?, ?)", parse_log)
-                write_table(con, "raw.snapshots", pl.DataFrame(snapshot_rows, infer_schema_length=None))
-                for table, comment in LOG_COMMENTS.items():
-                    con.execute(f"comment on table {table} is '{comment}'")
-                frames = {}
-                for reg in REGISTRY.values():  # a source these definitions leave out still gets its (empty) tables
-                    if reg not in sources and not _has_tables(con, reg.name):
-                        for table, frame in _source_tables(reg, landed, []).items():
-                            write_table(con, f"raw.{reg.name}__{table}", frame)
-                for reg in sources:
-                    if reg.name in changed or not _has_tables(con, reg.name):
-                        frames[reg.name] = _source_tables(reg, landed, resolved[reg.name])
-                        for table, frame in frames[reg.name].items():
-                            write_table(con, f"raw.{reg.name}__{table}", frame)
-        context.log.info(f"rebuilt the raw tables of {sorted(frames)}" + (" (forced)" if config.force else ""))
+                added = write_raw(con, landed, resolved)
+                counts = dict(con.execute("select source, count(*) from raw.snapshots group by source").fetchall())
+                newest = {s: (n, str(d)) for s, n, d in con.execute(
+                    "select source, arg_max(snapshot, snapshot_at), max(snapshot_at) from raw.snapshots group by source").fetchall()}
+        context.log.info(f"new snapshots: {({s: len(r) for s, r in added.items()})}" + (" (forced rebuild)" if config.force else ""))
         yield dg.MaterializeResult(asset_key=SNAPSHOTS_KEY, metadata={
-            "dagster/row_count": len(snapshot_rows),
-            "changed_sources": ", ".join(sorted(changed)),
-            "snapshots_per_source": dg.MetadataValue.json({n: len(rows) for n, rows in resolved.items()}),
+            "dagster/row_count": sum(counts.values()),
+            "changed_sources": ", ".join(sorted(added)),
+            "snapshots_per_source": dg.MetadataValue.json(counts),
         })
         for reg in sources:
-            rows = resolved[reg.name]
-            version = hashlib.sha256(json.dumps(wanted[reg.name]).encode()).hexdigest()
+            new = added.get(reg.name, [])
+            version = hashlib.sha256(json.dumps(sorted(held.get(reg.name, set()) | {(r.snapshot, r.content_id) for r in new})).encode()).hexdigest()
             for table in TABLES:
-                frame = frames.get(reg.name, {}).get(table)
-                meta = {"changed": reg.name in changed, "snapshots": len(rows),
-                        "newest_snapshot": rows[-1].snapshot if rows else "", "newest_snapshot_at": rows[-1].snapshot_date if rows else ""}
-                if frame is not None:
-                    meta |= {"dagster/row_count": frame.height, "preview": markdown_table(frame.head(5))}
+                meta = {"new_snapshots": len(new), "snapshots": counts.get(reg.name, 0),
+                        "newest_snapshot": newest.get(reg.name, ("", ""))[0], "newest_snapshot_at": newest.get(reg.name, ("", ""))[1]}
+                if new:
+                    meta["new"] = ", ".join(r.snapshot[:19] for r in new[-10:])
                 yield dg.MaterializeResult(asset_key=raw_key(reg.name, table), data_version=dg.DataVersion(version),
                                            metadata=meta)
 
     return land
 
 
-def _published_snapshots(warehouse: Warehouse) -> dict[str, list[tuple[str, str]]]:
+def write_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]) -> dict[str, list[SnapshotRow]]:
+    """Add the snapshots of ``resolved`` that the database does not hold yet to the raw tables, the
+    fetch and parse logs and ``raw.snapshots``; return them per source.
+
+    History only grows: a snapshot the database holds stays even if its landed files are gone. A
+    snapshot landed again (a new landed format, or renamed by a new pin) replaces its rows. A database
+    without ``raw.snapshots`` (new, or from before snapshots) is rebuilt from the landed store. Every
+    registered source gets its tables, empty until it has a snapshot, so dbt always has its inputs.
+    """
+    fresh = not _has_table(con, "snapshots")
+    if fresh:
+        con.execute(LOG_DDL)
+        write_table(con, "raw.snapshots", pl.DataFrame(schema=SNAPSHOT_SCHEMA))
+    held = set(con.execute("select source, snapshot, content_id from raw.snapshots").fetchall())
+    added = {}
+    for reg in REGISTRY.values():
+        new = [r for r in resolved.get(reg.name, []) if (r.source, r.snapshot, r.content_id) not in held]
+        if fresh or not _has_table(con, f"{reg.name}__scores"):
+            for table, frame in _source_tables(reg, landed, []).items():
+                write_table(con, f"raw.{reg.name}__{table}", frame)
+        if not new:
+            continue
+        added[reg.name] = new
+        cids = [r.content_id for r in new]
+        for table, frame in _source_tables(reg, landed, new).items():
+            con.execute(f"delete from raw.{reg.name}__{table} where content_id in (select unnest(?))", [cids])
+            con.register("new_rows", frame.to_arrow())
+            con.execute(f"insert into raw.{reg.name}__{table} by name select * from new_rows")
+            con.unregister("new_rows")
+        fetch_log, parse_log, snapshot_rows = _log_rows(new)
+        for table in ("fetch_log", "parse_log"):
+            con.execute(f"delete from raw.{table} where source = ? and fetch_id in (select unnest(?))", [reg.name, cids])
+        con.execute("delete from raw.snapshots where source = ? and content_id in (select unnest(?))", [reg.name, cids])
+        for table, rows in (("fetch_log", fetch_log), ("parse_log", parse_log)):
+            if rows:
+                con.executemany(f"insert into raw.{table} values ({', '.join('?' * len(rows[0]))})", rows)
+        con.register("new_rows", pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA).to_arrow())
+        con.execute("insert into raw.snapshots by name select * from new_rows")
+        con.unregister("new_rows")
+    for table, comment in LOG_COMMENTS.items():
+        con.execute(f"comment on table {table} is '{comment}'")
+    return added
+
+
+def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]]:
     """(snapshot, content id) pairs per source in the published version's ``raw.snapshots``."""
     store = warehouse.store
     if store.current_version() is None:
@@ -350,15 +388,15 @@ def _published_snapshots(warehouse: Warehouse) -> dict[str, list[tuple[str, str]
         if not exists:
             return {}
         pairs = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, set[tuple[str, str]]] = {}
     for source, snapshot, cid in pairs:
-        out.setdefault(source, []).append((snapshot, cid))
-    return {k: sorted(v) for k, v in out.items()}
+        out.setdefault(source, set()).add((snapshot, cid))
+    return out
 
 
-def _has_tables(con, name: str) -> bool:
+def _has_table(con, name: str) -> bool:
     return con.execute("select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?",
-                       [f"{name}__scores"]).fetchone()[0] == 1
+                       [name]).fetchone()[0] == 1
 
 
 def build_source_assets(sources: list[Registered]) -> list[dg.AssetsDefinition]:

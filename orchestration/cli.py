@@ -61,7 +61,7 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
 
 
 def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional[str] = "info",
-                asset_config: Optional[dict] = None, force: bool = False):
+                asset_config: Optional[dict] = None, force: bool = False, sources: Optional[list[str]] = None):
     """Backfill missing pinned snapshots and run the refresh job in-process on ``store`` (whose lock
     the caller holds); return the :class:`~orchestration.runs.Refresh`."""
     import logging
@@ -79,7 +79,7 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional
     }
     warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
     fetcher = Fetcher(mirror=str(mirror) if mirror else "")
-    return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=log_level is None)
+    return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=log_level is None, sources=sources)
 
 
 def step_errors(result) -> list[str]:
@@ -113,6 +113,8 @@ def refresh(
     capabilities_method: Annotated[CapMethod, typer.Option(help="'paper' (Spearman-matrix PC1) or 'sklearn' PCA.")] = CapMethod.paper,
     keep_versions: Annotated[int, typer.Option(help="Published versions to keep.", min=1)] = 5,
     force: Annotated[bool, typer.Option(help="Rebuild and publish even when no source has a new snapshot.")] = False,
+    source: Annotated[Optional[list[str]], typer.Option(
+        "--source", help="Fetch only this source (repeatable); the others keep the snapshots the warehouse has.")] = None,
     debug: Annotated[bool, typer.Option(help="Print the traceback of an unexpected error.")] = False,
 ) -> None:
     """Fetch every source, build and audit a candidate, and publish it (the `refresh` job, in-process)."""
@@ -123,6 +125,10 @@ def refresh(
         caps = validate(CapabilitiesSettings, {"method": capabilities_method.value})
     except SettingsError as exc:
         raise fail(str(exc).replace("n_resamples", "--resamples").replace("confidence_level", "--confidence-level"), 2) from None
+    registered = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "assets" / "registry").glob("*.toml"))
+    unknown = sorted(set(source or ()) - set(registered))
+    if unknown:
+        raise fail(f"unknown source(s) {', '.join(unknown)}; registered: {', '.join(registered)}", 2)
     store = Store(warehouse or "", keep_versions)
     asset_config = {
         "capabilities": {"config": caps.model_dump()},
@@ -133,7 +139,11 @@ def refresh(
         store.check_usable()
         with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
             before = store.current_version()
-            outcome = run_refresh(store, mirror, None if quiet else log_level.value, asset_config, force)
+            published = next((v for v in store.versions() if v["version"] == before), {}).get("settings")
+            if not force and published is not None and published != {k: v["config"] for k, v in asset_config.items()}:
+                typer.echo("settings differ from the published version's: rebuilding the analyses", err=True)
+                force = True
+            outcome = run_refresh(store, mirror, None if quiet else log_level.value, asset_config, force, source)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:

@@ -37,17 +37,24 @@ def resources_for(warehouse_dir: Path, mirror: Path = MIRROR) -> dict:
     }
 
 
-def materialize_all(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None):
-    import dagster as dg
+PAPER = ("safetywashing",)
 
-    from orchestration.definitions import all_assets, all_checks
 
-    return dg.materialize(
-        [*all_assets, *all_checks],
-        resources=resources_for(warehouse_dir, mirror),
-        run_config=run_config,
-        raise_on_error=False,
-    )
+def materialize_all(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None,
+                    sources: tuple[str, ...] | None = PAPER):
+    """Refresh ``warehouse_dir`` as ``safetywash refresh`` does (backfills of the pinned snapshots, then the
+    refresh job) and return the refresh job's result; by default only the paper's source is fetched."""
+    return refresh(warehouse_dir, mirror, run_config, sources).job
+
+
+def refresh(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None,
+            sources: tuple[str, ...] | None = PAPER):
+    from assets.resources import Fetcher, Warehouse
+    from orchestration.definitions import defs
+    from orchestration.runs import refresh_in_process
+
+    return refresh_in_process(defs, Warehouse(directory=str(warehouse_dir)), Fetcher(mirror=str(mirror)),
+                              run_config, sources=sources)
 
 
 @pytest.fixture(scope="session")

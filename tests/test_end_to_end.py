@@ -1,6 +1,5 @@
 """Every asset materialized from the mirror into a temporary warehouse, checked against the paper."""
 
-import dataclasses
 import re
 import hashlib
 import shutil
@@ -10,9 +9,13 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from assets.sources import SOURCES, build_source_assets
+from assets.registry import Registered, SourceFile
+from assets.resources import Fetcher, Warehouse
+from assets.sources import REGISTRY, build_fetch_asset
 from assets.warehouse import Store, query_frame
-from conftest import MIRROR, SW_DATA, materialize_all, resources_for
+from conftest import MIRROR, SW_DATA, refresh
+
+PAPER = REGISTRY["safetywashing"].snapshots[-1]
 from orchestration.cli import app
 
 
@@ -51,15 +54,16 @@ def test_loo_is_lower_than_inclusive_for_capability_inputs(refreshed):
 def test_every_benchmark_has_each_comparison_and_provenance(refreshed):
     frame = table(refreshed, "select * from marts.benchmark_correlations")
     counts = dict(frame.group_by("versus").len().iter_rows())
-    n_bench = table(refreshed, "select count(*) n from (select distinct model_set, benchmark from marts.scores)")["n"][0]
+    n_bench = table(refreshed, "select count(*) n from (select distinct model_set, benchmark from marts.scores "
+                               "where source = 'safetywashing')")["n"][0]
     assert counts["capabilities"] == counts["compute"] == n_bench
     assert counts["capabilities_loo"] == 24 and counts["accuracy"] == 24  # 12 calibration metrics per model set
     index = dict(line.split("\t")[:2] for line in (MIRROR / "INDEX.tsv").read_text().splitlines()[1:])
     for model_set in ("base", "chat"):
-        url = next(f.url for f in SOURCES[0].files if f.model_set == model_set)
+        url = next(f.url for f in PAPER.files if f.model_set == model_set)
         shas = frame.filter(pl.col("model_set") == model_set)["source_sha256"].unique().to_list()
         assert shas == [index[url]]
-    assert frame["snapshot"].unique().to_list() == [SOURCES[0].snapshot]
+    assert frame["snapshot"].unique().to_list() == [PAPER.id]
     assert frame.filter(pl.col("spearman").is_not_null())["spearman"].abs().max() <= 1
 
 
@@ -76,15 +80,16 @@ def test_accuracy_comparison_uses_same_task(refreshed):
 
 def test_fetch_log_raw_files_and_parquet(refreshed):
     log = table(refreshed, "select * from raw.fetch_log")
-    assert sorted(log["file"].to_list()) == sorted(f.name for f in SOURCES[0].files)
+    assert sorted(log["file"].to_list()) == sorted(f.name for f in PAPER.files)
     for row in log.iter_rows(named=True):
         path = refreshed / "raw" / "safetywashing" / f"{row['sha256']}.csv"
         assert row["stored_path"] == f"raw/safetywashing/{row['sha256']}.csv"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
         assert row["bytes"] == path.stat().st_size
     for name in ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations"):
-        exported = pl.read_parquet(refreshed / "parquet" / f"{name}.parquet")
-        assert exported.equals(table(refreshed, f"select * from marts.{name}"))
+        utc = pl.col(pl.Datetime("us", "UTC"), pl.Datetime("us", "Etc/UTC")).dt.convert_time_zone("UTC")  # same zone, two names
+        exported = pl.read_parquet(refreshed / "parquet" / f"{name}.parquet").with_columns(utc)
+        assert exported.equals(table(refreshed, f"select * from marts.{name}").with_columns(utc))
 
 
 def test_missing_values_are_counted_not_dropped(refreshed):
@@ -96,7 +101,7 @@ def test_missing_values_are_counted_not_dropped(refreshed):
             rows = list(csv.reader(fh))
         keep = [i for i, c in enumerate(rows[0]) if c not in ("model", "model_size", "FLOP", "name", "type")]
         n_empty += sum(r[i] == "" for r in rows[1:] for i in keep)
-    assert table(refreshed, "select count(*) - count(value) n from marts.scores")["n"][0] == n_empty
+    assert table(refreshed, "select count(*) - count(value) n from marts.scores where source = 'safetywashing'")["n"][0] == n_empty
 
 
 def broken_mirror(tmp_path, truncate_at=40_000):
@@ -108,38 +113,53 @@ def broken_mirror(tmp_path, truncate_at=40_000):
     return mirror
 
 
-def test_truncated_file_fails_refresh_and_publishes_nothing(warehouse_copy, tmp_path):
+def test_truncated_pinned_file_lands_nothing_and_publishes_nothing(tmp_path):
+    outcome = refresh(tmp_path / "warehouse", mirror=broken_mirror(tmp_path))
+    assert outcome.failed_sources == ["safetywashing"]
+    [error] = outcome.sources["safetywashing"].errors
+    assert error.startswith(f"source 'safetywashing', snapshot {PAPER.id}, file 'benchmarks_chat_models.csv': sha256 ")
+    assert "differs from the pinned" in error
+    assert Warehouse(directory=str(tmp_path / "warehouse")).landed.content_ids("safetywashing") == []
+    assert outcome.job.success and not outcome.published  # nothing new: nothing to publish
+    assert Store(tmp_path / "warehouse").current_version() is None
+
+
+def forget_landed(root):
+    """Delete the landed snapshots of the paper's source, as if they had never been fetched."""
+    shutil.rmtree(Warehouse(directory=str(root)).landed.root / "safetywashing")
+
+
+def test_cli_reports_the_bad_file_keeps_the_last_good_snapshot_and_the_marts(warehouse_copy, tmp_path):
     before = table(warehouse_copy, "select * from marts.benchmark_correlations")
     version = Store(warehouse_copy).current_version()
-    result = materialize_all(warehouse_copy, mirror=broken_mirror(tmp_path))
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    message = failure.step_failure_data.user_failure_data.description
-    assert "source 'safetywashing', file 'benchmarks_chat_models.csv'" in message and "pinned" in message
+    forget_landed(warehouse_copy)
+    out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)),
+                                   "--quiet", "--source", "safetywashing"])
+    assert out.exit_code == 3, out.output
+    assert (f"FAILED (kept the last good snapshot): source 'safetywashing', snapshot {PAPER.id}, "
+            "file 'benchmarks_chat_models.csv': sha256") in out.output
+    assert "error: 1 source(s) failed and kept their last good snapshot: safetywashing" in out.output
     assert Store(warehouse_copy).current_version() == version
     assert table(warehouse_copy, "select * from marts.benchmark_correlations").equals(before)
-    assert table(warehouse_copy, "select count(distinct fetch_id) n from raw.fetch_log")["n"][0] == 1
 
 
-def test_cli_reports_the_bad_file_and_keeps_the_marts(warehouse_copy, tmp_path):
-    out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)), "--quiet"])
-    assert out.exit_code == 1
-    assert "error: step fetch__safetywashing failed: source 'safetywashing', file 'benchmarks_chat_models.csv': sha256" in out.output
-    assert f"nothing was published: readers still see version {Store(warehouse_copy).current_version()}" in out.output
-    assert table(warehouse_copy, "select count(ci_low) n from marts.benchmark_correlations")["n"][0] > 700
-
-
-def test_unpinned_truncated_file_fails_at_parse_naming_line(warehouse_copy, tmp_path):
-    unpinned = dataclasses.replace(SOURCES[0], files=tuple(dataclasses.replace(f, sha256=None) for f in SOURCES[0].files))
-    raw_before = table(warehouse_copy, "select * from raw.safetywashing__scores")
-    result = dg.materialize(build_source_assets(unpinned), resources=resources_for(warehouse_copy, broken_mirror(tmp_path)),
-                            raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    message = failure.step_failure_data.user_failure_data.description
-    assert message.startswith("source 'safetywashing', file 'benchmarks_chat_models.csv', line ")
-    assert "truncated" in message
-    assert table(warehouse_copy, "select * from raw.safetywashing__scores").equals(raw_before)
+def test_latest_file_truncated_fails_its_check_naming_the_line(tmp_path):
+    url = REGISTRY["arena"].latest[0]
+    mirror = tmp_path / "mirror"
+    target = mirror / url.removeprefix("https://")
+    target.parent.mkdir(parents=True)
+    good = (MIRROR / url.removeprefix("https://")).read_bytes()
+    target.write_bytes(good[: good.index(b"\n", 5000) + 20])  # stops inside a row
+    registered = Registered("arena", "arena", "arena_csv", "MPL-2.0", (url,), ())
+    warehouse = Warehouse(directory=str(tmp_path / "warehouse"))
+    result = dg.materialize([build_fetch_asset(registered)], raise_on_error=False,
+                            resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(mirror))})
+    assert result.success  # the source failed, not the run: the others still publish
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    [failed] = check.metadata["failed"].value
+    assert failed["error"].startswith("source 'arena', file 'lmarena_text.csv', line ")
+    assert warehouse.landed.content_ids("arena") == []
 
 
 def test_cli_sql_formats_and_read_only(refreshed):
@@ -171,7 +191,7 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
     assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
     assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
     assert sorted(p.name for p in root.iterdir()) == [
-        ".refresh.lock", "current", "dbt_state", "parquet", "raw", "safetywash.duckdb", "versions"]
+        ".refresh.lock", "current", "dbt_state", "landed", "parquet", "raw", "safetywash.duckdb", "versions"]
     version = root / "versions" / Store(root).current_version()
     assert sorted(p.name for p in version.iterdir()) == ["parquet", "safetywash.duckdb", "version.json"]
 
@@ -179,13 +199,18 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
 def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_copy):
     runner = CliRunner()
     args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet", "--resamples", "300",
-            "--seed", "5", "--ci-method", "percentile", "--confidence-level", "0.9"]
-    first = runner.invoke(app, args)
+            "--seed", "5", "--ci-method", "percentile", "--confidence-level", "0.9", "--source", "safetywashing"]
+    first = runner.invoke(app, args)  # no new snapshot, but other settings than the published version's: rebuilt
     assert first.exit_code == 0, first.output
+    assert "settings differ from the published version's" in first.output
     assert "bootstrap: B=300, seed=5, percentile 90% intervals" in first.output
     query = "select benchmark, versus, model_set, ci_low, ci_high, se, p_value from marts.benchmark_correlations order by all"
     before = table(warehouse_copy, query)
-    assert runner.invoke(app, args).exit_code == 0
+    version = Store(warehouse_copy).current_version()
+    assert "nothing was rebuilt" in runner.invoke(app, args).output  # same settings, same snapshots
+    assert Store(warehouse_copy).current_version() == version
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    assert Store(warehouse_copy).current_version() != version
     assert table(warehouse_copy, query).equals(before)
     rows = table(warehouse_copy, "select distinct n_resamples, bootstrap_seed, ci_method, confidence_level from marts.benchmark_correlations where ci_method is not null")
     assert rows.rows() == [(300, 5, "percentile", 0.9)]

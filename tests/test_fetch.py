@@ -5,9 +5,10 @@ import threading
 import dagster as dg
 import pytest
 
-from assets.sources import SOURCES, Source, SourceFile, fetch_files
+from assets.registry import Registered, Snapshot, SourceFile
+from assets.resources import Fetcher, FetchError, NotMirrored, Warehouse
+from assets.sources import REGISTRY, build_snapshot_asset
 from conftest import MIRROR
-from assets.resources import Fetcher, FetchError
 from assets.warehouse import Store, WarehouseError
 
 
@@ -17,23 +18,41 @@ def index_sha256() -> dict[str, str]:
 
 
 def test_mirror_maps_url_to_folder():
-    url = SOURCES[0].files[2].url
+    url = REGISTRY["safetywashing"].snapshots[-1].files[2].url
     data = Fetcher(mirror=str(MIRROR)).get(url)
     assert hashlib.sha256(data).hexdigest() == index_sha256()[url]
 
 
 def test_mirror_missing_file_names_url():
-    with pytest.raises(FetchError, match=r"https://raw.githubusercontent.com/nobody/x.csv: not in the mirror"):
+    with pytest.raises(NotMirrored, match=r"https://raw.githubusercontent.com/nobody/x.csv: not in the mirror"):
         Fetcher(mirror=str(MIRROR)).get("https://raw.githubusercontent.com/nobody/x.csv")
 
 
-def test_pinned_checksum_mismatch_is_refused(tmp_path):
-    (tmp_path / "example.org").mkdir()
-    (tmp_path / "example.org" / "a.csv").write_bytes(b"changed\n")
-    source = Source("demo", "d", "safetywashing_csv", "v1", "MIT",
-                    (SourceFile("a.csv", "https://example.org/a.csv", "info", sha256=hashlib.sha256(b"original\n").hexdigest()),))
-    with pytest.raises(dg.Failure, match=r"source 'demo', file 'a.csv': sha256 .* differs from the pinned"):
-        fetch_files(source, Fetcher(mirror=str(tmp_path)))
+def test_pinned_checksum_mismatch_is_refused_and_nothing_is_landed(tmp_path):
+    (tmp_path / "mirror" / "example.org").mkdir(parents=True)
+    (tmp_path / "mirror" / "example.org" / "a.csv").write_bytes(b"changed\n")
+    pinned = SourceFile("a.csv", "https://example.org/a.csv", "info", sha256=hashlib.sha256(b"original\n").hexdigest())
+    registered = Registered("demo", "d", "safetywashing_csv", "MIT", (), (Snapshot("v1", "2024-01-01T00:00:00+00:00", (pinned,)),))
+    warehouse = Warehouse(directory=str(tmp_path / "warehouse"))
+    result = dg.materialize([build_snapshot_asset(registered)], partition_key="2024-01-01_v1", raise_on_error=False,
+                            resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(tmp_path / "mirror"))})
+    assert not result.success
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
+    assert message.startswith("source 'demo', snapshot v1, file 'a.csv': sha256 ")
+    assert "differs from the pinned" in message and "Nothing was landed" in message
+    assert warehouse.landed.content_ids("demo") == []
+
+
+def test_conditional_requests_to_the_mirror(tmp_path):
+    (tmp_path / "h").mkdir()
+    path = tmp_path / "h" / "f.csv"
+    path.write_bytes(b"a\n")
+    fetcher = Fetcher(mirror=str(tmp_path))
+    first = fetcher.fetch("https://h/f.csv")
+    assert first.data == b"a\n" and first.etag and first.last_modified.endswith("GMT")
+    assert fetcher.fetch("https://h/f.csv", etag=first.etag).data is None  # "304": nothing new
+    path.write_bytes(b"ab\n")
+    assert fetcher.fetch("https://h/f.csv", etag=first.etag).data == b"ab\n"
 
 
 def test_raw_store_is_content_addressed_immutable_and_verified(tmp_path):
@@ -88,5 +107,42 @@ def test_http_retries_with_backoff_then_succeeds(monkeypatch):
         with pytest.raises(FetchError, match=r"x.csv: .*(too many 503|Max retries)"):
             Fetcher(retries=2, backoff_seconds=0.01).get(url)
         assert Flaky.calls == 3
+    finally:
+        server.shutdown()
+
+
+class Conditional(http.server.BaseHTTPRequestHandler):
+    """Answers 304 to a request whose If-None-Match is its ETag, as GitHub's raw host does."""
+
+    body, etag, seen = b"model,x\n", '"v1"', []
+
+    def do_GET(self):
+        type(self).seen.append((self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")))
+        if self.headers.get("If-None-Match") == self.etag:
+            self.send_response(304)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("ETag", self.etag)
+        self.send_header("Last-Modified", "Wed, 06 Aug 2025 23:05:32 GMT")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_conditional_request_sends_validators_and_reads_304(monkeypatch):
+    monkeypatch.delenv("SAFETYWASH_MIRROR", raising=False)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Conditional)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/x.csv"
+        first = Fetcher().fetch(url)
+        assert (first.data, first.etag, first.last_modified) == (b"model,x\n", '"v1"', "Wed, 06 Aug 2025 23:05:32 GMT")
+        again = Fetcher().fetch(url, etag=first.etag, last_modified=first.last_modified)
+        assert again.data is None and again.etag == '"v1"'
+        assert Conditional.seen[-1] == ('"v1"', "Wed, 06 Aug 2025 23:05:32 GMT")
     finally:
         server.shutdown()

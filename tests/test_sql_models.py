@@ -1,10 +1,15 @@
 """The dbt models on small generated inputs, built by dbt itself into a temporary warehouse."""
 
+import hashlib
+import json
+
 import pytest
 
+from assets.registry import SourceFile
 from assets.resources import Warehouse
-from assets.sources import LANDERS, Source, SourceFile
-from assets.warehouse import query_frame, replace_tables
+from assets.snapshots import parse_snapshot, resolve_snapshots
+from assets.sources import REGISTRY, write_raw
+from assets.warehouse import query_frame
 from orchestration.dbt import dbt_resource, dbt_target
 
 MATRIX = (
@@ -14,26 +19,45 @@ MATRIX = (
     "c,0.70,0.50,3.0,70e9,1e24,C,{set}\n"
 )
 INFO = "benchmark,name,metric\nmmlu,MMLU,Accuracy (↑)\nwmdp_bio,WMDP Bio,Score (↑)\n"
+SHA = {f"{s}.csv": hashlib.sha256(MATRIX.format(set=s).encode()).hexdigest() for s in ("base", "chat")}
+# an lm-eval results file with a fraction metric where higher is better, one where lower is better
+# (Brier score, a fraction: 1 - v), and an unbounded one (-v) where lower is better (word perplexity): directions from the file
+LM_EVAL = json.dumps({
+    "results": {"arc_easy": {"acc,none": 0.75, "acc_stderr,none": 0.01, "brier_score,none": 0.2},
+                "wikitext": {"word_perplexity,none": 12.5}},
+    "higher_is_better": {"arc_easy": {"acc": True, "brier_score": False}, "wikitext": {"word_perplexity": False}},
+    "n-shot": {"arc_easy": 0, "wikitext": 0},
+    "config": {"model_args": "pretrained=org/tiny-model", "model_num_parameters": 1000},
+}).encode()
 
 
 def land_small(root, duplicate=False):
-    source = Source("safetywashing", "small", "safetywashing_csv", "snap1", "MIT", (
+    """Land three small generated files as one snapshot of `safetywashing` and write the raw tables."""
+    files = (
         SourceFile("base.csv", "https://h/base.csv", "matrix", model_set="base"),
         SourceFile("chat.csv", "https://h/chat.csv", "matrix", model_set="chat"),
         SourceFile("info.csv", "https://h/info.csv", "info"),
-    ))
+    )
     data = {
         "base.csv": MATRIX.format(set="base").encode(),
         "chat.csv": MATRIX.format(set="chat").encode(),
         "info.csv": INFO.encode(),
     }
-    tables = LANDERS["safetywashing_csv"](source, {f.name: (f, data[f.name], f"sha-{f.name}") for f in source.files}).tables
-    if duplicate:
-        tables["scores"] = tables["scores"].vstack(tables["scores"].head(1))
     wh = Warehouse(directory=str(root))
+    parsed = parse_snapshot("safetywashing_csv", "safetywashing", [(f, data[f.name]) for f in files])
+    manifest = {"files": [{"name": f.name, "url": f.url, "sha256": f"sha-{f.name}", "bytes": 1, "stored_path": "-"} for f in files],
+                "first_seen": {"snapshot": "snap1", "date": "2024-01-01T00:00:00+00:00", "urls": []},
+                "via": "test", "parsed_at": "2024-01-01T00:00:00+00:00"}
+    wh.landed.write("safetywashing", "small", manifest, parsed)
+    lm_file = SourceFile("results.json", "https://h/results.json", "data")
+    wh.landed.write("lm_eval", "small", {**manifest, "files": [], "first_seen": {**manifest["first_seen"], "snapshot": "run1"}},
+                    parse_snapshot("lm_eval_json", "lm_eval", [(lm_file, LM_EVAL)]))
     candidate = wh.store.candidate("test")
     with candidate.connect() as con:
-        replace_tables(con, {f"raw.safetywashing__{name}": (frame, "test") for name, frame in tables.items()})
+        resolved = {name: resolve_snapshots(REGISTRY[name], wh.landed) for name in ("safetywashing", "lm_eval")}
+        write_raw(con, wh.landed, resolved)
+        if duplicate:
+            con.execute("insert into raw.safetywashing__scores select * from raw.safetywashing__scores limit 1")
     return wh, candidate
 
 
@@ -53,21 +77,37 @@ def test_scores_keep_missing_cells_with_provenance(built):
     with built.connect(read_only=True) as con:
         rows = con.execute(
             "select model_set, model_id, benchmark, value, source_sha256, snapshot from marts.scores "
-            "where benchmark = 'wmdp_bio' order by model_set, model_id"
+            "where benchmark = 'wmdp_bio' and source = 'safetywashing' order by model_set, model_id"
         ).fetchall()
     assert rows == [
-        ("base", "a", "wmdp_bio", 0.70, "sha-base.csv", "snap1"),
-        ("base", "b", "wmdp_bio", None, "sha-base.csv", "snap1"),
-        ("base", "c", "wmdp_bio", 0.50, "sha-base.csv", "snap1"),
-        ("chat", "a", "wmdp_bio", 0.70, "sha-chat.csv", "snap1"),
-        ("chat", "b", "wmdp_bio", None, "sha-chat.csv", "snap1"),
-        ("chat", "c", "wmdp_bio", 0.50, "sha-chat.csv", "snap1"),
+        ("base", "a", "wmdp_bio", 0.70, SHA["base.csv"], "snap1"),
+        ("base", "b", "wmdp_bio", None, SHA["base.csv"], "snap1"),
+        ("base", "c", "wmdp_bio", 0.50, SHA["base.csv"], "snap1"),
+        ("chat", "a", "wmdp_bio", 0.70, SHA["chat.csv"], "snap1"),
+        ("chat", "b", "wmdp_bio", None, SHA["chat.csv"], "snap1"),
+        ("chat", "c", "wmdp_bio", 0.50, SHA["chat.csv"], "snap1"),
+    ]
+
+
+def test_staging_orients_every_score_from_the_file_directions(built):
+    with built.connect(read_only=True) as con:
+        rows = con.execute(
+            "select benchmark, scale, higher_is_better, published_value, value, stderr, snapshot, snapshot_date "
+            "from marts.scores where source = 'lm_eval' order by benchmark"
+        ).fetchall()
+    import datetime
+
+    day = datetime.date(2024, 1, 1)
+    assert rows == [
+        ("arc_easy/acc", "fraction", True, 0.75, 0.75, 0.01, "run1", day),
+        ("arc_easy/brier_score", "fraction", False, 0.2, 1 - 0.2, None, "run1", day),  # 1 - Brier, as the paper
+        ("wikitext/word_perplexity", "score", False, 12.5, -12.5, None, "run1", day),
     ]
 
 
 def test_benchmarks_join_taxonomy_and_count_values(built):
     with built.connect(read_only=True) as con:
-        frame = query_frame(con, "select * from marts.benchmarks order by benchmark")
+        frame = query_frame(con, "select * from marts.benchmarks where source = 'safetywashing' order by benchmark")
     assert frame.select("benchmark", "display_name", "area", "is_capability_input", "is_known", "n_values", "n_missing").rows() == [
         ("mmlu", "MMLU", "capabilities", True, True, 6, 0),
         ("mystery_metric", None, None, False, False, 6, 0),  # neither the source's list nor the taxonomy has it
@@ -85,7 +125,7 @@ def test_models_attributes(built):
 def test_marts_carry_their_descriptions(built):
     with built.connect(read_only=True) as con:
         comment = con.execute("select comment from duckdb_tables() where schema_name='marts' and table_name='scores'").fetchone()[0]
-    assert comment.strip().startswith("Every benchmark score of every source in long form")
+    assert comment.strip().startswith("Every benchmark score of every snapshot of every source in long form")
 
 
 def test_duplicate_cells_fail_the_unique_test(tmp_path):
@@ -94,7 +134,7 @@ def test_duplicate_cells_fail_the_unique_test(tmp_path):
     assert not invocation.is_successful()
     results = invocation.get_artifact("run_results.json")["results"]
     failed = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
-    assert "unique_combination_stg_safetywashing__scores_model_set__model_id__benchmark" in failed
+    assert "unique_combination_stg_safetywashing__scores_snapshot__model_set__model_id__benchmark" in failed
     with candidate.connect(read_only=True) as con:
         # dbt build stops downstream of a failed test: the mart is never built from bad staging data
         assert con.execute("select count(*) from duckdb_tables() where schema_name='marts' and table_name='scores'").fetchone()[0] == 0
