@@ -14,8 +14,14 @@ from .warehouse import WRITER_POOL, replace_tables
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"])]
 SKIPPED_DESCRIPTION = ("Sources whose newest snapshot the capabilities score is not fitted on, with the reason, "
                        "their models and benchmarks (nothing is dropped silently).")
+_PROVENANCE = {"method": pl.String, "n_models": pl.Int64, "snapshot": pl.String, "source_sha256": pl.String}
+SCORES_SCHEMA = {"source": pl.String, "model_set": pl.String, "model_id": pl.String, "capabilities_score": pl.Float64,
+                 **_PROVENANCE}
+COMPONENTS_SCHEMA = {"source": pl.String, "model_set": pl.String, "benchmark": pl.String, "loading": pl.Float64,
+                     "variance_explained": pl.Float64, **_PROVENANCE}
 SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
 COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
+SKIPPED_KEY = dg.AssetKey(["marts", "capabilities_skipped"])
 
 
 class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
@@ -43,6 +49,9 @@ class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
             "method, n_models, snapshot, source_sha256)`: PC1 loadings of the capability inputs; "
             "variance_explained (a fraction) is repeated on each row.",
         ),
+        dg.AssetSpec(SKIPPED_KEY, deps=MART_DEPS, kinds={"python", "duckdb"},
+                     description="`marts.capabilities_skipped(source, snapshot, n_models, n_benchmarks, reason)`: "
+                     + SKIPPED_DESCRIPTION),
     ],
 )
 def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, warehouse: Warehouse):
@@ -72,8 +81,8 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
             "n_models_excluded_missing_input": int((~complete).sum()),
         }
         context.log.info(f"{ms.source}/{ms.model_set}: PC1 explains {fit.variance_explained:.1%} over {complete.sum()} models")
-    score_frame = pl.DataFrame(score_rows)
-    component_frame = pl.DataFrame(component_rows)
+    score_frame = pl.DataFrame(score_rows, schema=SCORES_SCHEMA)
+    component_frame = pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA)
     with candidate.connect() as con:
         replace_tables(con, {
             "marts.capabilities_scores": (score_frame, capabilities.specs_by_key[SCORES_KEY].description),
@@ -86,10 +95,15 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
             "dagster/row_count": score_frame.height,
             "method": config.method,
             "fits": dg.MetadataValue.json(summary),
-            "skipped_sources": markdown_table(skipped.select("source", "n_models", "n_benchmarks", "reason")),
+
             "top_models": markdown_table(score_frame.sort("capabilities_score", descending=True, nulls_last=True)
                                          .select("model_set", "model_id", "capabilities_score").head(10)),
         },
+    )
+    yield dg.MaterializeResult(
+        asset_key=SKIPPED_KEY,
+        metadata={"dagster/row_count": skipped.height,
+                  "skipped": markdown_table(skipped.select("source", "n_models", "n_benchmarks", "reason"))},
     )
     yield dg.MaterializeResult(
         asset_key=COMPONENTS_KEY,

@@ -37,6 +37,11 @@ COLUMNS = (
     "se", "p_value", "ci_method", "confidence_level", "n_resamples", "n_degenerate", "bootstrap_seed",
     "note", "capabilities_method", "snapshot", "source_sha256",
 )
+SCHEMA = dict(zip(COLUMNS, (
+    pl.String, pl.String, pl.String, pl.String, pl.String, pl.Int64, pl.Float64, pl.Float64, pl.Float64,
+    pl.Float64, pl.Float64, pl.String, pl.Float64, pl.Int64, pl.Int64, pl.Int64,
+    pl.String, pl.String, pl.String, pl.String,
+)))
 DESCRIPTION = (
     "`marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, ci_low, "
     "ci_high, se, p_value, ci_method, confidence_level, n_resamples, n_degenerate, bootstrap_seed, note, "
@@ -88,6 +93,8 @@ def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, w
     out_dir = _chunk_dir(candidate, config)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
+    if not pairs:  # no source the analyses cover: one empty step, so the (empty) table is still written
+        yield dg.DynamicOutput({"source": None}, mapping_key="nothing_to_analyse")
     for source, model_set in pairs:
         for start in range(0, config.n_resamples, config.resamples_per_step):
             stop = min(start + config.resamples_per_step, config.n_resamples)
@@ -103,6 +110,8 @@ def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, w
     pool=WRITER_POOL,
 )
 def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> None:
+    if spec["source"] is None:
+        return
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
     model_sets, methods = _load(candidate)
@@ -156,7 +165,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
                 source_sha256=pl.lit(ms.sha256),
             ).rename({"seed": "bootstrap_seed"})
         )
-    result = pl.concat(frames).select(COLUMNS)
+    result = pl.concat(frames).select(COLUMNS) if frames else pl.DataFrame(schema=SCHEMA)
     with candidate.connect() as con:
         replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION)})
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -57,6 +57,30 @@ def refresh(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None 
                               run_config, sources=sources)
 
 
+def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safetywashing", snapshot: str = "edited"):
+    """Land the files of ``source``'s newest pinned snapshot as ``mirror`` serves them (edited by a test)
+    as a snapshot of their own, through the snapshot asset; ``materialize_all(..., sources=())`` then
+    builds the warehouse from it without fetching anything else."""
+    import dataclasses
+    import hashlib
+
+    import dagster as dg
+
+    from assets.registry import Snapshot
+    from assets.resources import Fetcher, Warehouse
+    from assets.snapshots import partition_key
+    from assets.sources import REGISTRY, build_snapshot_asset
+
+    registered = REGISTRY[source]
+    pinned = registered.snapshots[-1]
+    fetcher = Fetcher(mirror=str(mirror))
+    files = tuple(dataclasses.replace(f, sha256=hashlib.sha256(fetcher.get(f.url)).hexdigest()) for f in pinned.files)
+    edited = dataclasses.replace(registered, snapshots=(Snapshot(snapshot, pinned.date, files),))
+    return dg.materialize([build_snapshot_asset(edited)], partition_key=partition_key(edited.snapshots[0]),
+                          resources={"warehouse": Warehouse(directory=str(warehouse_dir)), "fetcher": fetcher},
+                          raise_on_error=False)
+
+
 @pytest.fixture(scope="session")
 def refreshed_run(tmp_path_factory):
     """A warehouse built once from the mirror by materializing every asset, and the run's result."""

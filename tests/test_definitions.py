@@ -1,19 +1,22 @@
 from conftest import all_definitions
 
+SOURCES = ("arena", "epoch_hub", "epoch_models", "lm_eval", "obsscaling", "open_llm_v1", "open_llm_v2", "safetywashing")
+LATEST = ("arena", "epoch_hub", "epoch_models")  # the sources with a `latest` address
 EXPECTED_ASSETS = {
-    "fetch/safetywashing",
-    "raw/safetywashing__scores",
-    "raw/safetywashing__models",
-    "raw/safetywashing__benchmarks",
+    *(f"snapshots/{s}" for s in SOURCES),
+    *(f"fetch/{s}" for s in LATEST),
+    "raw/snapshots",
+    *(f"raw/{s}__{t}" for s in SOURCES for t in ("scores", "models", "benchmarks")),
     "seeds/benchmark_taxonomy",
-    "staging/stg_safetywashing__scores",
-    "staging/stg_safetywashing__models",
-    "staging/stg_safetywashing__benchmarks",
+    *(f"staging/stg_{s}__{t}" for s in SOURCES for t in ("scores", "models", "benchmarks")),
     "marts/scores",
+    "marts/scores_latest",
     "marts/models",
     "marts/benchmarks",
+    "marts/snapshots",
     "marts/capabilities_scores",
     "marts/capabilities_components",
+    "marts/capabilities_skipped",
     "marts/benchmark_correlations",
     "exports/marts_parquet",
     "warehouse/published",
@@ -39,7 +42,9 @@ def test_every_step_is_in_the_writer_pool_and_checks_block_publishing():
     defs = all_definitions()
     job = defs.resolve_implicit_global_asset_job_def()
     pools = {op.name: op.pool for op in job.graph.iterate_op_defs()}
-    assert len(pools) == 12 and set(pools.values()) == {WRITER_POOL}  # Dagster queues a second writing run
+    # the snapshot backfills write only content-addressed files (raw and landed stores): no pool, they run apart
+    assert {name for name, pool in pools.items() if pool is None} == {f"snapshots__{s}" for s in SOURCES}
+    assert len(pools) == 22 and {pool for pool in pools.values() if pool} == {WRITER_POOL}  # one writing run at a time
     graph = defs.resolve_asset_graph()
     checks = [k for k in graph.asset_check_keys if k.asset_key.to_user_string() == "marts/benchmark_correlations"]
     assert len(checks) == 3 and all(graph.get_check_spec(k).blocking for k in checks)
@@ -54,9 +59,13 @@ def test_lineage_runs_fetch_raw_dbt_analysis():
     def parents(key):
         return {p.to_user_string() for p in graph.get(AssetKey.from_user_string(key)).parent_keys}
 
-    assert parents("raw/safetywashing__scores") == {"fetch/safetywashing"}
+    assert parents("raw/safetywashing__scores") == {"snapshots/safetywashing"}
+    assert parents("raw/arena__scores") == {"snapshots/arena", "fetch/arena"}
     assert parents("staging/stg_safetywashing__scores") == {"raw/safetywashing__scores"}
-    assert parents("marts/benchmarks") == {"marts/scores", "staging/stg_safetywashing__benchmarks", "seeds/benchmark_taxonomy"}
+    assert parents("staging/stg_arena__scores") == {"raw/arena__scores", "raw/arena__benchmarks"}
+    assert parents("marts/scores_latest") == {"marts/scores"}
+    assert parents("marts/benchmarks") == {"marts/scores", "seeds/benchmark_taxonomy",
+                                           *(f"staging/stg_{s}__benchmarks" for s in SOURCES)}
     assert "marts/capabilities_scores" in parents("marts/benchmark_correlations")
 
 
@@ -70,7 +79,7 @@ def test_bootstrap_runs_as_separate_steps():
 def test_dbt_tests_are_asset_checks():
     graph = all_definitions().resolve_asset_graph()
     checks = {f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys}
-    assert "marts/scores:unique_combination_scores_source__model_set__model_id__benchmark" in checks
+    assert "marts/scores:unique_combination_scores_source__snapshot__source_file__model_set__model_id__benchmark" in checks
     assert "marts/benchmark_correlations:correlations_in_range" in checks
     assert "marts/benchmark_correlations:intervals_consistent" in checks
     assert len([c for c in checks if c.startswith(("marts/", "staging/", "seeds/"))]) >= 30

@@ -12,9 +12,8 @@ import pytest
 from assets.parsers import ParseError
 from assets.parsers.contract import read_table
 from assets.parsers.safetywashing import parse_matrix
-from assets.sources import SOURCES, build_source_assets
 from assets.warehouse import Store, query_frame
-from conftest import MIRROR, SW_DATA, resources_for
+from conftest import MIRROR, SW_DATA, land_as_own_snapshot, materialize_all
 
 HEADER = ["model", "mmlu", "MT_Bench", "model_size", "FLOP", "name", "type"]
 ROWS = [["m1", "0.5", "7.1", "7e9", "1e23", "M1", "chat"], ["m2", "0.6", "", "13e9", "", "M2", "chat"]]
@@ -109,13 +108,9 @@ def reshaped_mirror(tmp_path):
 
 
 def test_a_reshaped_file_gives_the_same_analysis_and_counts_what_it_set_aside(refreshed, tmp_path):
-    from orchestration import definitions
-
-    unpinned = dataclasses.replace(SOURCES[0], files=tuple(dataclasses.replace(f, sha256=None) for f in SOURCES[0].files))
-    others = [a for a in definitions.all_assets if a not in definitions.source_assets]
     root = tmp_path / "warehouse"
-    result = dg.materialize([*build_source_assets(unpinned), *others, *definitions.all_checks],
-                            resources=resources_for(root, reshaped_mirror(tmp_path)), raise_on_error=False)
+    assert land_as_own_snapshot(root, reshaped_mirror(tmp_path)).success
+    result = materialize_all(root, sources=())
     assert result.success
     with Store(root).read() as con:
         log = query_frame(con, "select file, duplicate_rows_dropped, duplicate_lines from raw.parse_log order by file")

@@ -27,7 +27,9 @@ def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def refresh_args(root: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR), *extra]
+    """`safetywash refresh` of the paper's source (the other sources' steps run, with nothing to fetch)."""
+    return [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR),
+            "--source", "safetywashing", *extra]
 
 
 def published_marts(root: Path) -> dict[str, pl.DataFrame]:

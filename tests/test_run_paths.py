@@ -14,9 +14,11 @@ from datetime import datetime
 import dagster as dg
 import pytest
 
-from assets.sources import SOURCES, build_source_assets
+from assets.resources import Warehouse
+from assets.snapshots import pinned_content_id
+from assets.sources import REGISTRY
 from assets.warehouse import Store
-from conftest import MIRROR, PROJECT, SW_DATA, resources_for
+from conftest import MIRROR, PROJECT, SW_DATA, land_as_own_snapshot, materialize_all, resources_for
 from test_publish import published_marts, refresh_args
 
 
@@ -30,6 +32,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status numPartitions } } }"""
 
 
 def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
@@ -51,8 +59,9 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
             except Exception:
                 assert time.monotonic() < deadline, "dg dev did not start"
                 time.sleep(1)
-        # as the Launchpad and "Materialize all" launch them, at once
-        runs = [client.submit_job_execution("refresh"), client.submit_job_execution("__ASSET_JOB")]
+        # as the Launchpad launches them, at once (forced: each rebuilds and publishes)
+        force = {"ops": {"land": {"config": {"force": True}}}}
+        runs = [client.submit_job_execution("refresh", run_config=force) for _ in range(2)]
         while client.get_run_status(runs[0]).value != "STARTED":
             time.sleep(0.5)
         assert client.get_run_status(runs[1]).value == "QUEUED"  # waits in Dagster's queue
@@ -64,9 +73,21 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
             statuses = [client.get_run_status(r).value for r in runs]
             assert time.monotonic() < deadline + 300
         assert statuses == ["SUCCESS", "SUCCESS"]
+        # the pinned Arena snapshots, backfilled as the UI's "Materialize" of all partitions does it
+        launched = client._execute(BACKFILL, {"params": {"assetSelection": [{"path": ["snapshots", "arena"]}],
+                                                         "allPartitions": True}})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        while (status := client._execute(BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"])[
+                "status"] not in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED"):
+            assert time.monotonic() < deadline + 600, status
+            time.sleep(1)
+        assert status["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), status
+        assert status["numPartitions"] == len(REGISTRY["arena"].snapshots)
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
+    arena = {pinned_content_id(snap) for snap in REGISTRY["arena"].snapshots}  # two commits hold the same bytes
+    assert set(Warehouse(directory=str(root)).landed.content_ids("arena")) == arena and len(arena) == 92
     versions = Store(root).versions()
     assert {v["run_id"] for v in versions} >= set(runs) and len(versions) == 3
     windows = sorted((datetime.fromisoformat(v["building_started_at"]), datetime.fromisoformat(v["published_at"]))
@@ -121,18 +142,14 @@ def flop_out_of_range_mirror(tmp_path):
 
 
 def test_failing_dbt_test_on_new_data_fails_the_refresh_and_publishes_nothing(warehouse_copy, tmp_path):
-    from orchestration import definitions
-
     version, marts = Store(warehouse_copy).current_version(), published_marts(warehouse_copy)
-    unpinned = dataclasses.replace(SOURCES[0], files=tuple(dataclasses.replace(f, sha256=None) for f in SOURCES[0].files))
-    others = [a for a in definitions.all_assets if a not in definitions.source_assets]
-    result = dg.materialize([*build_source_assets(unpinned), *others, *definitions.all_checks],
-                            resources=resources_for(warehouse_copy, flop_out_of_range_mirror(tmp_path)), raise_on_error=False)
+    assert land_as_own_snapshot(warehouse_copy, flop_out_of_range_mirror(tmp_path)).success  # a new snapshot
+    result = materialize_all(warehouse_copy, sources=())
     assert not result.success
     assert [e.step_key for e in result.all_events if e.is_step_failure] == ["dbt_models"]
     failed_checks = {e.asset_check_evaluation_data.check_name for e in result.all_events
                      if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed}
-    assert failed_checks == {"accepted_range_models_training_flop__1e30__1e15"}
+    assert failed_checks == {"accepted_range_models_training_flop__1e30__1e15", "accepted_range_models_training_flop__1e30__0"}
     assert not result.asset_materializations_for_node("warehouse__published")
     assert Store(warehouse_copy).current_version() == version
     assert all(frame.equals(marts[t]) for t, frame in published_marts(warehouse_copy).items())

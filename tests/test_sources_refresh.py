@@ -1,0 +1,166 @@
+"""Every source in the mirror, refreshed cold, again with nothing new, with a new `latest` file, and with a
+broken one: history kept snapshot by snapshot, nothing rebuilt when nothing changed, failures isolated."""
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from assets.snapshots import pinned_content_id
+from assets.sources import REGISTRY
+from assets.warehouse import Store, query_frame
+from conftest import MIRROR, refresh
+from orchestration.cli import app
+
+ARENA_LATEST = REGISTRY["arena"].latest[0]
+NEW_DAY = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+def table(root, sql):
+    with Store(root).read() as con:
+        return query_frame(con, sql)
+
+
+def mirror_path(mirror, url):
+    return mirror / url.removeprefix("https://")
+
+
+def linked_mirror(tmp_path):
+    """The mirror as a tree of links, so a test can swap one file without copying the rest."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(MIRROR, mirror, copy_function=os.symlink)
+    return mirror
+
+
+def swap(mirror, url, data: bytes, when: datetime):
+    path = mirror_path(mirror, url)
+    path.unlink()
+    path.write_bytes(data)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def edited_arena(data: bytes) -> tuple[bytes, str, float]:
+    """The Arena file with its first model's score raised by 1: new content, same shape."""
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    col = rows[0].index("arena_score") if "arena_score" in rows[0] else rows[0].index("arena_elo")
+    model = rows[1][rows[0].index("model")]
+    rows[1][col] = str(float(rows[1][col]) + 1)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8"), model, float(rows[1][col])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Four refreshes of one warehouse: cold, again, after `latest` changed, with `latest` broken."""
+    tmp = tmp_path_factory.mktemp("sources")
+    root, mirror = tmp / "warehouse", linked_mirror(tmp)
+    out = {"root": root, "mirror": mirror}
+    started = time.perf_counter()
+    out["cold"] = refresh(root, mirror, sources=None)
+    out["cold_seconds"] = time.perf_counter() - started
+    out["cold_snapshots"] = table(root, "select * from marts.snapshots")
+    out["cold_arena"] = table(root, "select * from marts.scores where source = 'arena' order by all")
+    started = time.perf_counter()
+    out["again"] = refresh(root, mirror, sources=None)
+    out["again_seconds"] = time.perf_counter() - started
+    original = mirror_path(MIRROR, ARENA_LATEST).read_bytes()
+    data, model, score = edited_arena(original)
+    swap(mirror, ARENA_LATEST, data, NEW_DAY)
+    out["edited"] = (hashlib.sha256(data).hexdigest(), model, score)
+    out["changed"] = refresh(root, mirror, sources=None)
+    out["changed_snapshots"] = table(root, "select * from marts.snapshots")
+    swap(mirror, ARENA_LATEST, b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n", datetime.now(timezone.utc))
+    out["broken"] = CliRunner().invoke(app, ["refresh", "--warehouse", str(root), "--mirror", str(mirror), "--quiet", "--force"])
+    return out
+
+
+def test_cold_refresh_lands_every_distinct_snapshot_of_every_source(runs):
+    assert runs["cold"].success and runs["cold"].published and not runs["cold"].failed_sources
+    counts = dict(runs["cold_snapshots"].group_by("source").len().iter_rows())
+    latest = {name: hashlib.sha256(mirror_path(MIRROR, url).read_bytes()).hexdigest()
+              for name, reg in REGISTRY.items() for url in reg.latest if mirror_path(MIRROR, url).is_file()}
+    expected = {name: len({pinned_content_id(s) for s in reg.snapshots} | ({latest[name]} if name in latest else set()))
+                for name, reg in REGISTRY.items()}
+    assert counts == expected
+    assert counts["arena"] == 92  # 93 pinned commits, two with the same bytes; `main` equals one of them
+    assert runs["cold_seconds"] < 60
+
+
+def test_arena_header_generations_give_one_row_per_model(runs):
+    snaps = runs["cold_snapshots"].filter(pl.col("source") == "arena").sort("snapshot_at")
+    for snap in (snaps.row(0, named=True), snaps.row(-1, named=True)):  # arena_elo (2024) and arena_score (2025)
+        spec = next(s for s in REGISTRY["arena"].snapshots if s.id == snap["snapshot"])
+        rows = list(csv.DictReader(io.StringIO(mirror_path(MIRROR, spec.files[0].url).read_text(encoding="utf-8"))))
+        arena = runs["cold_arena"].filter(pl.col("snapshot") == snap["snapshot"], pl.col("benchmark") == "arena_score")
+        # a row repeated but for its rank (Yi-34B-Chat, 2025-08) is one model, dropped once and counted
+        distinct = {tuple(v for k, v in r.items() if k not in ("rank", "rank_stylectrl")) for r in rows}
+        assert arena.height == len(distinct) == snap["n_models"]
+        assert snap["duplicate_rows_dropped"] == len(rows) - len(distinct)
+        column = "arena_score" if "arena_score" in rows[0] else "arena_elo"
+        first = rows[0]
+        assert arena.filter(pl.col("model_id") == first["model"])["value"].to_list() == [float(first[column])]
+
+
+def test_scores_latest_holds_each_sources_newest_snapshot(runs):
+    latest = table(runs["root"], "select source, snapshot, count(*) n from marts.scores_latest group by all")
+    newest = runs["changed_snapshots"].filter(pl.col("is_latest"))
+    assert dict(latest.select("source", "snapshot").iter_rows()) == {
+        s: n for s, n in newest.select("source", "snapshot").iter_rows() if s != "epoch_models"}  # it has no scores
+    assert latest["source"].n_unique() == latest.height  # one snapshot per source
+
+
+def test_paper_figures_stand_beside_the_other_sources(runs):
+    components = table(runs["root"], "select distinct source, model_set, round(variance_explained, 3) v from marts.capabilities_components order by all")
+    assert components.rows() == [("safetywashing", "base", 0.783), ("safetywashing", "chat", 0.708)]
+    skipped = table(runs["root"], "select source, reason from marts.capabilities_skipped order by source")
+    assert skipped["source"].to_list() == ["arena", "epoch_hub", "lm_eval", "obsscaling", "open_llm_v1", "open_llm_v2"]
+    assert skipped["reason"].str.starts_with("no capability inputs").all()
+    rho = table(runs["root"], "select round(spearman, 3) r from marts.benchmark_correlations where model_set = 'chat' "
+                              "and benchmark = 'MT_Bench' and versus = 'capabilities'")
+    assert rho["r"].to_list() == [0.787]
+
+
+def test_a_refresh_with_nothing_new_rebuilds_nothing(runs):
+    again = runs["again"]
+    assert again.success and not again.published and not again.backfills  # every pinned snapshot is landed
+    materialized = {e.asset_key.to_user_string() for e in again.job.all_events if e.is_step_materialization}
+    # the fetches themselves (a "304" from the mirror; not mirrored), nothing downstream of them
+    assert materialized == {f"fetch/{name}" for name, reg in REGISTRY.items() if reg.latest}
+    skipped = {e.step_key for e in again.job.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert {"dbt_models", "capabilities", "marts__benchmark_correlations.plan_bootstrap", "warehouse__published"} <= skipped
+    assert again.sources["arena"].latest == ["unchanged"]
+    assert runs["again_seconds"] < 3
+
+
+def test_a_changed_latest_file_adds_one_snapshot_and_keeps_the_old_ones(runs):
+    sha, model, score = runs["edited"]
+    assert runs["changed"].published and runs["changed"].sources["arena"].latest == ["new"]
+    before, after = runs["cold_snapshots"], runs["changed_snapshots"]
+    new = after.join(before, on=["source", "snapshot"], how="anti")
+    assert new.select("source", "snapshot", "content_id", "snapshot_date", "pinned").rows() == [
+        ("arena", f"2026-11-27_{sha[:12]}", sha, NEW_DAY.date(), False)]  # dated by Last-Modified
+    arena = table(runs["root"], "select * from marts.scores where source = 'arena' and snapshot in "
+                                f"(select snapshot from marts.snapshots where source = 'arena' and snapshot <> '2026-11-27_{sha[:12]}') order by all")
+    assert arena.equals(runs["cold_arena"])  # history kept row for row
+    latest = table(runs["root"], f"select value from marts.scores_latest where source = 'arena' and model_id = '{model}' "
+                                 "and benchmark = 'arena_score'")
+    assert latest["value"].to_list() == [score]
+
+
+def test_a_broken_latest_file_keeps_the_last_good_snapshot_and_the_others_publish(runs):
+    out = runs["broken"]
+    assert out.exit_code == 3, out.output
+    assert "FAILED (kept the last good snapshot): source 'arena', file 'lmarena_text.csv', line 1: an HTML page" in out.output
+    assert "1 source(s) failed and kept their last good snapshot: arena; the others were published" in out.output
+    counts = dict(table(runs["root"], "select source, count(*) from marts.snapshots group by all").iter_rows())
+    assert counts == dict(runs["changed_snapshots"].group_by("source").len().iter_rows())
+    checks = table(runs["root"], "select count(*) n from marts.scores where source = 'safetywashing'")
+    assert checks["n"][0] == 9380
