@@ -91,7 +91,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     with quiet_io:
         for name, reg in registry.items():
             key = snapshots_key(name)
-            asset = _unbound(defs, key)
+            asset = unbound_asset(defs, key)
             if asset is None or not missing_pinned(reg, landed):
                 continue
             partitions = asset.partitions_def.get_partition_keys()
@@ -121,7 +121,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     return Refresh(backfills, job, reports)
 
 
-def _unbound(defs: dg.Definitions, key: dg.AssetKey) -> dg.AssetsDefinition | None:
+def unbound_asset(defs: dg.Definitions, key: dg.AssetKey) -> dg.AssetsDefinition | None:
     """The asset of ``key`` as defined (``materialize`` binds the resources itself)."""
     return next((a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and key in a.keys), None)
 

@@ -81,6 +81,21 @@ def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safet
                           raise_on_error=False)
 
 
+def backfill(warehouse_dir: Path, source: str, mirror: Path = MIRROR):
+    """Land every pinned snapshot of ``source`` (one single-run backfill of its snapshot asset)."""
+    import dagster as dg
+
+    from assets.resources import Fetcher, Warehouse
+    from orchestration.definitions import defs
+    from orchestration.runs import RANGE_END, RANGE_START, unbound_asset
+    from assets.sources import snapshots_key
+
+    asset = unbound_asset(defs, snapshots_key(source))
+    keys = asset.partitions_def.get_partition_keys()
+    return dg.materialize([asset], tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+                          resources={"warehouse": Warehouse(directory=str(warehouse_dir)), "fetcher": Fetcher(mirror=str(mirror))})
+
+
 @pytest.fixture(scope="session")
 def refreshed_run(tmp_path_factory):
     """A warehouse built once from the mirror by materializing every asset, and the run's result."""

@@ -18,7 +18,7 @@ from assets.resources import Warehouse
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store
-from conftest import MIRROR, PROJECT, SW_DATA, land_as_own_snapshot, materialize_all, resources_for
+from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all, resources_for
 from test_publish import published_marts, refresh_args
 
 
@@ -110,6 +110,7 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
         raise RuntimeError("injected failure")
 
     (tmp_path / "home").mkdir()
+    assert backfill(root, "safetywashing").success  # the pinned paper data, landed before the refresh job
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         monkeypatch.setattr(assets.correlations, "bootstrap_table", broken)
         first = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config)
