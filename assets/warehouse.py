@@ -402,7 +402,7 @@ class Store:
         for path in (self.candidate_dir, self.root / ".candidate.tmp"):
             if path.exists():
                 shutil.rmtree(path)
-        patterns = (".*.tmp", "raw/*/.*.tmp", "versions/.*", "dbt_state/.*.tmp", ".probe.*")
+        patterns = (".*.tmp", "raw/*/.*.tmp", "landed/*/*/.*.tmp", "versions/.*", "dbt_state/.*.tmp", ".probe.*")
         for pattern in patterns:
             for path in self.root.glob(pattern):
                 if path.is_dir() and not path.is_symlink():

@@ -115,12 +115,12 @@ def test_a_reshaped_file_gives_the_same_analysis_and_counts_what_it_set_aside(re
     with Store(root).read() as con:
         log = query_frame(con, "select file, duplicate_rows_dropped, duplicate_lines from raw.parse_log order by file")
         known = dict(con.execute("select benchmark, is_known from marts.benchmarks where benchmark = 'new_metric'").fetchall())
-        got = query_frame(con, "select * exclude (source_sha256) from marts.benchmark_correlations order by all")
+        got = query_frame(con, "select * exclude (source_sha256, snapshot) from marts.benchmark_correlations order by all")
     assert log.rows() == [("benchmarks_base_models.csv", 0, []), ("benchmarks_chat_models.csv", 1, [28]),
                           ("benchmarks_info.csv", 0, [])]
     assert known == {"new_metric": False}  # kept and flagged, left out of the analysis:
     with Store(refreshed).read() as con:
-        expected = query_frame(con, "select * exclude (source_sha256) from marts.benchmark_correlations order by all")
+        expected = query_frame(con, "select * exclude (source_sha256, snapshot) from marts.benchmark_correlations order by all")
     assert got.equals(expected)
     summary = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
     assert summary["n_benchmarks_excluded_unknown"].value == 1

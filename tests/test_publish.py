@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import shutil
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from assets.resources import Warehouse
 from assets.warehouse import DBT_LEFTOVER_SUFFIXES, Store, query_frame
 from conftest import MIRROR, PROJECT
 
@@ -106,8 +108,9 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
 # (step, seconds after it starts): every step of the refresh, dbt three times while it writes
 KILL_POINTS = [
     (None, 0.3),  # imports, lock
-    ("fetch__safetywashing", 0.0),
-    ("land_safetywashing", 0.0),
+    ("snapshots__safetywashing", 0.0),  # the backfill of the pinned snapshot (its landed copy was removed)
+    ("snapshots__safetywashing", 0.2),
+    ("land", 0.0),
     ("dbt_models", 0.5),
     ("dbt_models", 2.0),
     ("dbt_models", 3.5),
@@ -149,13 +152,14 @@ def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
 def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(warehouse_copy):
     root = warehouse_copy
     version, marts = Store(root).current_version(), published_marts(root)
+    shutil.rmtree(Warehouse(directory=str(root)).landed.root / "safetywashing")  # so the runs fetch and land it again
     killed_in = []
     for step, delay in KILL_POINTS:
         killed_in.append(kill_refresh_at(root, step, delay))
         assert Store(root).current_version() == version
         assert all(frame.equals(marts[t]) for t, frame in published_marts(root).items())
     assert len(killed_in) >= 10 and {s.split(".")[0].split("[")[0] for s in killed_in} >= {
-        "fetch__safetywashing", "land_safetywashing", "dbt_models", "capabilities", "marts__benchmark_correlations",
+        "snapshots__safetywashing", "land", "dbt_models", "capabilities", "marts__benchmark_correlations",
         "exports__marts_parquet", "warehouse__published"}
     out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000"), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -263,7 +267,10 @@ def test_versions_are_listed_kept_and_readable(warehouse_copy):
     assert listing.returncode == 0
     lines = listing.stdout.splitlines()
     assert lines[0].startswith(f"* {kept[0]['version']}  published ") and lines[1].startswith(f"  {kept[1]['version']}")
-    assert "safetywashing@ab48125dc86a" in lines[0] and "10444 mart rows" in lines[0]
+    with Store(root).read() as con:
+        tables = [t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]
+        total = sum(con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables)
+    assert "safetywashing@ab48125dc86a" in lines[0] and f"{total} mart rows" in lines[0]
     old = cli("sql", "select distinct bootstrap_seed from marts.benchmark_correlations", "--warehouse", str(root),
               "--version", kept[1]["version"], "-f", "csv")
     assert old.stdout == "bootstrap_seed\n1\n"

@@ -15,6 +15,7 @@ safetywashing as (
         higher_is_better
 
     from {{ ref('stg_safetywashing__benchmarks') }}
+    qualify row_number() over (partition by source, benchmark order by snapshot_at desc, snapshot desc) = 1
 
 ),
 {% for name in var('leaderboard_sources') %}
@@ -23,13 +24,13 @@ safetywashing as (
     select
         source,
         benchmark,
-        arg_max(description, snapshot_date) as display_name,
-        arg_max(source_column, snapshot_date) as metric,
-        arg_max(scale, snapshot_date) as scale,
-        arg_max(higher_is_better, snapshot_date) as higher_is_better
+        description as display_name,
+        source_column as metric,
+        scale,
+        higher_is_better
 
     from {{ ref('stg_' ~ name ~ '__benchmarks') }}
-    group by source, benchmark
+    qualify row_number() over (partition by source, benchmark order by snapshot_date desc, snapshot desc, source_file) = 1
 
 ),
 {% endfor %}
