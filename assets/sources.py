@@ -39,6 +39,7 @@ from .snapshots import (
     SnapshotRow,
     content_id,
     file_name,
+    missing_pinned,
     parse_snapshot,
     partition_key,
     pinned_content_id,
@@ -300,6 +301,10 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
     def land(context: dg.AssetExecutionContext, config: LandConfig, warehouse: Warehouse):
         landed = warehouse.landed
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
+        for reg in sources:
+            if missing := missing_pinned(reg, landed):
+                context.log.warning(f"{reg.name}: {len(missing)} pinned snapshot(s) not landed yet; backfill "
+                                    f"snapshots/{reg.name} (`safetywash refresh` does it) to add them")
         held = _published_snapshots(warehouse)
         changed = sorted(name for name, rows in resolved.items()
                          if any((r.snapshot, r.content_id) not in held.get(name, set()) for r in rows))
