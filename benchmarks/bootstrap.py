@@ -22,7 +22,7 @@ sys.path.insert(0, str(PROJECT))
 
 from assets.model_sets import build_model_sets  # noqa: E402
 from assets.parsers.safetywashing import parse_benchmark_info, parse_matrix  # noqa: E402
-from assets.sources import SOURCES  # noqa: E402
+from assets.registry import load_registry  # noqa: E402
 from assets.stats.bootstrap import Replicator, bootstrap_table, resample_weights  # noqa: E402
 from assets.stats.correlation import Comparison, statistics_on_rows  # noqa: E402
 
@@ -32,14 +32,15 @@ MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" /
 
 
 def paper_model_sets():
-    source = SOURCES[0]
+    source = load_registry()["safetywashing"]
+    snapshot = source.snapshots[-1]
     scores, models, info = [], [], None
-    for f in source.files:
+    for f in snapshot.files:
         path = MIRROR / f.url.split("://", 1)[1]
         data = path.read_bytes()
         if f.role == "matrix":
             s, m, _ = parse_matrix(data, source=source.name, file=f.name)
-            prov = dict(source=pl.lit(source.name), model_set=pl.lit(f.model_set), snapshot=pl.lit(source.snapshot),
+            prov = dict(source=pl.lit(source.name), model_set=pl.lit(f.model_set), snapshot=pl.lit(snapshot.id),
                         source_sha256=pl.lit(f.sha256))
             scores.append(s.with_columns(**prov))
             models.append(m.with_columns(**prov))

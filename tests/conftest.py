@@ -26,17 +26,6 @@ def all_definitions():
     return defs
 
 
-def resources_for(warehouse_dir: Path, mirror: Path = MIRROR) -> dict:
-    from assets.resources import Fetcher, Warehouse
-    from orchestration.dbt import dbt_resource
-
-    return {
-        "warehouse": Warehouse(directory=str(warehouse_dir)),
-        "fetcher": Fetcher(mirror=str(mirror)),
-        "dbt": dbt_resource(),
-    }
-
-
 PAPER = ("safetywashing",)
 
 

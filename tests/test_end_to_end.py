@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from assets.registry import Registered, SourceFile
+from assets.registry import Registered
 from assets.resources import Fetcher, Warehouse
 from assets.sources import REGISTRY, build_fetch_asset
 from assets.warehouse import Store, query_frame

@@ -1,11 +1,9 @@
 """The parser contract, rule by rule, on generated input; then a whole refresh of a reshaped file."""
 
 import csv
-import dataclasses
 import io
 import shutil
 
-import dagster as dg
 import polars as pl
 import pytest
 

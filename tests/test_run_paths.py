@@ -2,7 +2,6 @@
 beside them, "Materialize all", re-execution from failure, and a dbt test that fails on new data."""
 
 import csv
-import dataclasses
 import io
 import os
 import shutil
@@ -12,13 +11,12 @@ import time
 from datetime import datetime
 
 import dagster as dg
-import pytest
 
 from assets.resources import Warehouse
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store
-from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all, resources_for
+from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all
 from test_publish import published_marts, refresh_args
 
 
