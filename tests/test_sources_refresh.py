@@ -164,3 +164,35 @@ def test_a_broken_latest_file_keeps_the_last_good_snapshot_and_the_others_publis
     assert counts == dict(runs["changed_snapshots"].group_by("source").len().iter_rows())
     checks = table(runs["root"], "select count(*) n from marts.scores where source = 'safetywashing'")
     assert checks["n"][0] == 9380
+
+
+def test_epoch_hub_latest_archive_lands_the_same_rows_as_its_files(tmp_path):
+    """`benchmark_data.zip` (built here from the mirrored CSVs) through the fetch asset: one new snapshot
+    whose tables equal the pinned snapshot's, file for file."""
+    import zipfile
+
+    import dagster as dg
+
+    from assets.resources import Fetcher, Warehouse
+    from assets.snapshots import parse_snapshot
+    from assets.sources import build_fetch_asset
+
+    registered = REGISTRY["epoch_hub"]
+    pinned = registered.snapshots[-1]
+    archive = mirror_path(tmp_path / "mirror", registered.latest[0])
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for spec in pinned.files:
+            zf.writestr(f"benchmark_data/{spec.name}", mirror_path(MIRROR, spec.url).read_bytes())
+    warehouse = Warehouse(directory=str(tmp_path / "warehouse"))
+    result = dg.materialize([build_fetch_asset(registered)], resources={
+        "warehouse": warehouse, "fetcher": Fetcher(mirror=str(tmp_path / "mirror"))})
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed
+    [cid] = warehouse.landed.content_ids("epoch_hub")
+    assert cid == hashlib.sha256(archive.read_bytes()).hexdigest()
+    reference = parse_snapshot("epoch_hub_csv", "epoch_hub", [(f, mirror_path(MIRROR, f.url).read_bytes()) for f in pinned.files])
+    for table, frame in reference.tables.items():
+        landed = warehouse.landed.read("epoch_hub", cid, table).with_columns(
+            pl.col("file").str.strip_prefix("benchmark_data.zip/"))
+        assert landed.drop("sha256").sort(pl.all()).equals(frame.drop("sha256").sort(pl.all())), table

@@ -83,8 +83,10 @@ def benchmark_name(file: str) -> str:
 
 
 def parse_epoch_hub(data: bytes, *, source: str, file: str) -> Leaderboard:
-    """Parse one Benchmarking Hub file declared in :data:`HUB_FILES` into the long form."""
-    spec = HUB_FILES.get(file)
+    """Parse one Benchmarking Hub file declared in :data:`HUB_FILES` into the long form; ``file`` may be
+    a path inside ``benchmark_data.zip`` (``benchmark_data.zip/<name>.csv``): its base name decides."""
+    name = file.rsplit("/", 1)[-1]
+    spec = HUB_FILES.get(name)
     table = read_table(data, source=source, file=file, required=(MODEL, *(spec.key if spec else ()), *(
         (spec.score,) if spec else ())), key=spec.key if spec else (MODEL,), may_be_empty=spec.may_be_empty if spec else ())
     if spec is None:
@@ -92,7 +94,7 @@ def parse_epoch_hub(data: bytes, *, source: str, file: str) -> Leaderboard:
     if not table.rows:
         raise table.error(None, "no model rows (header only)")
     col = {name: i for i, name in enumerate(table.header)}
-    bench = benchmark_name(file)
+    bench = benchmark_name(name)
     out = Builder()
     out.benchmark(bench, spec.score, spec.scale, spec.higher_is_better, f"Epoch AI Benchmarking Hub: {bench}")
     ci = ("CI_low", "CI_high") if {"CI_low", "CI_high"} <= set(col) else None
