@@ -1,0 +1,52 @@
+"""Model identity on real names from the mirror: pairs that must join, pairs that must not."""
+
+import pytest
+
+from assets.identity import match, model_key
+
+
+@pytest.mark.parametrize("a, b", [
+    ("meta-llama/Llama-2-13b-chat-hf", "Llama-2-13b-chat"),  # HF id vs Arena
+    ("Meta-Llama-3-70B-Instruct", "Llama-3-70B-Instruct"),  # Safetywashing vs Arena
+    ("Claude Opus 4 (20250514)", "claude-opus-4-20250514"),  # Arena vs Epoch
+    ("ChatGPT-4o-latest (2025-03-26)", "chatgpt-4o-latest-20250326"),
+    ("chatgpt-4o-03-27-2025", "ChatGPT-4o 2025-03-27"),  # Epoch's month-day-year
+    ("Claude Sonnet 4 (thinking-32k)", "claude-sonnet-4_32K"),
+    ("o3-2025-04-16", "o3-2025-04-16_medium"),  # an undated o-series effort is the default, medium
+    ("o3-mini-high", "o3-mini_high"),
+    ("Phi-3-Mini-4k-Instruct", "microsoft/Phi-3-mini-4k-instruct"),
+])
+def test_same_model_same_key(a, b):
+    assert model_key(a).key == model_key(b).key
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Llama-2-7b-chat-hf", "Llama-2-70b-chat-hf"),  # sizes
+    ("Mistral-7B-Instruct-v0.1", "Mistral-7B-Instruct-v0.2"),  # versions
+    ("gemma-3-12b-it", "gemma-3-27b-it"),
+    ("gpt-4o-2024-05-13", "gpt-4o-2024-08-06"),  # dates
+    ("Qwen2.5-72B-Instruct", "Qwen2-72B-Instruct"),
+    ("o3-mini-2025-01-31_high", "o3-mini-2025-01-31_low"),  # efforts
+    ("claude-opus-4-20250514_16K", "claude-opus-4-20250514_32K"),  # thinking budgets
+    ("Gemini-1.5-Pro-001", "Gemini-1.5-Pro-002"),
+])
+def test_different_models_different_keys(a, b):
+    assert model_key(a).key != model_key(b).key
+
+
+def test_rules_are_recorded():
+    assert model_key("meta-llama/Llama-2-13b-chat-hf").rules == ("org_prefix", "hf_suffix")
+    assert model_key("o3-mini-2025-01-31_high") == model_key("o3-mini (2025-01-31) high")
+    assert model_key("o3-mini-2025-01-31_high").key == "o3-mini-20250131@high"
+
+
+def test_match_joins_one_to_one_and_drops_a_date_only_against_an_undated_name():
+    arena = ["Claude 3 Opus", "GPT-4o-2024-05-13", "GPT-4o-2024-08-06", "o1-mini", "Llama-2-70b-chat", "Yi-34B-Chat"]
+    epoch = ["claude-3-opus-20240229", "gpt-4o-2024-11-20", "gpt-4o-2024-08-06", "o1-mini-2024-09-12_medium",
+             "Llama-2-7b-chat", "yi-34b-chat", "Yi-34B-Chat "]
+    got = {(m.left, m.right, m.rule) for m in match(arena, epoch)}
+    assert got == {
+        ("Claude 3 Opus", "claude-3-opus-20240229", "undated"),
+        ("GPT-4o-2024-08-06", "gpt-4o-2024-08-06", "exact"),
+        ("o1-mini", "o1-mini-2024-09-12_medium", "undated"),
+    }  # GPT-4o-2024-05-13 never joins the 11-20 version; 70b is not 7b; two epoch names share Yi's key: neither joins
