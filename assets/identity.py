@@ -130,3 +130,65 @@ def match(left: list[str], right: list[str]) -> list[Match]:
                 continue  # two different dates are two different versions
             out.append(Match(a, b, key, "undated"))
     return out
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A reviewed alias: ``raw_name`` of ``source`` is ``model_key``, optionally only for snapshots dated
+    within [``valid_from``, ``valid_to``] (Arena renames codenames once a model is released)."""
+
+    source: str
+    raw_name: str
+    model_key: str
+    valid_from: str | None = None
+    valid_to: str | None = None
+
+
+def identify(names: dict[str, list[str]], aliases: list[Alias] = ()) -> list[tuple[str, str, str, str]]:
+    """(source, raw_name, model_key, rule) for every name of every source.
+
+    ``rule`` is ``alias`` (a reviewed alias; the first alias of a name wins regardless of dates here,
+    the windows apply per snapshot in the warehouse), ``rules`` (the key of :func:`model_key`), or
+    ``undated`` (an undated name given the one dated key, of the other sources, that equals it once its
+    date is dropped; several dated versions leave it undated).
+    """
+    aliased = {(a.source, a.raw_name): a.model_key for a in aliases}
+    rows = []
+    for source, raws in names.items():
+        for raw in sorted(set(raws)):
+            if (source, raw) in aliased:
+                rows.append([source, raw, aliased[(source, raw)], "alias"])
+            else:
+                rows.append([source, raw, model_key(raw).key, "rules"])
+    dated: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # undated key -> source -> keys
+    for source, _, key, _ in rows:
+        if (bare := without_date(key)) is not None:
+            dated[bare][source].add(key)
+    for row in rows:
+        source, _, key, rule = row
+        if rule == "rules" and without_date(key) is None and key in dated:
+            others = set().union(*(keys for s, keys in dated[key].items() if s != source))
+            if len(others) == 1:
+                row[2], row[3] = others.pop(), "undated"
+    return [tuple(r) for r in rows]
+
+
+def unmatched(identity: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str | None]]:
+    """(source, raw_name, suggestion) for every name whose key no other source shares. The suggestion is
+    the closest key of another source that starts with the same word, by :func:`difflib.get_close_matches`
+    (cutoff 0.85): for a person to review and, if right, add as an alias; it never joins anything."""
+    import difflib
+
+    sources_of: dict[str, set[str]] = defaultdict(set)
+    for source, _, key, _ in identity:
+        sources_of[key].add(source)
+    by_word: dict[str, list[tuple[str, set[str]]]] = defaultdict(list)
+    for key, sources in sources_of.items():
+        by_word[key.split("-", 1)[0]].append((key, sources))
+    out = []
+    for source, raw, key, _ in identity:
+        if sources_of[key] == {source}:
+            candidates = [k for k, sources in by_word[key.split("-", 1)[0]] if sources - {source}]
+            close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.85)
+            out.append((source, raw, close[0] if close else None))
+    return out

@@ -7,6 +7,7 @@ import dagster as dg
 from assets.capabilities import capabilities
 from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
 from assets.exports import marts_parquet
+from assets.model_identity import model_identity
 from assets.publish import published
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
@@ -14,7 +15,7 @@ from assets.sources import source_assets
 from .dbt import dbt_models, dbt_resource
 from .schedules import refresh_job, refresh_schedule
 
-all_assets = [*source_assets, dbt_models, capabilities, benchmark_correlations, marts_parquet, published]
+all_assets = [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations, marts_parquet, published]
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(

@@ -50,3 +50,22 @@ def test_match_joins_one_to_one_and_drops_a_date_only_against_an_undated_name():
         ("GPT-4o-2024-08-06", "gpt-4o-2024-08-06", "exact"),
         ("o1-mini", "o1-mini-2024-09-12_medium", "undated"),
     }  # GPT-4o-2024-05-13 never joins the 11-20 version; 70b is not 7b; two epoch names share Yi's key: neither joins
+
+
+def test_identify_gives_every_name_one_key_and_the_rule_that_made_it():
+    from assets.identity import Alias, identify, unmatched
+
+    names = {
+        "arena": ["Claude 3 Opus", "GPT-4o", "DBRX-Instruct-Preview", "Llama-2-70b-chat"],
+        "epoch_hub": ["claude-3-opus-20240229", "gpt-4o-2024-05-13", "gpt-4o-2024-08-06", "Llama-2-7b-chat"],
+        "safetywashing": ["dbrx-instruct", "Llama-2-70b-chat-hf"],
+    }
+    identity = {(s, raw): (key, rule) for s, raw, key, rule in
+                identify(names, [Alias("safetywashing", "dbrx-instruct", "dbrx-instruct-preview")])}
+    assert identity[("arena", "Claude 3 Opus")] == ("claude-3-opus-20240229", "undated")  # one dated version
+    assert identity[("arena", "GPT-4o")] == ("gpt-4o", "rules")  # two dated versions: stays undated
+    assert identity[("safetywashing", "dbrx-instruct")] == ("dbrx-instruct-preview", "alias")
+    assert identity[("safetywashing", "Llama-2-70b-chat-hf")] == identity[("arena", "Llama-2-70b-chat")]
+    left = {(s, raw): hint for s, raw, hint in unmatched(list((s, r, k, u) for (s, r), (k, u) in identity.items()))}
+    assert left[("epoch_hub", "Llama-2-7b-chat")] == "llama-2-70b-chat"  # suggested, not joined
+    assert ("arena", "Claude 3 Opus") not in left and ("arena", "GPT-4o") in left

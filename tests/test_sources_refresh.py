@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from assets.identity import model_key
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
@@ -196,3 +197,21 @@ def test_epoch_hub_latest_archive_lands_the_same_rows_as_its_files(tmp_path):
         landed = warehouse.landed.read("epoch_hub", cid, table).with_columns(
             pl.col("file").str.strip_prefix("benchmark_data.zip/"))
         assert landed.drop("sha256").sort(pl.all()).equals(frame.drop("sha256").sort(pl.all())), table
+
+
+def test_model_identity_joins_by_rules_and_reviewed_aliases_only(runs):
+    identity = table(runs["root"], "select * from marts.model_identity")
+    key = {(s, raw): (k, rule) for s, raw, k, rule in identity.select("source", "raw_name", "model_key", "rule").iter_rows()}
+    assert key[("safetywashing", "dbrx-instruct")] == (model_key("DBRX-Instruct-Preview").key, "alias")
+    assert key[("safetywashing", "Llama-2-70b-chat-hf")][0] == key[("arena", "Llama-2-70b-chat")][0]
+    assert key[("arena", "Claude 3 Opus")] == ("claude-3-opus-20240229", "undated")
+    newest = set(table(runs["root"], "select distinct model_id from marts.scores_latest where source = 'arena'")["model_id"])
+    arena_keys = [key[("arena", name)][0] for name in newest]
+    assert len(arena_keys) == len(set(arena_keys))  # no key stands for two rows of one Arena snapshot
+    chat = table(runs["root"], "select distinct model_id from marts.models where source = 'safetywashing' and model_set = 'chat'")
+    on_arena = {key[("safetywashing", m)][0] for m in chat["model_id"]} & set(arena_keys)
+    assert len(on_arena) == 20  # the six others (Qwen1.5 0.5B/1.8B, Yi-6B, falcon 7B/40B, deepseek 7B) are not on Arena
+    left = table(runs["root"], "select * from marts.unmatched_models")
+    shared = identity.group_by("model_key").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)["model_key"]
+    unmatched_keys = identity.join(left, on=["source", "raw_name"])["model_key"]
+    assert not unmatched_keys.is_in(shared.implode()).any() and left["snapshot"].null_count() == 0

@@ -1,0 +1,70 @@
+"""Model identity assets: one key per (source, raw name), and the names that match nothing elsewhere."""
+
+import dagster as dg
+import polars as pl
+
+from .identity import Alias, identify, unmatched
+from .metadata import markdown_table
+from .resources import Warehouse
+from .warehouse import WRITER_POOL, query_frame, replace_tables
+
+IDENTITY_KEY = dg.AssetKey(["marts", "model_identity"])
+UNMATCHED_KEY = dg.AssetKey(["marts", "unmatched_models"])
+DEPS = [dg.AssetKey(["marts", "models"]), dg.AssetKey(["seeds", "model_aliases"])]
+# the column that names a model the way people do, per source (others use `model_id`)
+RAW_NAME = """case source
+    when 'epoch_hub' then json_extract_string(attributes, '$.model_version')
+    when 'open_llm_v1' then json_extract_string(attributes, '$.model_name')
+    when 'open_llm_v2' then json_extract_string(attributes, '$.model_name')
+    else model_id end"""
+IDENTITY_DESCRIPTION = ("`marts.model_identity(source, raw_name, model_key, rule, snapshots, newest_snapshot)`: the "
+                        "canonical key of every model name of every source and the rule that gave it (`alias` from "
+                        "`seeds.model_aliases`, `rules`, `undated`); names with equal keys are one model.")
+UNMATCHED_DESCRIPTION = ("`marts.unmatched_models(source, raw_name, snapshot, suggestion)`: every name whose key no "
+                         "other source shares, its newest snapshot, and the closest key elsewhere as a suggestion "
+                         "to review (never joined): add an alias to `seeds.model_aliases` if it is right.")
+
+
+@dg.multi_asset(
+    name="model_identity",
+    group_name="identity",
+    pool=WRITER_POOL,
+    specs=[
+        dg.AssetSpec(IDENTITY_KEY, deps=DEPS, kinds={"python", "duckdb"}, description=IDENTITY_DESCRIPTION),
+        dg.AssetSpec(UNMATCHED_KEY, deps=DEPS, kinds={"python", "duckdb"}, description=UNMATCHED_DESCRIPTION),
+    ],
+)
+def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    candidate = warehouse.candidate(context)
+    with candidate.connect(read_only=True) as con:
+        seen = query_frame(con, f"""
+            select source, {RAW_NAME} as raw_name, count(distinct snapshot) as snapshots,
+                   arg_max(snapshot, snapshot_at) as newest_snapshot
+            from marts.models
+            where {RAW_NAME} is not null
+            group by all""")
+        aliases = [Alias(*row) for row in con.execute(
+            "select source, raw_name, model_key, cast(valid_from as varchar), cast(valid_to as varchar) "
+            "from seeds.model_aliases").fetchall()]
+    names = {s: part["raw_name"].to_list() for (s,), part in seen.group_by(["source"])}
+    rows = identify(names, aliases)
+    identity = pl.DataFrame(rows, schema=["source", "raw_name", "model_key", "rule"], orient="row")
+    identity = identity.join(seen, on=["source", "raw_name"], how="left")
+    left = pl.DataFrame(unmatched(rows), schema={"source": pl.String, "raw_name": pl.String,
+                                                                     "suggestion": pl.String}, orient="row")
+    left = left.join(seen.select("source", "raw_name", pl.col("newest_snapshot").alias("snapshot")),
+                     on=["source", "raw_name"], how="left").select("source", "raw_name", "snapshot", "suggestion")
+    with candidate.connect() as con:
+        replace_tables(con, {"marts.model_identity": (identity, IDENTITY_DESCRIPTION),
+                             "marts.unmatched_models": (left, UNMATCHED_DESCRIPTION)})
+    shared = identity.group_by("model_key").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)
+    yield dg.MaterializeResult(asset_key=IDENTITY_KEY, metadata={
+        "dagster/row_count": identity.height,
+        "by_rule": dg.MetadataValue.json(dict(identity.group_by("rule").len().sort("rule").iter_rows())),
+        "keys_in_several_sources": shared.height,
+    })
+    yield dg.MaterializeResult(asset_key=UNMATCHED_KEY, metadata={
+        "dagster/row_count": left.height,
+        "per_source": dg.MetadataValue.json(dict(left.group_by("source").len().sort("source").iter_rows())),
+        "with_suggestion": markdown_table(left.filter(pl.col("suggestion").is_not_null()).head(10)),
+    })
