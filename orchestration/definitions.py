@@ -13,7 +13,7 @@ from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
 from .dbt import dbt_models, dbt_resource
-from .schedules import refresh_job, refresh_schedule
+from .schedules import pinned_snapshots, refresh_job, refresh_schedule, snapshot_jobs
 
 all_assets = [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations, marts_parquet, published]
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
@@ -21,8 +21,9 @@ all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
-    jobs=[refresh_job],
+    jobs=[refresh_job, *snapshot_jobs.values()],
     schedules=[refresh_schedule],
+    sensors=[pinned_snapshots],
     resources={
         "warehouse": Warehouse(),
         "fetcher": Fetcher(),

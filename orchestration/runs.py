@@ -17,15 +17,16 @@ import dagster as dg
 
 from assets.registry import Registered
 from assets.resources import Fetcher, Warehouse
-from assets.snapshots import LandedStore, missing_pinned, resolve_snapshots
-from assets.sources import REGISTRY, fetch_key, snapshots_key
+from assets.snapshots import LandedStore, missing_pinned, partition_key, resolve_snapshots
+from assets.sources import REGISTRY, fetch_key
+
+from .schedules import RANGE_END, RANGE_START, snapshot_jobs
 
 # Dagster warns that a blocking check "emitted no result" for every check of a step it skipped: in a refresh
 # where nothing changed that is every check, so the warning says nothing there
 _SKIPPED_CHECKS = logging.getLogger("dagster._core.execution.plan.active")
 _SKIPPED_CHECKS.addFilter(lambda record: "emitted no result" not in record.getMessage())
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -79,7 +80,6 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     others keep the snapshots the warehouse already has.
     """
     run_config = dict(run_config or {})
-    loggers = {"loggers": run_config["loggers"]} if "loggers" in run_config else {}
     landed = warehouse.landed
     backfills = []
     failures: dict[str, list[str]] = {}
@@ -88,21 +88,20 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
         raise ValueError(f"unknown source(s) {', '.join(unknown)}; registered: {', '.join(sorted(REGISTRY))}")
     registry = {name: reg for name, reg in REGISTRY.items() if sources is None or name in sources}
     quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    resources = {"warehouse": {"config": {"directory": str(warehouse.store.root), "keep_versions": warehouse.keep_versions}},
+                 "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {}}
+    job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}
     with quiet_io:
         for name, reg in registry.items():
-            key = snapshots_key(name)
-            asset = unbound_asset(defs, key)
-            if asset is None or not missing_pinned(reg, landed):
+            if name not in snapshot_jobs or not missing_pinned(reg, landed):
                 continue
-            partitions = asset.partitions_def.get_partition_keys()
-            result = dg.materialize([asset], resources={"warehouse": warehouse, "fetcher": fetcher}, run_config=loggers,
-                                    tags={RANGE_START: partitions[0], RANGE_END: partitions[-1]}, raise_on_error=False)
+            keys = [partition_key(s) for s in reg.snapshots]
+            result = defs.resolve_job_def(snapshot_jobs[name].name).execute_in_process(
+                run_config={k: v for k, v in job_config.items() if k != "ops"}, raise_on_error=False,
+                tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
             backfills.append(result)
             if not result.success:
                 failures.setdefault(name, []).extend(_failure_messages(result))
-        resources = {"warehouse": {"config": {"directory": str(warehouse.store.root), "keep_versions": warehouse.keep_versions}},
-                     "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {}}
-        job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}
         job_def = defs.resolve_job_def("refresh")
         selection = None
         if sources is not None:
@@ -119,11 +118,6 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     for name, errors in failures.items():
         reports[name].errors = [e for e in errors if e]
     return Refresh(backfills, job, reports)
-
-
-def unbound_asset(defs: dg.Definitions, key: dg.AssetKey) -> dg.AssetsDefinition | None:
-    """The asset of ``key`` as defined (``materialize`` binds the resources itself)."""
-    return next((a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition) and key in a.keys), None)
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

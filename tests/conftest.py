@@ -71,18 +71,17 @@ def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safet
 
 
 def backfill(warehouse_dir: Path, source: str, mirror: Path = MIRROR):
-    """Land every pinned snapshot of ``source`` (one single-run backfill of its snapshot asset)."""
-    import dagster as dg
-
-    from assets.resources import Fetcher, Warehouse
+    """Land every pinned snapshot of ``source``: its backfill job over all its partitions, in one run."""
+    from assets.snapshots import partition_key
+    from assets.sources import REGISTRY
     from orchestration.definitions import defs
-    from orchestration.runs import RANGE_END, RANGE_START, unbound_asset
-    from assets.sources import snapshots_key
+    from orchestration.schedules import RANGE_END, RANGE_START
 
-    asset = unbound_asset(defs, snapshots_key(source))
-    keys = asset.partitions_def.get_partition_keys()
-    return dg.materialize([asset], tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
-                          resources={"warehouse": Warehouse(directory=str(warehouse_dir)), "fetcher": Fetcher(mirror=str(mirror))})
+    keys = [partition_key(s) for s in REGISTRY[source].snapshots]
+    run_config = {"resources": {"warehouse": {"config": {"directory": str(warehouse_dir)}},
+                                "fetcher": {"config": {"mirror": str(mirror)}}}}
+    return defs.resolve_job_def(f"snapshots_{source}").execute_in_process(
+        run_config=run_config, tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
 
 
 @pytest.fixture(scope="session")

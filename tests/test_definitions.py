@@ -30,8 +30,10 @@ def test_exact_asset_keys_jobs_and_schedules():
     defs = all_definitions()
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
-    assert {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")} == {"refresh"}
+    assert {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")} == {
+        "refresh", *(f"snapshots_{s}" for s in SOURCES)}
     assert {s.name: s.cron_schedule for s in defs.schedules} == {"daily_refresh": "0 6 * * *"}
+    assert [s.name for s in defs.sensors] == ["pinned_snapshots"]
     assert defs.resolve_job_def("refresh").executor_def.name == "multi_or_in_process_executor"
     # "Materialize all" (the implicit asset job) runs in-process, like `refresh`
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
@@ -86,3 +88,20 @@ def test_dbt_tests_are_asset_checks():
     assert "marts/benchmark_correlations:correlations_in_range" in checks
     assert "marts/benchmark_correlations:intervals_consistent" in checks
     assert len([c for c in checks if c.startswith(("marts/", "staging/", "seeds/"))]) >= 30
+
+
+def test_the_sensor_backfills_the_sources_missing_pinned_snapshots(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from conftest import backfill
+    from orchestration.schedules import pinned_snapshots
+
+    monkeypatch.setenv("SAFETYWASH_WAREHOUSE", str(tmp_path))
+    requests = pinned_snapshots(dg.build_sensor_context())
+    assert sorted(r.job_name for r in requests) == sorted(f"snapshots_{s}" for s in SOURCES)
+    arena = next(r for r in requests if r.job_name == "snapshots_arena")
+    assert (arena.tags["dagster/asset_partition_range_start"], arena.tags["dagster/asset_partition_range_end"]) == (
+        "2024-06-19_3792cf00e845", "2025-08-06_e964e252a171")  # every partition, in one run
+    assert backfill(tmp_path, "lm_eval").success
+    again = pinned_snapshots(dg.build_sensor_context())
+    assert "snapshots_lm_eval" not in {r.job_name for r in again} and len(again) == len(SOURCES) - 1
