@@ -2,7 +2,7 @@
 bootstrap confidence intervals that refit the capabilities score in every resample.
 
 `marts/benchmark_correlations` is a graph of steps: ``plan_bootstrap`` fans out one
-``bootstrap_chunk`` per (source, model set, range of resamples), each an independent step that any
+``bootstrap_chunk`` per (analysis, range of resamples), each an independent step that any
 executor can run apart and that writes its replicates under the candidate's ``work/bootstrap/``
 (``.npy``, no pickle), keyed by the run's root id and the settings that shape them, so that a
 re-execution from failure finds the chunks that already succeeded; ``summarize_correlations`` collects
@@ -20,6 +20,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from .analyses import Analysis
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import markdown_table
 from .model_sets import ModelSet, load_model_sets
@@ -33,17 +34,17 @@ CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 UPSTREAM = {"scores": MART_DEPS[0], "models": MART_DEPS[1], "benchmarks": MART_DEPS[2],
             "capabilities_scores": SCORES_KEY, "capabilities_components": COMPONENTS_KEY}
 COLUMNS = (
-    "source", "model_set", "benchmark", "area", "versus", "n_models", "spearman", "ci_low", "ci_high",
+    "analysis", "source", "model_set", "benchmark", "area", "versus", "n_models", "spearman", "ci_low", "ci_high",
     "se", "p_value", "ci_method", "confidence_level", "n_resamples", "n_degenerate", "bootstrap_seed",
     "note", "capabilities_method", "snapshot", "source_sha256",
 )
 SCHEMA = dict(zip(COLUMNS, (
-    pl.String, pl.String, pl.String, pl.String, pl.String, pl.Int64, pl.Float64, pl.Float64, pl.Float64,
+    pl.String, pl.String, pl.String, pl.String, pl.String, pl.String, pl.Int64, pl.Float64, pl.Float64, pl.Float64,
     pl.Float64, pl.Float64, pl.String, pl.Float64, pl.Int64, pl.Int64, pl.Int64,
     pl.String, pl.String, pl.String, pl.String,
 )))
 DESCRIPTION = (
-    "`marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, ci_low, "
+    "`marts.benchmark_correlations(analysis, source, model_set, benchmark, area, versus, n_models, spearman, ci_low, "
     "ci_high, se, p_value, ci_method, confidence_level, n_resamples, n_degenerate, bootstrap_seed, note, "
     "capabilities_method, snapshot, source_sha256)`: Spearman correlation (a fraction in [-1, 1]) of every "
     "benchmark with the capabilities score (`capabilities`), with the score refitted without it "
@@ -66,18 +67,21 @@ def _chunk_dir(candidate: Candidate, config: CorrelationsConfig) -> Path:
     return candidate.work_dir / "bootstrap" / digest
 
 
-def _methods(con) -> dict[tuple[str, str], str]:
-    rows = con.execute("select distinct source, model_set, method from marts.capabilities_components").fetchall()
-    return {(s, m): method for s, m, method in rows}
+def _methods(con) -> dict[str, str]:
+    rows = con.execute("select distinct analysis, method from marts.capabilities_components").fetchall()
+    return dict(rows)
 
 
-def _load(candidate: Candidate) -> tuple[list[ModelSet], dict[tuple[str, str], str]]:
+def _load(candidate: Candidate) -> tuple[list[ModelSet], dict[str, str]]:
+    """The analyses' populations as the capabilities step fitted them (from ``marts.analyses``, so the
+    correlations follow the score even if the analyses file changes during the run)."""
     with candidate.connect(read_only=True) as con:
-        return load_model_sets(con), _methods(con)
-
-
-def _key(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in text)
+        rows = con.execute("""select analysis, description, source, model_set, capability_inputs, targets
+                              from marts.analyses where status = 'fitted' order by analysis""").fetchall()
+        analyses = [Analysis(name=name, description=text, source=source, model_set=model_set, capability_inputs=inputs,
+                             targets="all" if targets == "all" else targets.split(","))
+                    for name, text, source, model_set, inputs, targets in rows]
+        return load_model_sets(con, analyses), _methods(con)
 
 
 @dg.op(
@@ -88,20 +92,16 @@ def _key(text: str) -> str:
 )
 def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
     candidate = warehouse.candidate(context)
-    with candidate.connect(read_only=True) as con:
-        pairs = sorted({(ms.source, ms.model_set) for ms in load_model_sets(con)})
+    names = sorted(ms.analysis for ms in _load(candidate)[0])
     out_dir = _chunk_dir(candidate, config)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    if not pairs:  # no source the analyses cover: one empty step, so the (empty) table is still written
-        yield dg.DynamicOutput({"source": None}, mapping_key="nothing_to_analyse")
-    for source, model_set in pairs:
+    if not names:  # no analysis has data: one empty step, so the (empty) table is still written
+        yield dg.DynamicOutput({"analysis": None}, mapping_key="nothing_to_analyse")
+    for name in names:
         for start in range(0, config.n_resamples, config.resamples_per_step):
             stop = min(start + config.resamples_per_step, config.n_resamples)
-            yield dg.DynamicOutput(
-                {"source": source, "model_set": model_set, "start": start, "stop": stop},
-                mapping_key=f"{_key(source)}__{_key(model_set)}__{start}",
-            )
+            yield dg.DynamicOutput({"analysis": name, "start": start, "stop": stop}, mapping_key=f"{name}__{start}")
 
 
 @dg.op(
@@ -110,21 +110,21 @@ def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, w
     pool=WRITER_POOL,
 )
 def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> None:
-    if spec["source"] is None:
+    if spec["analysis"] is None:
         return
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
     model_sets, methods = _load(candidate)
-    ms = next(m for m in model_sets if (m.source, m.model_set) == (spec["source"], spec["model_set"]))
-    replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[(ms.source, ms.model_set)])
+    ms = next(m for m in model_sets if m.analysis == spec["analysis"])
+    replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[ms.analysis])
     theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
-    path = _chunk_dir(candidate, config) / _key(ms.source) / _key(ms.model_set) / f"{spec['start']:09d}.npy"
+    path = _chunk_dir(candidate, config) / ms.analysis / f"{spec['start']:09d}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npy")
     np.save(tmp, theta, allow_pickle=False)
     tmp.replace(path)
     context.log.info(
-        f"{ms.source}/{ms.model_set} resamples {spec['start']}..{spec['stop'] - 1}: "
+        f"{ms.analysis} resamples {spec['start']}..{spec['stop'] - 1}: "
         f"{theta.shape[0]} correlations in {time.perf_counter() - started:.2f} s"
     )
 
@@ -144,12 +144,12 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
     out_dir = _chunk_dir(candidate, config)
     frames = []
     for ms in model_sets:
-        method = methods[(ms.source, ms.model_set)]
+        method = methods[ms.analysis]
         comparisons = ms.comparisons()
-        files = sorted((out_dir / _key(ms.source) / _key(ms.model_set)).glob("*.npy"))
+        files = sorted((out_dir / ms.analysis).glob("*.npy"))
         theta = np.concatenate([np.load(f, allow_pickle=False) for f in files], axis=1)
         if theta.shape != (len(comparisons), config.n_resamples):
-            raise dg.Failure(f"{ms.source}/{ms.model_set}: expected {config.n_resamples} replicates, found {theta.shape[1]}")
+            raise dg.Failure(f"{ms.analysis}: expected {config.n_resamples} replicates, found {theta.shape[1]}")
         intervals = bootstrap_table(
             Replicator(ms.capability_matrix, comparisons, method), theta, n_resamples=config.n_resamples,
             seed=config.seed, confidence_level=config.confidence_level, method=config.ci_method,
@@ -157,6 +157,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
         points = correlations(ms.capability_matrix, comparisons, method=method)
         frames.append(
             pl.concat([points, intervals], how="horizontal").with_columns(
+                analysis=pl.lit(ms.analysis),
                 source=pl.lit(ms.source),
                 model_set=pl.lit(ms.model_set),
                 area=pl.col("benchmark").replace_strict(ms.area, default=None, return_dtype=pl.String),
@@ -227,12 +228,12 @@ def correlations_in_range(context: dg.AssetCheckExecutionContext, warehouse: War
     return dg.AssetCheckResult(passed=bad == 0, metadata={"n_bad_rows": bad})
 
 
-@dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="One row per (source, model_set, benchmark, versus).")
+@dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="One row per (analysis, benchmark, versus).")
 def correlations_unique(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.candidate(context).connect(read_only=True) as con:
         dupes = con.execute(
             """select count(*) from (select 1 from marts.benchmark_correlations
-               group by source, model_set, benchmark, versus having count(*) > 1)"""
+               group by analysis, benchmark, versus having count(*) > 1)"""
         ).fetchone()[0]
     return dg.AssetCheckResult(passed=dupes == 0, metadata={"n_duplicate_keys": dupes})
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
 import polars as pl
 
+from .analyses import Analysis, AnalysisError
 from .stats.correlation import Comparison
 from .warehouse import query_frame
 
@@ -27,6 +28,8 @@ class ModelSet:
     capability_inputs: list[str]
     area: dict[str, str | None]
     accuracy_of: dict[str, str | None]
+    analysis: str = ""
+    """the analysis (``analyses.toml``) this population belongs to"""
 
     def column(self, benchmark: str) -> np.ndarray:
         return self.values[:, self.benchmarks.index(benchmark)]
@@ -41,7 +44,7 @@ class ModelSet:
         for j, bench in enumerate(self.benchmarks):
             y = self.values[:, j]
             out.append(Comparison(bench, "capabilities", y))
-            if bench in self.capability_inputs:
+            if bench in self.capability_inputs and len(self.capability_inputs) > 2:  # a refit needs two inputs left
                 out.append(Comparison(bench, "capabilities_loo", y, drop_input=self.capability_inputs.index(bench)))
             out.append(Comparison(bench, "compute", y, x=self.training_flop))
             acc = self.accuracy_of.get(bench)
@@ -50,33 +53,51 @@ class ModelSet:
         return out
 
 
-# the paper's rule: a source is analysed when the taxonomy names capability inputs for it
-ANALYSED_SOURCES = "select distinct source from marts.benchmarks where is_capability_input"
-
-
-def load_model_sets(con: duckdb.DuckDBPyConnection) -> list[ModelSet]:
-    """The (source, model_set) pairs of each analysed source's newest snapshot as :class:`ModelSet`."""
-    return build_model_sets(
+def load_model_sets(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> list[ModelSet]:
+    """One :class:`ModelSet` per analysis whose population has data in the newest snapshot of its source."""
+    sources = sorted({a.source for a in analyses})
+    if not sources:
+        return []
+    where = "source in (select unnest(?))"
+    pooled = build_model_sets(
         query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value "
-                         f"from marts.scores_latest where source in ({ANALYSED_SOURCES})"),
+                         f"from marts.scores_latest where {where}", [sources]),
         query_frame(con, "select source, model_set, model_id, training_flop from marts.models "
                          "where (source, snapshot) in (select distinct source, snapshot from marts.scores_latest) "
-                         f"and source in ({ANALYSED_SOURCES})"),
-        query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks where is_known"),
+                         f"and {where}", [sources]),
+        query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks "
+                         f"where is_known and {where}", [sources]),
     )
+    out = []
+    for analysis in analyses:
+        for ms in pooled:
+            if ms.source != analysis.source or (analysis.model_set is not None and ms.model_set != analysis.model_set):
+                continue
+            listed = [*([] if analysis.targets == "all" else analysis.targets),
+                      *([] if analysis.capability_inputs == "taxonomy" else analysis.capability_inputs)]
+            if unknown := sorted(set(listed) - set(ms.benchmarks)):
+                raise AnalysisError(f"analysis {analysis.name!r}: {unknown} are not known benchmarks of "
+                                    f"{ms.source!r} (model set {ms.model_set!r}) in its newest snapshot")
+            benchmarks = ms.benchmarks if analysis.targets == "all" else [b for b in ms.benchmarks if b in analysis.targets]
+            caps = ms.capability_inputs if analysis.capability_inputs == "taxonomy" else list(analysis.capability_inputs)
+            keep = [ms.benchmarks.index(b) for b in sorted(set(benchmarks) | set(caps)) if b in ms.benchmarks]
+            out.append(replace(ms, analysis=analysis.name, benchmarks=[ms.benchmarks[j] for j in keep],
+                               values=ms.values[:, keep], capability_inputs=[c for c in caps if c in ms.benchmarks]))
+    return out
 
 
-def skipped_sources(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The sources the capabilities score is not fitted on, with the reason, models and benchmarks."""
-    return query_frame(con, f"""
+def skipped_sources(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> pl.DataFrame:
+    """The sources no analysis covers, with the reason, their models and benchmarks."""
+    covered = sorted({a.source for a in analyses}) or [""]
+    return query_frame(con, """
         select source, snapshot, count(distinct model_id) as n_models, count(distinct benchmark) as n_benchmarks,
-               'no capability inputs: the paper''s rule (its 12 capability benchmarks, complete cases) does not '
-               || 'cover this source; the analyses issue defines its own' as reason
+               'no analysis in analyses.toml covers this source (the paper''s rule needs its 12 capability '
+               || 'benchmarks; the next analyses define populations for the others)' as reason
         from marts.scores_latest
-        where source not in ({ANALYSED_SOURCES})
+        where source not in (select unnest(?))
         group by source, snapshot
         order by source
-    """)
+    """, [covered])
 
 
 def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.DataFrame) -> list[ModelSet]:

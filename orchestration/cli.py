@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -80,6 +82,12 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional
     return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=log_level is None, sources=sources)
 
 
+def analyses_sha256() -> str:
+    """sha256 of the analyses file a run would read ($SAFETYWASH_ANALYSES or the project's)."""
+    chosen = os.environ.get("SAFETYWASH_ANALYSES") or Path(__file__).resolve().parents[1] / "analyses.toml"
+    return hashlib.sha256(Path(chosen).read_bytes()).hexdigest()
+
+
 def step_errors(result) -> list[str]:
     """One line per failed step: the step and its own message (source, file, line, digests)."""
     lines = []
@@ -113,6 +121,8 @@ def refresh(
     force: Annotated[bool, typer.Option(help="Rebuild and publish even when no source has a new snapshot.")] = False,
     source: Annotated[Optional[list[str]], typer.Option(
         "--source", help="Fetch only this source (repeatable); the others keep the snapshots the warehouse has.")] = None,
+    analyses: Annotated[Optional[Path], typer.Option(
+        help="The analyses file (default: $SAFETYWASH_ANALYSES or the project's analyses.toml).")] = None,
     debug: Annotated[bool, typer.Option(help="Print the traceback of an unexpected error.")] = False,
 ) -> None:
     """Fetch every source, build and audit a candidate, and publish it (the `refresh` job, in-process)."""
@@ -127,6 +137,10 @@ def refresh(
     unknown = sorted(set(source or ()) - set(registered))
     if unknown:
         raise fail(f"unknown source(s) {', '.join(unknown)}; registered: {', '.join(registered)}", 2)
+    if analyses is not None:
+        if not analyses.is_file():
+            raise fail(f"no analyses file at {analyses}", 2)
+        os.environ["SAFETYWASH_ANALYSES"] = str(analyses.resolve())
     store = Store(warehouse or "", keep_versions)
     asset_config = {
         "capabilities": {"config": caps.model_dump()},
@@ -137,9 +151,13 @@ def refresh(
         store.check_usable()
         with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
             before = store.current_version()
-            published = next((v for v in store.versions() if v["version"] == before), {}).get("settings")
+            info = next((v for v in store.versions() if v["version"] == before), {})
+            published = info.get("settings")
             if not force and published is not None and published != {k: v["config"] for k, v in asset_config.items()}:
                 typer.echo("settings differ from the published version's: rebuilding the analyses", err=True)
+                force = True
+            if not force and before and info.get("analyses_sha256") != analyses_sha256():
+                typer.echo("the analyses file differs from the published version's: rebuilding the analyses", err=True)
                 force = True
             outcome = run_refresh(store, mirror, None if quiet else log_level.value, asset_config, force, source)
     except WarehouseError as exc:

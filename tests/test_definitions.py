@@ -17,6 +17,7 @@ EXPECTED_ASSETS = {
     "marts/capabilities_scores",
     "marts/capabilities_components",
     "marts/capabilities_skipped",
+    "marts/analyses",
     "marts/benchmark_correlations",
     "marts/model_identity",
     "marts/unmatched_models",

@@ -33,6 +33,8 @@ def spearman(root, model_set, benchmark, versus="capabilities"):
 
 @pytest.mark.parametrize("model_set, published", [("base", 0.783), ("chat", 0.708)])
 def test_variance_explained_matches_paper(refreshed, model_set, published):
+    assert table(refreshed, f"select analysis from marts.analyses where model_set = '{model_set}'")["analysis"].to_list() == [
+        f"safetywashing_{model_set}"]
     frame = table(refreshed, f"select distinct variance_explained, n_models from marts.capabilities_components where model_set='{model_set}'")
     assert frame.height == 1
     assert round(frame["variance_explained"][0], 3) == published
@@ -173,7 +175,7 @@ def test_cli_sql_formats_and_read_only(refreshed):
     out = runner.invoke(app, ["sql", "create table marts.x as select 1", "--warehouse", str(refreshed)])
     assert out.exit_code == 1 and "read-only" in out.output.lower()
     out = runner.invoke(app, ["tables", "--warehouse", str(refreshed)])
-    assert "marts.benchmark_correlations(source, model_set, benchmark, area, versus, n_models, spearman, ci_low, ci_high" in out.output
+    assert "marts.benchmark_correlations(analysis, source, model_set, benchmark, area, versus, n_models, spearman, ci_low, ci_high" in out.output
 
 
 def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
@@ -232,3 +234,57 @@ def test_second_writer_is_refused_at_once_with_a_clear_message(tmp_path):
     assert re.fullmatch(rf"error: another refresh \(pid \d+ since .*\) is writing the warehouse {tmp_path}; "
                         r"wait for it, or run again with --wait\n", out.stderr)
     assert seconds < 2  # refused before the heavy imports
+
+
+USER_ANALYSIS = """
+[[analyses]]
+name = "chat_two_inputs"
+description = "Chat models scored on MMLU and WinoGrande only."
+source = "safetywashing"
+model_set = "chat"
+capability_inputs = ["mmlu", "winogrande"]
+targets = {targets}
+"""
+
+
+def test_a_user_analysis_from_the_config_file_against_scipy(warehouse_copy, tmp_path):
+    import numpy as np
+    from scipy import stats
+
+    from assets.analyses import ANALYSES_FILE
+
+    path = tmp_path / "analyses.toml"
+    path.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench", "wmdp_bio"]'))
+    args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet", "--source", "safetywashing",
+            "--analyses", str(path)]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "the analyses file differs from the published version's: rebuilding the analyses" in out.output
+    assert table(warehouse_copy, "select analysis from marts.analyses order by 1")["analysis"].to_list() == [
+        "chat_two_inputs", "safetywashing_base", "safetywashing_chat"]
+    got = table(warehouse_copy, "select benchmark, versus, spearman from marts.benchmark_correlations "
+                                "where analysis = 'chat_two_inputs' and versus = 'capabilities' order by benchmark")
+    assert got["benchmark"].to_list() == ["MT_Bench", "mmlu", "winogrande", "wmdp_bio"]  # targets and inputs
+    frame = pl.read_csv(SW_DATA / "benchmarks_chat_models.csv")
+    z = [(frame[c] - frame[c].mean()) / frame[c].std(ddof=0) for c in ("mmlu", "winogrande")]
+    # two inputs: PC1 of their Spearman matrix is (1, 1)/sqrt(2), so the score ranks as the sum of z-scores
+    score = (z[0] + z[1]).to_numpy()
+    for bench in ("MT_Bench", "wmdp_bio"):
+        y = frame[bench].to_numpy().astype(float)
+        keep = ~np.isnan(y)
+        expected = stats.spearmanr(y[keep], score[keep]).statistic
+        assert got.filter(benchmark=bench)["spearman"][0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_an_analysis_naming_an_unknown_benchmark_fails_naming_it(warehouse_copy, tmp_path):
+    from assets.analyses import ANALYSES_FILE
+
+    path = tmp_path / "analyses.toml"
+    path.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench", "mt_bench_typo"]'))
+    version = Store(warehouse_copy).current_version()
+    out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet",
+                                   "--source", "safetywashing", "--analyses", str(path)])
+    assert out.exit_code == 1
+    assert ("analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of 'safetywashing' "
+            "(model set 'chat') in its newest snapshot") in out.output
+    assert Store(warehouse_copy).current_version() == version

@@ -111,7 +111,7 @@ KILL_POINTS = [
     ("snapshots__safetywashing", 0.1),  # the backfill of the pinned snapshot (its landed copy was removed)
     ("land", 0.0),
     ("dbt_models", 2.0),
-    ("marts__benchmark_correlations.bootstrap_chunk[safetywashing__chat__0]", 0.0),
+    ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
     ("marts__benchmark_correlations.summarize_correlations", 0.1),
     ("warehouse__published", 0.0),
 ]
