@@ -137,16 +137,17 @@ def refresh(
     unknown = sorted(set(source or ()) - set(registered))
     if unknown:
         raise fail(f"unknown source(s) {', '.join(unknown)}; registered: {', '.join(registered)}", 2)
-    if analyses is not None:
-        if not analyses.is_file():
-            raise fail(f"no analyses file at {analyses}", 2)
-        os.environ["SAFETYWASH_ANALYSES"] = str(analyses.resolve())
+    if analyses is not None and not analyses.is_file():
+        raise fail(f"no analyses file at {analyses}", 2)
     store = Store(warehouse or "", keep_versions)
     asset_config = {
         "capabilities": {"config": caps.model_dump()},
         "marts__benchmark_correlations": {"config": bootstrap.model_dump(exclude={"resamples_per_step"})},
     }
     before = None
+    previous = os.environ.get("SAFETYWASH_ANALYSES")
+    if analyses is not None:  # read by the run's steps; restored after, for callers that invoke this in-process
+        os.environ["SAFETYWASH_ANALYSES"] = str(analyses.resolve())
     try:
         store.check_usable()
         with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
@@ -166,6 +167,12 @@ def refresh(
         if debug:
             traceback.print_exc()
         raise fail(f"{type(exc).__name__}: {exc}", 1, None if debug else "(run again with --debug for the traceback)") from None
+    finally:
+        if analyses is not None:
+            if previous is None:
+                os.environ.pop("SAFETYWASH_ANALYSES", None)
+            else:
+                os.environ["SAFETYWASH_ANALYSES"] = previous
     seconds = time.perf_counter() - started
     sources_summary(outcome)
     if not outcome.success:

@@ -119,11 +119,11 @@ def test_scores_latest_holds_each_sources_newest_snapshot(runs):
 
 
 def test_paper_figures_stand_beside_the_other_sources(runs):
-    components = table(runs["root"], "select distinct source, model_set, round(variance_explained, 3) v from marts.capabilities_components order by all")
-    assert components.rows() == [("safetywashing", "base", 0.783), ("safetywashing", "chat", 0.708)]
+    components = table(runs["root"], "select distinct analysis, round(variance_explained, 3) v from marts.capabilities_components order by all")
+    assert components.rows() == [("safetywashing_base", 0.783), ("safetywashing_chat", 0.708)]
     skipped = table(runs["root"], "select source, reason from marts.capabilities_skipped order by source")
     assert skipped["source"].to_list() == ["arena", "epoch_hub", "lm_eval", "obsscaling", "open_llm_v1", "open_llm_v2"]
-    assert skipped["reason"].str.starts_with("no capability inputs").all()
+    assert skipped["reason"].str.starts_with("no analysis in analyses.toml covers this source").all()
     rho = table(runs["root"], "select round(spearman, 3) r from marts.benchmark_correlations where model_set = 'chat' "
                               "and benchmark = 'MT_Bench' and versus = 'capabilities'")
     assert rho["r"].to_list() == [0.787]
