@@ -8,6 +8,7 @@ missing-value method. No dagster import; errors name the file, the analysis and 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -59,6 +60,11 @@ def analyses_file() -> Path:
     """``$SAFETYWASH_ANALYSES`` (read when a run starts), else the project's ``analyses.toml``."""
     chosen = os.environ.get("SAFETYWASH_ANALYSES", "")
     return Path(chosen).expanduser().resolve() if chosen else ANALYSES_FILE
+
+
+def analyses_sha256() -> str:
+    """sha256 of the analyses file a run reads now: a version records it, a refresh compares it."""
+    return hashlib.sha256(analyses_file().read_bytes()).hexdigest()
 
 
 def load_analyses(path: Path | None = None, sources: set[str] | None = None) -> list[Analysis]:

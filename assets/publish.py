@@ -4,11 +4,9 @@ It runs only when every step before it succeeded: dbt's build (a failing dbt tes
 blocking asset checks of the Python marts. Readers see the previous version until the pointer moves.
 """
 
-import hashlib
-
 import dagster as dg
 
-from .analyses import analyses_file
+from .analyses import analyses_sha256
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .correlations import CORRELATIONS_KEY
 from .exports import EXPORTS_KEY
@@ -47,7 +45,7 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
     settings = {name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
                 for name, model in SETTINGS_OPS.items()}
     details = {"sources": sources.to_dicts(), "row_counts": row_counts, "settings": settings,
-               "analyses_sha256": hashlib.sha256(analyses_file().read_bytes()).hexdigest()}
+               "analyses_sha256": analyses_sha256()}
     try:
         info = warehouse.store.publish(candidate, context.run.run_id, details)
     except WarehouseError as exc:

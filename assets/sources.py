@@ -388,9 +388,7 @@ def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]
     if store.current_version() is None:
         return {}
     with store.read() as con:
-        exists = con.execute("select count(*) from information_schema.tables where table_schema = 'raw' "
-                             "and table_name = 'snapshots'").fetchone()[0]
-        if not exists:
+        if not _has_table(con, "snapshots"):
             return {}
         pairs = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
     out: dict[str, set[tuple[str, str]]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -82,25 +81,11 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional
     return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=log_level is None, sources=sources)
 
 
-def analyses_sha256() -> str:
-    """sha256 of the analyses file a run would read ($SAFETYWASH_ANALYSES or the project's)."""
-    chosen = os.environ.get("SAFETYWASH_ANALYSES") or Path(__file__).resolve().parents[1] / "analyses.toml"
-    return hashlib.sha256(Path(chosen).read_bytes()).hexdigest()
-
-
 def step_errors(result) -> list[str]:
     """One line per failed step: the step and its own message (source, file, line, digests)."""
-    lines = []
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            if data.user_failure_data and data.user_failure_data.description:
-                message = data.user_failure_data.description
-            else:
-                error = data.error
-                message = error.cause.message if error and error.cause else (error.message if error else "")
-            lines.append(f"step {event.step_key} failed: {' '.join((message or '').split())}")
-    return lines
+    from .runs import step_failures
+
+    return [f"step {step} failed: {message}" for step, message in step_failures(result)]
 
 
 @app.command()
@@ -157,6 +142,8 @@ def refresh(
             if not force and published is not None and published != {k: v["config"] for k, v in asset_config.items()}:
                 typer.echo("settings differ from the published version's: rebuilding the analyses", err=True)
                 force = True
+            from assets.analyses import analyses_sha256  # after the lock: the refusal path stays light
+
             if not force and before and info.get("analyses_sha256") != analyses_sha256():
                 typer.echo("the analyses file differs from the published version's: rebuilding the analyses", err=True)
                 force = True

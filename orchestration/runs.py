@@ -101,7 +101,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
                 tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
             backfills.append(result)
             if not result.success:
-                failures.setdefault(name, []).extend(_failure_messages(result))
+                failures.setdefault(name, []).extend(message for _, message in step_failures(result))
         job_def = defs.resolve_job_def("refresh")
         selection = None
         if sources is not None:
@@ -120,13 +120,17 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     return Refresh(backfills, job, reports)
 
 
-def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """(step key, its own message on one line) per failed step: a ``dg.Failure``'s description (source,
+    file, line, digests), else the error's cause."""
     out = []
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
             if data.user_failure_data and data.user_failure_data.description:
-                out.append(" ".join(data.user_failure_data.description.split()))
-            elif data.error:
-                out.append(" ".join((data.error.cause.message if data.error.cause else data.error.message).split()))
+                message = data.user_failure_data.description
+            else:
+                error = data.error
+                message = error.cause.message if error and error.cause else (error.message if error else "")
+            out.append((event.step_key, " ".join((message or "").split())))
     return out
