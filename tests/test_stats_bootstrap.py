@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from assets.parsers.safetywashing import parse_matrix
+from assets.stats import _compiled
 from assets.stats import bootstrap as bs
 from assets.stats.correlation import Comparison, statistics_on_rows
 from conftest import SW_DATA
@@ -35,14 +36,14 @@ def paper_comparisons(col, flop, model_set):
     return comps
 
 
-@pytest.fixture(params=["dense", "sorted"])
+@pytest.fixture(params=["dense", "compiled"])
 def path(request, monkeypatch):
-    if request.param == "sorted":
+    if request.param == "compiled":  # the large-model-set kernels of assets.stats._compiled
         monkeypatch.setattr(bs, "_DENSE_LIMIT", 0)
     return request.param
 
 
-def test_weighted_ranks_equal_rankdata_of_the_repeated_sample(path):
+def test_weighted_ranks_equal_rankdata_of_the_repeated_sample():
     rng = np.random.default_rng(0)
     values = np.round(rng.normal(size=(4, 15)), 1)  # rounding makes original ties
     values[1, [2, 5]] = np.nan
@@ -59,6 +60,13 @@ def test_weighted_ranks_equal_rankdata_of_the_repeated_sample(path):
             np.testing.assert_allclose(got, expected)
             _, counts = np.unique(repeated, return_counts=True)
             assert ties[b, c] == pytest.approx((counts**3 - counts).sum())
+            # the compiled walk over the sorted column: same ranks, and its sums centre exactly
+            order, end = bs._sorted_column(values[c], np.flatnonzero(~np.isnan(values[c])))
+            walked = np.zeros(15)
+            total, drawn, ss = _compiled._ranks_fixed(order, end, order.size, w[b], walked)
+            np.testing.assert_array_equal(np.repeat(walked[keep] + 0.5, w[b][keep].astype(int)), expected)
+            assert (total, drawn) == (len(repeated), keep.sum())
+            assert ss - total**3 / 4 == ((expected - expected.mean()) ** 2).sum()
 
 
 @pytest.mark.parametrize("method", ["paper", "sklearn"])
@@ -74,12 +82,34 @@ def test_replicates_equal_direct_computation(path, method):
     np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], statistics_on_rows(cap, comps, np.arange(rep.n), method), atol=1e-12)
 
 
-def test_models_with_identical_inputs_tie_in_every_score():
+@pytest.mark.parametrize("method", ["paper", "sklearn"])
+def test_missing_inputs_and_leave_one_out_refits_over_other_models(path, method):
+    """Holes in the capability inputs: a leave-one-out refit covers the models missing only the input it
+    drops (its own fit, not a slice of the full one); ties in a benchmark and in compute."""
+    rng = np.random.default_rng(5)
+    n = 40
+    g = rng.normal(size=n)
+    cap = g[:, None] + rng.normal(scale=0.6, size=(n, 4))
+    cap[rng.random(cap.shape) < 0.08] = np.nan
+    y = np.round(g + rng.normal(size=n), 0)  # many ties
+    y[[3, 17]] = np.nan
+    flop = np.round(np.exp(g), 1)
+    comps = [Comparison("y", "capabilities", y), Comparison("y", "compute", y, x=flop),
+             *[Comparison(f"c{j}", "capabilities_loo", cap[:, j], drop_input=j) for j in range(4)]]
+    rep = bs.Replicator(cap, comps, method)
+    w = bs.resample_weights(n, seed=3, start=0, stop=25)
+    theta = rep(w)
+    for b in range(25):
+        idx = np.repeat(np.arange(n), w[b].astype(int))
+        np.testing.assert_allclose(theta[:, b], statistics_on_rows(cap, comps, idx, method), atol=1e-9)
+
+
+def test_models_with_identical_inputs_tie_in_every_score(path):
     cap, col, flop = paper_set("chat")
     cap[5] = cap[9]  # two models with the same capability inputs always share a score
     comps = paper_comparisons(col, flop, "chat")
     rep = bs.Replicator(cap, comps)
-    assert not rep.distinct_scores
+    assert rep.compiled or not rep.distinct_scores
     w = bs.resample_weights(rep.n, seed=4, start=0, stop=10)
     theta = rep(w)
     for b in range(10):
@@ -95,7 +125,7 @@ def test_jackknife_is_leave_one_model_out():
         np.testing.assert_allclose(jack[:, i], statistics_on_rows(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9)
 
 
-def test_same_seed_same_bits_whatever_the_chunking():
+def test_same_seed_same_bits_whatever_the_chunking(path):
     cap, col, flop = paper_set("base")
     comps = paper_comparisons(col, flop, "base")
     whole = bs.Replicator(cap, comps, workers=1)(bs.resample_weights(len(flop), 5, 0, 1300))
@@ -107,7 +137,7 @@ def test_same_seed_same_bits_whatever_the_chunking():
     assert not np.array_equal(whole, bs.Replicator(cap, comps)(bs.resample_weights(len(flop), 6, 0, 1300)), equal_nan=True)
 
 
-def test_degenerate_resamples_are_counted_not_used():
+def test_degenerate_resamples_are_counted_not_used(path):
     rng = np.random.default_rng(3)
     g = rng.normal(size=12)
     cap = g[:, None] + rng.normal(scale=0.3, size=(12, 4))

@@ -8,8 +8,9 @@ materialising the resampled data:
   z-scores;
 - the average rank of model ``i`` in column ``v`` is ``sum_j w_j ([v_j < v_i] + [v_j == v_i] / 2) + 1/2``,
   which counts duplicates and original ties alike. For small ``n`` it is one matrix product of the
-  weights with a fixed 0/½/1 comparison matrix per column (all columns in one GEMM); for large ``n`` it
-  is a cumulative sum of the weights in the column's original sort order (no re-sort per resample);
+  weights with a fixed 0/½/1 comparison matrix per column (all columns in one GEMM); above
+  :data:`_DENSE_LIMIT` the compiled kernels of :mod:`assets.stats._compiled` walk each column in its
+  original sort order instead (O(n) per column and resample, no re-sort);
 - a Spearman correlation within the resample is the ``w``-weighted Pearson correlation of those ranks;
   its sums of squares follow from the tie structure alone (``(N^3 - N - sum(m^3 - m)) / 12`` over tie
   groups of weight ``m``), so only the cross products touch the ranks;
@@ -33,8 +34,8 @@ import polars as pl
 from scipy.special import ndtr, ndtri
 from threadpoolctl import threadpool_limits
 
-from .capabilities import Method, orient
-from .correlation import MIN_MODELS, Comparison
+from .capabilities import Method, fit_capabilities, orient
+from .correlation import MIN_MODELS, Comparison, comparator_values
 
 BLOCK = 500
 CI_METHODS = ("bca", "percentile")
@@ -76,45 +77,33 @@ class _FixedRanks:
     """Weighted ranks of fixed columns (NaN = not ranked) under per-resample weights.
 
     Calling it with weights ``w`` (b, n) returns ``rank - 1/2`` as an array (b, n, C): zero for a model
-    a column does not rank, and ``N/2`` on (weighted) average for the ``N`` it does.
+    a column does not rank, and ``N/2`` on (weighted) average for the ``N`` it does. One GEMM with a fixed
+    0/½/1 comparison matrix (n, n*C): the path for model sets small enough to hold it
+    (see :data:`_DENSE_LIMIT`; larger ones go to :mod:`assets.stats._compiled`).
     """
 
     def __init__(self, columns: np.ndarray, dtype: type = np.float64):
-        self.columns = np.asarray(columns, dtype=float)  # (C, n)
-        c, n = self.columns.shape
+        v = self.columns = np.asarray(columns, dtype=float)  # (C, n)
+        c, n = v.shape
         self.dtype = dtype
-        self.dense = c * n * n <= _DENSE_LIMIT
-        if self.dense:
-            v = self.columns
-            less = v[:, None, :] < v[:, :, None]  # [c, i, j] = v_j < v_i
-            equal = v[:, None, :] == v[:, :, None]
-            # column (i, c) of the (n, n*C) matrix: what each model j adds to the rank of i in column c
-            self.compare = (less + 0.5 * equal).transpose(2, 1, 0).reshape(n, n * c).astype(dtype)
-            # tie groups: models alone in their value count through one GEMM, tied groups through another
-            single = ~np.isnan(v)
-            groups, owner = [], []
-            for k, col in enumerate(v):
-                values, counts = np.unique(col[~np.isnan(col)], return_counts=True)
-                for value in values[counts > 1]:
-                    members = col == value
-                    single[k] &= ~members
-                    groups.append(members)
-                    owner.append(k)
-            self.single = single.T.astype(float)  # (n, C)
-            self.ties = np.array(groups, dtype=float).reshape(len(groups), n).T  # (n, G)
-            self.owner = np.zeros((len(groups), c))
-            self.owner[np.arange(len(groups)), owner] = 1.0
-        else:
-            self.orders, self.first, self.last, self.starts = [], [], [], []
-            for col in self.columns:
-                present = np.flatnonzero(~np.isnan(col))
-                order = present[np.argsort(col[present], kind="stable")]
-                first, last = _tie_bounds(col[order])
-                tied = bool((first != last).any())
-                self.orders.append(order)
-                self.first.append(first if tied else None)  # None: no ties, a simpler rank formula
-                self.last.append(last if tied else None)
-                self.starts.append(np.unique(first))
+        less = v[:, None, :] < v[:, :, None]  # [c, i, j] = v_j < v_i
+        equal = v[:, None, :] == v[:, :, None]
+        # column (i, c) of the (n, n*C) matrix: what each model j adds to the rank of i in column c
+        self.compare = (less + 0.5 * equal).transpose(2, 1, 0).reshape(n, n * c).astype(dtype)
+        # tie groups: models alone in their value count through one GEMM, tied groups through another
+        single = ~np.isnan(v)
+        groups, owner = [], []
+        for k, col in enumerate(v):
+            values, counts = np.unique(col[~np.isnan(col)], return_counts=True)
+            for value in values[counts > 1]:
+                members = col == value
+                single[k] &= ~members
+                groups.append(members)
+                owner.append(k)
+        self.single = single.T.astype(float)  # (n, C)
+        self.ties = np.array(groups, dtype=float).reshape(len(groups), n).T  # (n, G)
+        self.owner = np.zeros((len(groups), c))
+        self.owner[np.arange(len(groups)), owner] = 1.0
 
     def tie_correction(self, w: np.ndarray) -> np.ndarray:
         """``sum over tie groups of (m^3 - m)``, m the group's weight, per resample and column: (b, C).
@@ -122,33 +111,19 @@ class _FixedRanks:
         With it the weighted sum of squared rank deviations is ``(N^3 - N - correction) / 12`` without
         touching the ranks themselves.
         """
-        if self.dense:
-            m = w @ self.ties
-            return (w * w * w - w) @ self.single + (m * m * m - m) @ self.owner
-        out = np.zeros((w.shape[0], len(self.orders)))
-        for k, order in enumerate(self.orders):
-            if self.first[k] is None:
-                m = w[:, order]
-            else:
-                cum = np.zeros((w.shape[0], order.size + 1))
-                np.cumsum(w[:, order], axis=1, out=cum[:, 1:])
-                m = cum[:, self.last[k][self.starts[k]] + 1] - cum[:, self.starts[k]]
-            out[:, k] = (m * m * m - m).sum(axis=1)
-        return out
+        m = w @ self.ties
+        return (w * w * w - w) @ self.single + (m * m * m - m) @ self.owner
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         b, n = w.shape
-        c = self.columns.shape[0]
-        if self.dense:
-            return (w.astype(self.dtype) @ self.compare).reshape(b, n, c)
-        out = np.zeros((b, n, c), dtype=self.dtype)
-        for k, order in enumerate(self.orders):
-            ws = w[:, order]
-            if self.first[k] is None:  # no ties: rank - 1/2 = weight before + w / 2
-                out[:, order, k] = np.cumsum(ws, axis=1) - ws / 2.0
-            else:
-                out[:, order, k] = _sorted_ranks(ws, self.first[k], self.last[k]) - 0.5
-        return out
+        return (w.astype(self.dtype) @ self.compare).reshape(b, n, self.columns.shape[0])
+
+
+def _sorted_column(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The models ``present`` in the order of ``values``, and for each position one past the end of its
+    tie group (the compiled kernels' form of a fixed column)."""
+    order = present[np.argsort(values[present], kind="stable")]
+    return order, _tie_bounds(values[order])[1] + 1
 
 
 def _tie_bounds(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,23 +319,17 @@ class Replicator:
             self.groups[d] = slice(at, at + len(groups[d]))
             at += len(groups[d])
         self.fits: dict[int | None, tuple[np.ndarray, np.ndarray, _FixedRanks | None]] = {}
+        k = self.cap.shape[1]
+        self.compiled = max(len(comparisons), k) * self.n * self.n > _DENSE_LIMIT
         for d in {None, *drops}:
             x = self.cap if d is None else np.delete(self.cap, d, axis=1)
             ok = ~np.isnan(x).any(axis=1)
             x = np.where(ok[:, None], x, 0.0)
-            ranks = _FixedRanks(np.where(ok[None, :], x.T, np.nan)) if method == "paper" else None
+            ranks = _FixedRanks(np.where(ok[None, :], x.T, np.nan)) if method == "paper" and not self.compiled else None
             self.fits[d] = (x, ok, ranks)
-        # Two models with identical capability inputs always tie in the score; otherwise scores tie only
-        # between copies of one model, and the score side's sum of squares needs no ranks.
-        self.distinct_scores = all(
-            np.unique(x[ok], axis=0).shape[0] == ok.sum() for x, ok, _ in self.fits.values()
-        )
-        x, ok, ranks = self.fits[None]
-        # PC1 of the original sample: the start of every resample's power iteration
-        self.pc1 = _top_eigenvectors(_fit_matrices(x, ok, np.ones((1, self.n)), method, ranks).corr)[0]
         masks, ys, xs = [], [], []
-        for k in self.order:
-            c = comparisons[k]
+        for j in self.order:
+            c = comparisons[j]
             y = np.asarray(c.y, dtype=float)
             present_x = self.fits[c.drop_input][1] if c.x is None else ~np.isnan(np.asarray(c.x, dtype=float))
             mask = ~np.isnan(y) & present_x
@@ -369,6 +338,17 @@ class Replicator:
             if c.x is not None:
                 xs.append(np.where(mask, np.asarray(c.x, dtype=float), np.nan))
         self.masks = np.array(masks, dtype=bool).reshape(len(comparisons), self.n)  # internal order
+        if self.compiled:
+            self._kernel_args = self._compile_inputs(np.array(ys).reshape(len(comparisons), self.n), xs)
+            return
+        # Two models with identical capability inputs always tie in the score; otherwise scores tie only
+        # between copies of one model, and the score side's sum of squares needs no ranks.
+        self.distinct_scores = all(
+            np.unique(x[ok], axis=0).shape[0] == ok.sum() for x, ok, _ in self.fits.values()
+        )
+        x, ok, ranks = self.fits[None]
+        # PC1 of the original sample: the start of every resample's power iteration
+        self.pc1 = _top_eigenvectors(_fit_matrices(x, ok, np.ones((1, self.n)), method, ranks).corr)[0]
         self.mask_matrix = self.masks.T.astype(float)  # (n, C)
         self.y_ranks = _FixedRanks(np.array(ys).reshape(len(comparisons), self.n), self.dtype)
         self.x_ranks = _FixedRanks(np.array(xs).reshape(len(xs), self.n), self.dtype) if xs else None
@@ -376,9 +356,78 @@ class Replicator:
         per_resample = max(self.n * len(comparisons), dense_dynamic) * np.dtype(self.dtype).itemsize
         self.chunk = max(1, _CHUNK_BYTES // per_resample)
 
+    def _compile_inputs(self, ys: np.ndarray, xs: list[np.ndarray]) -> tuple:
+        """Arrays for :func:`assets.stats._compiled.replicate`: capabilities units (the full fit, and each
+        leave-one-out refit whose models differ from it), score variants, sorted comparison columns."""
+        k = self.cap.shape[1]
+        x_full, ok_full, _ = self.fits[None]
+        units = [(ok_full, list(range(k)))]
+        variants = [(0, -1)]
+        variant_of: dict[int | None, int] = {None: 0}
+        for d in self.groups:
+            if d is None:
+                continue
+            ok = self.fits[d][1]
+            if np.array_equal(ok, ok_full):
+                variants.append((0, d))
+            else:
+                units.append((ok, [c for c in range(k) if c != d]))
+                variants.append((len(units) - 1, -1))
+            variant_of[d] = len(variants) - 1
+        x = np.where(np.isnan(self.cap), 0.0, self.cap)
+        U, n = len(units), self.n
+        unit_cols = np.full((U, k), -1, dtype=np.int64)
+        unit_k = np.array([len(cols) for _, cols in units], dtype=np.int64)
+        unit_ok = np.array([ok for ok, _ in units], dtype=bool)
+        unit_len = unit_ok.sum(axis=1).astype(np.int64)
+        rank_order = np.zeros((U, k, n), dtype=np.int64)
+        rank_end = np.zeros((U, k, n), dtype=np.int64)
+        scale = np.ones((U, k))
+        starts = np.zeros((U, k))
+        for u, (ok, cols) in enumerate(units):
+            unit_cols[u, : len(cols)] = cols
+            present = np.flatnonzero(ok)
+            for a, col in enumerate(cols):
+                rank_order[u, a, : present.size], rank_end[u, a, : present.size] = _sorted_column(x[:, col], present)
+                scale[u, a] = max(np.abs(x[present, col]).max(initial=0.0), 1.0)
+            try:
+                starts[u, : len(cols)] = fit_capabilities(x[np.ix_(ok, cols)], method=self.method).loadings
+            except ValueError:  # a degenerate original fit: resamples start from the uniform direction
+                starts[u, : len(cols)] = 1.0 / np.sqrt(len(cols))
+        guesses = np.full((len(variants), n), -1, dtype=np.int64)
+        for v, (u, d) in enumerate(variants):
+            ok, cols = units[u]
+            cols = [c for c in cols if c != d]
+            present = np.flatnonzero(ok)
+            try:
+                score = fit_capabilities(x[np.ix_(ok, cols)], method=self.method).scores
+            except ValueError:
+                score = np.zeros(present.size)
+            guesses[v, : present.size] = present[np.argsort(score, kind="stable")]
+        C = len(self.comparisons)
+        cmp_variant = np.full(C, -1, dtype=np.int64)
+        y_order, y_end = np.zeros((C, n), dtype=np.int64), np.zeros((C, n), dtype=np.int64)
+        x_order, x_end = np.zeros((C, n), dtype=np.int64), np.zeros((C, n), dtype=np.int64)
+        y_len = self.masks.sum(axis=1).astype(np.int64)
+        x_len = np.zeros(C, dtype=np.int64)
+        fixed = iter(xs)
+        for at, j in enumerate(self.order):
+            c = self.comparisons[j]
+            present = np.flatnonzero(self.masks[at])
+            y_order[at, : present.size], y_end[at, : present.size] = _sorted_column(ys[at], present)
+            if c.x is None:
+                cmp_variant[at] = variant_of[c.drop_input]
+            else:
+                x_order[at, : present.size], x_end[at, : present.size] = _sorted_column(next(fixed), present)
+                x_len[at] = present.size
+        var_unit = np.array([u for u, _ in variants], dtype=np.int64)
+        var_drop = np.array([d for _, d in variants], dtype=np.int64)
+        return (x, self.method == "paper", unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts,
+                guesses, var_unit, var_drop, cmp_variant, self.masks, y_order, y_end, y_len, x_order, x_end, x_len)
+
     def _dense_variant(self, part: slice) -> bool:
         """Rank a score variant's comparisons with the O(n^2) comparison matrix (else by sorting)?"""
-        return part.stop - part.start >= self.n and self.n * self.n <= _DENSE_LIMIT
+        return part.stop - part.start >= self.n
 
     @property
     def n_models(self) -> np.ndarray:
@@ -413,6 +462,18 @@ class Replicator:
         """Statistics of every comparison under weights ``w`` (b, n): array (C, b), NaN = degenerate."""
         w = np.atleast_2d(np.asarray(w, dtype=float))
         out = np.empty((len(self.comparisons), w.shape[0]))
+        if self.compiled:
+            import numba
+
+            from . import _compiled
+
+            threads = numba.get_num_threads()
+            numba.set_num_threads(min(self.workers, numba.config.NUMBA_NUM_THREADS))
+            try:
+                out[self.order] = _compiled.replicate(np.ascontiguousarray(w), *self._kernel_args)
+            finally:
+                numba.set_num_threads(threads)
+            return out
 
         def run(lo: int) -> None:
             out[self.order, lo : lo + self.chunk] = self._chunk(w[lo : lo + self.chunk]).T
@@ -469,49 +530,62 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
     """Two-sided permutation p-value of each comparison's point estimate against "no correlation".
 
     The benchmark column is permuted among the ``m`` models with both values while the comparator
-    (e.g. the score fitted on the original sample) stays fixed:
-    ``p = (1 + #{|r*| >= |r|}) / (1 + n_permutations)``. The permutations of ``m`` models come from
-    ``default_rng([seed, 1, m])`` and are shared by all comparisons over ``m`` models; comparisons
-    that share models and comparator are scored together in one matrix product.
+    (the score fitted on the original sample, or a fixed column) stays fixed:
+    ``p = (1 + #{|r*| >= |r|}) / (1 + n_permutations)``. Permutations of all ``n`` models are drawn in
+    blocks of :data:`BLOCK`, block ``i`` from ``default_rng([seed, 1, i])``; a comparison over ``m``
+    models uses the entries below ``m`` of each, in order, which is a uniform permutation of ``m``. One
+    draw serves every comparison, memory stays at one block, and the counting loop is compiled
+    (:func:`assets.stats._compiled.permutation_hits`).
     """
     from scipy.stats import rankdata
 
-    scores = replicator.scores(np.ones((1, replicator.n)))
-    masks = np.empty_like(replicator.masks)
-    masks[replicator.order] = replicator.masks
+    from . import _compiled
+
+    n = replicator.n
+    cache: dict[int | None, np.ndarray] = {}
     groups: dict[tuple, list[int]] = {}
     comparators: dict[tuple, np.ndarray] = {}
+    masks = np.empty_like(replicator.masks)
+    masks[replicator.order] = replicator.masks
     for k, c in enumerate(replicator.comparisons):
         if masks[k].sum() < MIN_MODELS:
             continue
-        x = np.asarray(c.x, dtype=float) if c.x is not None else scores[c.drop_input][0][0]
+        if c.x is None:
+            if c.drop_input not in cache:
+                cache[c.drop_input] = comparator_values(replicator.cap, c, replicator.method)
+            x = cache[c.drop_input]
+        else:
+            x = np.asarray(c.x, dtype=float)
         key = (masks[k].tobytes(), x[masks[k]].tobytes())
         groups.setdefault(key, []).append(k)
         comparators[key] = x[masks[k]]
     out = np.full(len(replicator.comparisons), np.nan)
-    inverse, inverse_m = None, -1
-    for key in sorted(groups, key=lambda key: int(masks[groups[key][0]].sum())):
-        members = groups[key]
-        mask = masks[members[0]]
-        m = int(mask.sum())
-        rx = rankdata(comparators[key])
-        rx -= rx.mean()
-        ry = rankdata(np.array([replicator.comparisons[k].y for k in members], dtype=float)[:, mask], axis=1)
-        ry -= ry.mean(axis=1, keepdims=True)
-        denom = np.sqrt((ry * ry).sum(axis=1) * (rx @ rx))
-        if m != inverse_m:  # groups come by size: one set of permutations alive at a time
-            perms = np.random.default_rng([seed, 1, m]).permuted(np.tile(np.arange(m), (n_permutations, 1)), axis=1)
-            inverse, inverse_m = np.argsort(perms, axis=1), m
-            del perms
-        # sum_i ry[perm[p, i]] * rx[i] == sum_j ry[j] * rx[inverse[p, j]]: permuting y is one GEMM
-        hits = np.zeros(len(members), dtype=np.int64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            observed = np.abs(ry @ rx) / denom
-            step = max(1, _CHUNK_BYTES // (8 * m))
-            for lo in range(0, n_permutations, step):
-                permuted = np.abs(ry @ rx[inverse[lo : lo + step]].T) / denom[:, None]
-                hits += np.count_nonzero(permuted >= observed[:, None] - 1e-12, axis=1)
-        out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
+    if not groups:
+        return out
+    keys = list(groups)
+    group_m = np.array([int(masks[groups[key][0]].sum()) for key in keys], dtype=np.int64)
+    rx = np.zeros((len(keys), n))
+    members, member_group, ry = [], [], []
+    for g, key in enumerate(keys):
+        m = group_m[g]
+        rx[g, :m] = rankdata(comparators[key]) - (m + 1) / 2.0
+        for k in groups[key]:
+            r = np.zeros(n)
+            r[:m] = rankdata(np.asarray(replicator.comparisons[k].y, dtype=float)[masks[k]]) - (m + 1) / 2.0
+            members.append(k)
+            member_group.append(g)
+            ry.append(r)
+    ry = np.array(ry)
+    member_group = np.array(member_group, dtype=np.int64)
+    denom = np.sqrt((ry * ry).sum(axis=1) * (rx[member_group] ** 2).sum(axis=1))
+    observed = np.abs((ry * rx[member_group]).sum(axis=1))
+    threshold = observed - 1e-12 * denom
+    hits = np.zeros(len(members), dtype=np.int64)
+    for block in range(-(-n_permutations // BLOCK)):
+        rows = min(BLOCK, n_permutations - block * BLOCK)
+        perms = np.random.default_rng([seed, 1, block]).permuted(np.tile(np.arange(n, dtype=np.int64), (rows, 1)), axis=1)
+        hits += _compiled.permutation_hits(perms, group_m, rx, member_group, ry, threshold)
+    out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
     return out
 
 

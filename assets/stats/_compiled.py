@@ -1,0 +1,390 @@
+"""Compiled (numba) kernels of the bootstrap for large model sets.
+
+At thousands of models the dense kernels of :mod:`assets.stats.bootstrap` (an O(n^2) comparison matrix
+per column) no longer fit, and numpy's whole-array passes over (resamples × models × comparisons) cost
+more memory traffic than the arithmetic. These loops do the same sums one resample at a time, walking
+each column in its sorted order once:
+
+- the weighted average rank of a model is the weight of the models below it plus half the weight of its
+  tie group (``rank - 1/2 = below + group / 2``), so a column's ranks under any weights are one pass in
+  the column's original sort order (a refitted score is sorted once per resample, over the models
+  drawn);
+- a capabilities refit is the weighted mean and deviation of each input, the weighted covariance of
+  the inputs' centred ranks (or z-scores) and the top eigenvector of its correlation matrix by power
+  iteration from the original sample's (``numpy.linalg.eigh`` when it does not settle);
+- a resample's Spearman correlation is the weighted Pearson correlation of the centred ranks.
+
+Resamples are independent (``prange``): the numbers do not depend on the thread count. Memory is
+O(models × inputs) per thread beside the inputs. Compiled on first use and cached next to this file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+MIN_MODELS = 3
+_POWER_TOL = 1e-10
+_POWER_MAX_ITER = 200
+
+
+@njit(cache=True)
+def _orient(v):
+    lead = 0
+    for j in range(v.size):
+        if abs(v[j]) > abs(v[lead]):
+            lead = j
+    if v[lead] < 0:
+        for j in range(v.size):
+            v[j] = -v[j]
+
+
+@njit(cache=True)
+def _top_eigenvector(m, start):
+    """Top eigenvector of the symmetric matrix ``m`` by power iteration from ``start``, signed."""
+    k = m.shape[0]
+    v = start / np.sqrt(np.sum(start * start))
+    settled = False
+    for it in range(_POWER_MAX_ITER):
+        u = m @ v
+        norm = np.sqrt(np.sum(u * u))
+        if norm == 0.0:
+            break
+        u /= norm
+        if it >= 8 and np.max(np.abs(u - v)) <= _POWER_TOL:
+            v = u
+            settled = True
+            break
+        v = u
+    if not settled:
+        v = np.linalg.eigh(m)[1][:, k - 1].copy()
+    _orient(v)
+    return v
+
+
+@njit(cache=True)
+def _ranks_fixed(order, end, length, w, out):
+    """``rank - 1/2`` under weights ``w`` of the models ``order[:length]`` (sorted; ``end[p]``: one past
+    the last position of the tie group at ``p``) into ``out``.
+
+    Returns ``(total weight, models drawn, sum w (rank - 1/2)^2)``. Half-integer ranks times integer
+    weights: every sum here is exact in float64, so centring afterwards (``- total^3 / 4``) loses nothing.
+    """
+    below = 0.0
+    ss = 0.0
+    drawn = 0
+    p = 0
+    while p < length:
+        q = end[p]
+        if q == p + 1:  # no branch on the weight: a model not drawn adds zeros
+            i = order[p]
+            wi = w[i]
+            r = below + wi / 2.0
+            out[i] = r
+            ss += wi * r * r
+            below += wi
+            drawn += wi > 0
+            p = q
+            continue
+        group = 0.0
+        for t in range(p, q):
+            group += w[order[t]]
+        r = below + group / 2.0
+        for t in range(p, q):
+            i = order[t]
+            out[i] = r
+            ss += w[i] * r * r
+            drawn += w[i] > 0
+        below += group
+        p = q
+    return below, drawn, ss
+
+
+@njit(cache=True)
+def _cross_fixed(order, end, length, w, ry):
+    """(sum w rx ry, sum w rx^2) with ``rx`` the ranks (``- 1/2``) of a fixed sorted column."""
+    below = 0.0
+    sxy = 0.0
+    sxx = 0.0
+    p = 0
+    while p < length:
+        q = end[p]
+        if q == p + 1:
+            i = order[p]
+            wi = w[i]
+            r = below + wi / 2.0
+            sxy += wi * r * ry[i]
+            sxx += wi * r * r
+            below += wi
+            p = q
+            continue
+        group = 0.0
+        for t in range(p, q):
+            group += w[order[t]]
+        r = below + group / 2.0
+        for t in range(p, q):
+            i = order[t]
+            sxy += w[i] * r * ry[i]
+            sxx += w[i] * r * r
+        below += group
+        p = q
+    return sxy, sxx
+
+
+@njit(cache=True)
+def _cross_dynamic(order, length, scores, mask, w, ry):
+    """Like :func:`_cross_fixed` over the models of ``order[:length]`` (drawn, sorted by ``scores``)
+    that ``mask`` keeps; ties are found by equal scores."""
+    below = 0.0
+    sxy = 0.0
+    sxx = 0.0
+    p = 0
+    while p < length:
+        i = order[p]
+        value = scores[i]
+        q = p + 1
+        while q < length and scores[order[q]] == value:
+            q += 1
+        if q == p + 1:
+            wi = w[i] * mask[i]
+            r = below + wi / 2.0
+            sxy += wi * r * ry[i]
+            sxx += wi * r * r
+            below += wi
+            p = q
+            continue
+        group = 0.0
+        for t in range(p, q):
+            if mask[order[t]]:
+                group += w[order[t]]
+        r = below + group / 2.0
+        for t in range(p, q):
+            j = order[t]
+            if mask[j]:
+                sxy += w[j] * r * ry[j]
+                sxx += w[j] * r * r
+        below += group
+        p = q
+    return sxy, sxx
+
+
+@njit(cache=True)
+def _sort_near(idx, length, scores):
+    """Sort ``idx[:length]`` by ``scores``, given in the original sample's score order, which a refitted
+    score barely changes: insertion sort, or ``numpy.argsort`` once it has to move too much. Equal
+    scores may come in any order: ranks group them by value."""
+    moves = 0
+    limit = 32 * length
+    for p in range(1, length):
+        i = idx[p]
+        value = scores[i]
+        q = p - 1
+        while q >= 0 and scores[idx[q]] > value:
+            idx[q + 1] = idx[q]
+            q -= 1
+        idx[q + 1] = i
+        moves += p - 1 - q
+        if moves > limit:
+            order = np.argsort(scores[idx[:length]])
+            idx[:length] = idx[:length][order]
+            return
+
+
+@njit(cache=True)
+def _fit_unit(u, w, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, drawn, ranks,
+              mean, sd, corr):
+    """Weighted fit of capabilities unit ``u`` over its ``drawn`` models: fills ``mean[u]``, ``sd[u]``,
+    ``corr[u]`` and ``ranks`` (k, n) (centred ranks, or z-scores); returns validity."""
+    k = unit_k[u]
+    m = drawn.size
+    total = 0.0
+    for t in range(m):
+        total += w[drawn[t]]
+    valid = m >= MIN_MODELS
+    for a in range(k):
+        c = unit_cols[u, a]
+        s = 0.0
+        for t in range(m):
+            i = drawn[t]
+            s += w[i] * x[i, c]
+        mu = s / total if total > 0 else 0.0
+        v = 0.0
+        for t in range(m):
+            i = drawn[t]
+            d = x[i, c] - mu
+            v += w[i] * d * d
+        v = v / total if total > 0 else 0.0
+        if not v > (1e-12 * scale[u, a]) ** 2:
+            valid = False
+        mean[u, a] = mu
+        sd[u, a] = np.sqrt(v) if v > 0 else 1.0
+    if not valid:
+        corr[u, :k, :k] = np.eye(k)
+        return False
+    half = total / 2.0
+    for a in range(k):
+        row = ranks[a]
+        if paper:
+            _ranks_fixed(rank_order[u, a], rank_end[u, a], unit_len[u], w, row)
+            for t in range(m):
+                row[drawn[t]] -= half
+        else:
+            c = unit_cols[u, a]
+            for t in range(m):
+                i = drawn[t]
+                row[i] = (x[i, c] - mean[u, a]) / sd[u, a]
+    packed = np.empty((k, m))
+    weights = np.empty(m)
+    for t in range(m):
+        weights[t] = w[drawn[t]]
+    for a in range(k):
+        for t in range(m):
+            packed[a, t] = ranks[a, drawn[t]]
+    for a in range(k):
+        wa = packed[a] * weights
+        for b in range(a, k):
+            value = np.dot(wa, packed[b])
+            corr[u, a, b] = value
+    for a in range(k):
+        for b in range(a + 1, k):
+            value = corr[u, a, b] / np.sqrt(corr[u, a, a] * corr[u, b, b])
+            corr[u, a, b] = value
+            corr[u, b, a] = value
+    for a in range(k):
+        corr[u, a, a] = 1.0
+    return True
+
+
+@njit(cache=True, parallel=True)
+def replicate(W, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts, guesses,
+              var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, x_order, x_end, x_len):
+    """Statistic of every comparison under each row of ``W`` (B, n): array (C, B), NaN = undefined.
+
+    Units are capabilities fits (their models ``unit_ok``, input columns ``unit_cols``); a variant is a
+    unit's score (``var_drop`` -1) or the full unit's score without input position ``var_drop`` (a
+    leave-one-out refit over the same models, from the full fit's correlation matrix). A comparison
+    ranks its benchmark (sorted ``y_order``) against a fixed column (``cmp_variant`` -1) or a variant's
+    score. ``guesses[v]``: the models of variant ``v`` in the original sample's score order.
+    """
+    B, n = W.shape
+    C = cmp_variant.size
+    U = unit_k.size
+    V = var_unit.size
+    kmax = unit_cols.shape[1]
+    out = np.empty((C, B))
+    for r in prange(B):
+        w = W[r]
+        ranks = np.empty((kmax, n))
+        mean = np.zeros((U, kmax))
+        sd = np.ones((U, kmax))
+        corr = np.zeros((U, kmax, kmax))
+        unit_valid = np.zeros(U, dtype=np.bool_)
+        for u in range(U):
+            ok = unit_ok[u]
+            count = 0
+            for i in range(n):
+                if ok[i] and w[i] > 0:
+                    count += 1
+            drawn = np.empty(count, dtype=np.int64)
+            count = 0
+            for i in range(n):
+                if ok[i] and w[i] > 0:
+                    drawn[count] = i
+                    count += 1
+            unit_valid[u] = _fit_unit(u, w, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
+                                      scale, drawn, ranks, mean, sd, corr)
+        scores = np.empty((V, n))
+        sorted_idx = np.empty((V, n), dtype=np.int64)
+        sorted_len = np.zeros(V, dtype=np.int64)
+        full_pc = np.zeros(kmax)
+        for v in range(V):
+            u = var_unit[v]
+            k = unit_k[u]
+            d = var_drop[v]
+            if d < 0:
+                pc = _top_eigenvector(corr[u, :k, :k].copy(), starts[u, :k].copy())
+                if v == 0:
+                    full_pc[:k] = pc
+                cols = np.arange(k)
+            else:
+                cols = np.empty(k - 1, dtype=np.int64)
+                at = 0
+                for a in range(k):
+                    if a != d:
+                        cols[at] = a
+                        at += 1
+                sub = np.empty((k - 1, k - 1))
+                for a in range(k - 1):
+                    for b in range(k - 1):
+                        sub[a, b] = corr[u, cols[a], cols[b]]
+                pc = _top_eigenvector(sub, full_pc[cols].copy())
+            coef = np.empty(cols.size)
+            shift = 0.0
+            for a in range(cols.size):
+                coef[a] = pc[a] / sd[u, cols[a]]
+                shift += mean[u, cols[a]] * coef[a]
+            guess = guesses[v]
+            m = 0
+            for t in range(guess.size):
+                i = guess[t]
+                if i < 0:
+                    break
+                if w[i] > 0:
+                    s = -shift
+                    for a in range(cols.size):
+                        s += x[i, unit_cols[u, cols[a]]] * coef[a]
+                    scores[v, i] = s
+                    sorted_idx[v, m] = i
+                    m += 1
+            sorted_len[v] = m
+            _sort_near(sorted_idx[v], m, scores[v])
+        ry = np.zeros(n)  # read (times a zero weight) for drawn models outside a comparison
+        for c in range(C):
+            total, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], w, ry)
+            centre = total * total * total / 4.0
+            v = cmp_variant[c]
+            if v < 0:
+                sxy, sxx = _cross_fixed(x_order[c], x_end[c], x_len[c], w, ry)
+                fit_ok = True
+            else:
+                sxy, sxx = _cross_dynamic(sorted_idx[v], sorted_len[v], scores[v], masks[c], w, ry)
+                fit_ok = unit_valid[var_unit[v]]
+            sxy -= centre
+            sxx -= centre
+            syy -= centre
+            tol = 1e-9 * max(total, 1.0) ** 2
+            if fit_ok and drawn_c >= MIN_MODELS and sxx > tol and syy > tol:
+                out[c, r] = min(max(sxy / np.sqrt(sxx * syy), -1.0), 1.0)
+            else:
+                out[c, r] = np.nan
+    return out
+
+
+@njit(cache=True, parallel=True)
+def permutation_hits(perms, group_m, rx, member_group, ry, threshold):
+    """Count, per member, the permutations whose |statistic| reaches ``threshold``.
+
+    ``perms`` (P, n) are permutations of ``0..n-1``; the entries below a group's size ``m``, in their
+    order, are a uniform permutation of ``0..m-1`` (shared draws, exact for every size). A member's
+    statistic is ``sum_j ry[perm(j)] * rx[j]`` over its group's ``m`` centred ranks.
+    """
+    P, n = perms.shape
+    M = member_group.size
+    hits = np.zeros((P, M), dtype=np.int64)
+    for p in prange(P):
+        perm = perms[p]
+        for a in range(M):
+            g = member_group[a]
+            m = group_m[g]
+            acc = 0.0
+            j = 0
+            for t in range(n):
+                v = perm[t]
+                if v < m:
+                    acc += ry[a, v] * rx[g, j]
+                    j += 1
+                    if j == m:
+                        break
+            if abs(acc) >= threshold[a]:
+                hits[p, a] = 1
+    return hits.sum(axis=0)
