@@ -1,9 +1,11 @@
 """Analyses as configuration: ``analyses.toml`` in the project folder, loaded and checked here.
 
-An analysis is a population (a source, optionally one of its model sets, its newest snapshot), the
-capability inputs of its score (``"taxonomy"``: the benchmarks ``seeds.benchmark_taxonomy`` marks
-``capabilities`` for the source, or a list), the benchmarks it correlates (``"all"`` or a list) and its
-missing-value method. No dagster import; errors name the file, the analysis and the field.
+An analysis is a population (a source, optionally one of its model sets, files or families; its newest
+snapshot or each snapshot), the capability inputs of its score (``"taxonomy"``: the benchmarks
+``seeds.benchmark_taxonomy`` marks ``capabilities`` for the source, or a list, possibly read from another
+source through the model identity), the benchmarks it correlates (``"all"`` or a list), how the score is
+fitted, its missing-value method and its bootstrap size. No dagster import; errors name the file, the
+analysis and the field.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import hashlib
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .registry import load_registry
 from .settings import describe
@@ -32,14 +35,32 @@ class Analysis(BaseModel):
 
     name: str = Field(description="Key of the analysis in every results mart (lowercase, digits, `_`).")
     description: str = Field(min_length=1)
-    source: str = Field(description="A registered source (assets/registry/<source>.toml).")
+    source: str = Field(description="A registered source (assets/registry/<source>.toml): the population's models.")
     model_set: str | None = Field(default=None, description="One model set of the source (e.g. base, chat), or all.")
-    snapshot: Literal["latest"] = Field(default="latest", description="The source's newest snapshot.")
+    files: list[str] | None = Field(default=None, description="Only the models of these files of the source.")
+    families: list[str] | None = Field(
+        default=None, description="Only the models whose `family` attribute is one of these (e.g. ObsScaling's "
+        "evaluated families).")
+    snapshot: Literal["latest", "each"] = Field(
+        default="latest", description="'latest': the source's newest snapshot; 'each': every snapshot (from `since`), "
+        "one fit and one correlation per snapshot, never mixing scores across snapshots.")
+    since: date | None = Field(default=None, description="With snapshot = 'each': the first snapshot date kept.")
+    inputs_source: str | None = Field(
+        default=None, description="Read the capability inputs from this source's newest snapshot, joined on "
+        "`model_key` (marts.model_identity); a key that stands for several of its models is excluded and counted.")
     capability_inputs: Literal["taxonomy"] | list[str] = Field(
-        default="taxonomy", description="'taxonomy' or a list of at least two benchmarks of the source.")
+        default="taxonomy", description="'taxonomy' or a list of at least two benchmarks.")
     targets: Literal["all"] | list[str] = "all"
-    missing: Literal["complete_case"] = Field(
-        default="complete_case", description="A model missing a capability input gets no score (the paper's way).")
+    capabilities_method: Literal["paper", "sklearn", "obsscaling"] | None = Field(
+        default=None, description="How the score is fitted; unset: the run's setting (`--method`). 'obsscaling': "
+        "sklearn PCA on the unstandardised inputs (ObsScaling's `perform_pca`, standardize=False).")
+    missing: Literal["complete_case", "pca_impute"] = Field(
+        default="complete_case", description="'complete_case': a model missing an input gets no score (the paper's "
+        "way); 'pca_impute': missing inputs filled by iterative PCA (ObsScaling's `pca_impute`) before the fit.")
+    impute_components: int = Field(default=2, ge=1, description="Components of the imputation's PCA.")
+    impute_bounds: tuple[float, float] | None = Field(default=None, description="Clip imputed values to [low, high].")
+    resamples: int | None = Field(
+        default=None, ge=2, le=1_000_000, description="Bootstrap resamples B for this analysis; unset: the run's.")
 
     @field_validator("capability_inputs")
     @classmethod
@@ -54,6 +75,17 @@ class Analysis(BaseModel):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
             raise ValueError("must be lowercase letters, digits and '_', starting with a letter")
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.since is not None and self.snapshot != "each":
+            raise ValueError("since applies to snapshot = 'each' only")
+        if self.inputs_source is not None and self.capability_inputs == "taxonomy":
+            raise ValueError("with inputs_source, list the capability inputs")
+        return self
+
+    def method(self, default: str) -> str:
+        return self.capabilities_method or default
 
 
 def analyses_file() -> Path:
@@ -86,8 +118,10 @@ def load_analyses(path: Path | None = None, sources: set[str] | None = None) -> 
             analysis = Analysis(**entry)
         except ValidationError as exc:
             raise AnalysisError(f"{label}: {describe(exc)}") from None
-        if analysis.source not in registered:
-            raise AnalysisError(f"{label}: source {analysis.source!r} is not registered ({', '.join(sorted(registered))})")
+        for field in ("source", "inputs_source"):
+            value = getattr(analysis, field)
+            if value is not None and value not in registered:
+                raise AnalysisError(f"{label}: {field} {value!r} is not registered ({', '.join(sorted(registered))})")
         if analysis.name in {a.name for a in out}:
             raise AnalysisError(f"{label}: name {analysis.name!r} repeats an earlier analysis")
         out.append(analysis)

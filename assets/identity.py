@@ -17,6 +17,13 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+# the column that names a model the way people do, per source (others use `model_id`)
+RAW_NAME = """case source
+    when 'epoch_hub' then json_extract_string(attributes, '$.model_version')
+    when 'open_llm_v1' then json_extract_string(attributes, '$.model_name')
+    when 'open_llm_v2' then json_extract_string(attributes, '$.model_name')
+    else model_id end"""
+
 EFFORTS = ("minimal", "low", "medium", "high")
 _SEPARATORS = re.compile(r"[\s_/]+|-{2,}")
 _PAREN = re.compile(r"\(([^)]*)\)")

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from .identity import Alias, identify, unmatched
+from .identity import RAW_NAME, Alias, identify, unmatched
 from .metadata import markdown_table
 from .resources import Warehouse
 from .warehouse import WRITER_POOL, query_frame, replace_tables
@@ -11,12 +11,6 @@ from .warehouse import WRITER_POOL, query_frame, replace_tables
 IDENTITY_KEY = dg.AssetKey(["marts", "model_identity"])
 UNMATCHED_KEY = dg.AssetKey(["marts", "unmatched_models"])
 DEPS = [dg.AssetKey(["marts", "models"]), dg.AssetKey(["seeds", "model_aliases"])]
-# the column that names a model the way people do, per source (others use `model_id`)
-RAW_NAME = """case source
-    when 'epoch_hub' then json_extract_string(attributes, '$.model_version')
-    when 'open_llm_v1' then json_extract_string(attributes, '$.model_name')
-    when 'open_llm_v2' then json_extract_string(attributes, '$.model_name')
-    else model_id end"""
 IDENTITY_DESCRIPTION = ("`marts.model_identity(source, raw_name, model_key, rule, snapshots, newest_snapshot)`: the "
                         "canonical key of every model name of every source and the rule that gave it (`alias` from "
                         "`seeds.model_aliases`, `rules`, `undated`); names with equal keys are one model.")

@@ -1,24 +1,27 @@
-"""Read the marts into per-(source, model_set) matrices for the statistics."""
+"""Read the marts into one matrix per analysis and snapshot (a *population*) for the statistics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from datetime import date
 
 import duckdb
 import numpy as np
 import polars as pl
 
 from .analyses import Analysis, AnalysisError
+from .identity import RAW_NAME
 from .stats.correlation import Comparison
+from .stats.imputation import pca_impute
 from .warehouse import query_frame
 
 
 @dataclass(frozen=True)
 class ModelSet:
-    """One model set of one source as dense arrays (NaN where a value is missing)."""
+    """One analysis's population in one snapshot as dense arrays (NaN where a value is missing)."""
 
     source: str
-    model_set: str
+    model_set: str | None
     snapshot: str
     sha256: str
     model_ids: list[str]
@@ -30,16 +33,34 @@ class ModelSet:
     accuracy_of: dict[str, str | None]
     analysis: str = ""
     """the analysis (``analyses.toml``) this population belongs to"""
+    snapshot_date: date | None = None
+    model_keys: list[str | None] = field(default_factory=list)
+    """``marts.model_identity``'s key of each model (None: unmatched)"""
+    inputs_snapshot: str | None = None
+    inputs_sha256: str | None = None
+    imputed_inputs: np.ndarray | None = None
+    """the capability inputs with missing cells filled (``missing = 'pca_impute'``), else None"""
+    excluded: dict[str, int] = field(default_factory=dict)
+    """models left out of the population, by reason (counted, never silent)"""
 
     def column(self, benchmark: str) -> np.ndarray:
         return self.values[:, self.benchmarks.index(benchmark)]
 
     @property
-    def capability_matrix(self) -> np.ndarray:
+    def observed_inputs(self) -> np.ndarray:
         return np.column_stack([self.column(b) for b in self.capability_inputs])
 
+    @property
+    def capability_matrix(self) -> np.ndarray:
+        """The inputs the score is fitted on: imputed when the analysis imputes, else as observed."""
+        return self.imputed_inputs if self.imputed_inputs is not None else self.observed_inputs
+
+    @property
+    def coverage(self) -> float:
+        return float(1 - np.isnan(self.observed_inputs).mean()) if self.model_ids else 0.0
+
     def comparisons(self) -> list[Comparison]:
-        """Every correlation the project reports for this model set, in a stable order."""
+        """Every correlation the project reports for this population, in a stable order."""
         out = []
         for j, bench in enumerate(self.benchmarks):
             y = self.values[:, j]
@@ -53,85 +74,188 @@ class ModelSet:
         return out
 
 
+def _snapshots(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> pl.DataFrame:
+    where = "is_latest" if analysis.snapshot == "latest" else "snapshot_date >= coalesce(?, date '0001-01-01')"
+    params = [analysis.source] if analysis.snapshot == "latest" else [analysis.source, analysis.since]
+    return query_frame(con, f"""
+        select distinct snapshot, snapshot_date from marts.snapshots
+        where source = ? and {where} order by snapshot_date, snapshot""", params)
+
+
+def _population_scores(con: duckdb.DuckDBPyConnection, analysis: Analysis, snapshots: list[str]) -> pl.DataFrame:
+    """The analysis's rows of ``marts.scores`` in ``snapshots``, filtered by model set, file and family."""
+    return query_frame(con, """
+        select s.snapshot, s.source_sha256, s.source_file, s.model_id, s.benchmark, s.value
+        from marts.scores s
+        where s.source = $1 and s.snapshot in (select unnest($2::varchar[]))
+          and ($3::varchar is null or s.model_set = $3::varchar)
+          and (len($4::varchar[]) = 0 or s.source_file in (select unnest($4::varchar[])))
+          and (len($5::varchar[]) = 0 or (s.snapshot, s.model_id) in (
+                select snapshot, model_id from marts.models
+                where source = $1 and json_extract_string(attributes, '$.family') in (select unnest($5::varchar[]))))
+    """, [analysis.source, snapshots, analysis.model_set, analysis.files or [], analysis.families or []])
+
+
+_KEYS_SQL = f"""
+    select n.snapshot, n.model_id, n.raw_name, i.model_key
+    from (select distinct source, snapshot, model_id, {RAW_NAME} as raw_name from marts.models where source = ?) n
+    join marts.model_identity i using (source, raw_name)
+    where i.model_key is not null"""
+
+
+def _keys(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
+    """(snapshot, model_id, model_key) of every model of ``source`` that ``marts.model_identity`` keys."""
+    return query_frame(con, _KEYS_SQL, [source])
+
+
 def load_model_sets(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> list[ModelSet]:
-    """One :class:`ModelSet` per analysis whose population has data in the newest snapshot of its source."""
-    sources = sorted({a.source for a in analyses})
-    if not sources:
-        return []
-    where = "source in (select unnest(?))"
-    pooled = build_model_sets(
-        query_frame(con, "select source, snapshot, source_sha256, model_set, model_id, benchmark, value "
-                         f"from marts.scores_latest where {where}", [sources]),
-        query_frame(con, "select source, model_set, model_id, training_flop from marts.models "
-                         "where (source, snapshot) in (select distinct source, snapshot from marts.scores_latest) "
-                         f"and {where}", [sources]),
-        query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks "
-                         f"where is_known and {where}", [sources]),
-    )
-    out = []
+    """One :class:`ModelSet` per analysis and snapshot with data, in a stable order (analysis, date)."""
+    out: list[ModelSet] = []
     for analysis in analyses:
-        for ms in pooled:
-            if ms.source != analysis.source or (analysis.model_set is not None and ms.model_set != analysis.model_set):
-                continue
-            listed = [*([] if analysis.targets == "all" else analysis.targets),
-                      *([] if analysis.capability_inputs == "taxonomy" else analysis.capability_inputs)]
-            if unknown := sorted(set(listed) - set(ms.benchmarks)):
-                raise AnalysisError(f"analysis {analysis.name!r}: {unknown} are not known benchmarks of "
-                                    f"{ms.source!r} (model set {ms.model_set!r}) in its newest snapshot")
-            benchmarks = ms.benchmarks if analysis.targets == "all" else [b for b in ms.benchmarks if b in analysis.targets]
-            caps = ms.capability_inputs if analysis.capability_inputs == "taxonomy" else list(analysis.capability_inputs)
-            keep = [ms.benchmarks.index(b) for b in sorted(set(benchmarks) | set(caps)) if b in ms.benchmarks]
-            out.append(replace(ms, analysis=analysis.name, benchmarks=[ms.benchmarks[j] for j in keep],
-                               values=ms.values[:, keep], capability_inputs=[c for c in caps if c in ms.benchmarks]))
+        out.extend(_model_sets(con, analysis))
     return out
+
+
+def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[ModelSet]:
+    snapshots = _snapshots(con, analysis)
+    if snapshots.is_empty():
+        return []
+    scores = _population_scores(con, analysis, snapshots["snapshot"].to_list())
+    if scores.is_empty():
+        return []
+    sources = [analysis.source] + ([analysis.inputs_source] if analysis.inputs_source else [])
+    info = query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks "
+                            "where is_known and source in (select unnest(?))", [sources])
+    own = info.filter(pl.col("source") == analysis.source)
+    scores = scores.filter(pl.col("benchmark").is_in(own["benchmark"].implode()))
+    dupes = scores.group_by("snapshot", "model_id", "benchmark").agg(pl.len(), pl.col("source_file").unique()).filter(pl.col("len") > 1)
+    if not dupes.is_empty():
+        row = dupes.sort("snapshot", "model_id", "benchmark").row(0, named=True)
+        raise AnalysisError(
+            f"analysis {analysis.name!r}: {dupes.height} (model, benchmark) pairs have several values in one snapshot, "
+            f"e.g. {row['model_id']!r} / {row['benchmark']!r} in files {sorted(row['source_file'])}; narrow the "
+            "population with `files` (or `model_set`)")
+    present = set(scores["benchmark"].unique().to_list())
+    if analysis.inputs_source:
+        caps = list(analysis.capability_inputs)
+        inputs_info = info.filter(pl.col("source") == analysis.inputs_source)
+        unknown = sorted(set(caps) - set(inputs_info["benchmark"].to_list()))
+        where = f"inputs_source {analysis.inputs_source!r}"
+    else:
+        inputs_info = own
+        caps = (sorted(own.filter(pl.col("is_capability_input"))["benchmark"].to_list())
+                if analysis.capability_inputs == "taxonomy" else list(analysis.capability_inputs))
+        unknown = sorted(set(caps) - present)
+        where = f"source {analysis.source!r}"
+    targets = sorted(present) if analysis.targets == "all" else list(analysis.targets)
+    unknown += sorted(set(targets) - present)
+    if unknown:
+        raise AnalysisError(f"analysis {analysis.name!r}: {unknown} are not known benchmarks of {where} (or of the "
+                            f"population of source {analysis.source!r}) in the snapshots it reads")
+    caps = [c for c in caps if analysis.inputs_source or c in present]
+    flops = query_frame(con, """select snapshot, model_id, max(training_flop) as training_flop from marts.models
+                                where source = ? group by all""", [analysis.source])
+    inputs = _inputs(con, analysis, caps) if analysis.inputs_source else None
+    keys = _keys(con, analysis.source)
+    area = dict(zip(info["benchmark"], info["area"]))
+    accuracy_of = dict(zip(own["benchmark"], own["accuracy_of"]))
+    out = []
+    for snapshot, snapshot_date in snapshots.iter_rows():
+        part = scores.filter(pl.col("snapshot") == snapshot)
+        if part.is_empty():
+            continue
+        names = sorted(set(targets) | (set() if analysis.inputs_source else set(caps)))
+        wide = (part.filter(pl.col("benchmark").is_in(names))
+                .pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True)
+                .sort("model_id"))
+        for name in names:
+            if name not in wide.columns:
+                wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
+        model_ids = wide["model_id"].to_list()
+        key_of = dict(keys.filter(pl.col("snapshot") == snapshot).select("model_id", "model_key").iter_rows())
+        model_keys = [key_of.get(m) for m in model_ids]
+        flop = (pl.DataFrame({"model_id": model_ids})
+                .join(flops.filter(pl.col("snapshot") == snapshot), on="model_id", how="left")["training_flop"]
+                .to_numpy().astype(float))
+        values = wide.select(names).to_numpy().astype(float)
+        excluded: dict[str, int] = {}
+        extra: dict = {}
+        benchmarks = names
+        if inputs is not None:
+            by_key, ambiguous, extra = inputs
+            matrix = np.full((len(model_ids), len(caps)), np.nan)
+            input_flop = np.full(len(model_ids), np.nan)
+            for i, key in enumerate(model_keys):
+                if key in by_key:
+                    matrix[i], input_flop[i] = by_key[key]
+            excluded = {"no model_key": sum(k is None for k in model_keys),
+                        "model_key not in inputs_source": sum(k is not None and k not in by_key and k not in ambiguous for k in model_keys),
+                        "model_key stands for several inputs_source models": sum(k in ambiguous for k in model_keys)}
+            flop = np.where(np.isnan(flop), input_flop, flop)
+            values = np.column_stack([values, matrix])
+            benchmarks = names + caps
+        ms = ModelSet(
+            source=analysis.source, model_set=analysis.model_set, snapshot=snapshot, sha256=part["source_sha256"][0],
+            model_ids=model_ids, benchmarks=benchmarks, values=values, training_flop=flop, capability_inputs=caps,
+            area=area, accuracy_of=accuracy_of, analysis=analysis.name, snapshot_date=snapshot_date,
+            model_keys=model_keys, excluded=excluded, **extra,
+        )
+        if analysis.missing == "pca_impute":
+            ms = _impute(ms, analysis)
+        out.append(ms)
+    return out
+
+
+def _inputs(con: duckdb.DuckDBPyConnection, analysis: Analysis, caps: list[str]):
+    """Capability inputs of ``inputs_source``'s newest snapshot by ``model_key``: ({key: (values, flop)},
+    keys that stand for several of its model names, provenance). One name's several rows for a benchmark
+    (a source may split a model's results over files) are averaged."""
+    src = analysis.inputs_source
+    frame = query_frame(con, f"""
+        select s.model_id, k.raw_name, k.model_key, s.benchmark, s.value, s.snapshot, s.source_sha256, m.training_flop
+        from marts.scores_latest s
+        join ({_KEYS_SQL}) k on k.snapshot = s.snapshot and k.model_id = s.model_id
+        left join (select snapshot, model_id, max(training_flop) as training_flop from marts.models
+                   where source = ? group by all) m on m.snapshot = s.snapshot and m.model_id = s.model_id
+        where s.source = ? and s.benchmark in (select unnest(?))
+    """, [src, src, src, caps])
+    if frame.is_empty():
+        return {}, set(), {}
+    owners = frame.group_by("model_key").agg(pl.col("raw_name").n_unique().alias("n"))
+    ambiguous = set(owners.filter(pl.col("n") > 1)["model_key"].to_list())
+    single = frame.filter(~pl.col("model_key").is_in(list(ambiguous)))
+    wide = single.pivot(on="benchmark", index=["model_key", "training_flop"], values="value", aggregate_function="mean")
+    for c in caps:
+        if c not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    by_key = {row[0]: (np.array(row[2:], dtype=float), np.nan if row[1] is None else float(row[1]))
+              for row in wide.select("model_key", "training_flop", *caps).iter_rows()}
+    provenance = {"inputs_snapshot": frame["snapshot"][0],
+                  "inputs_sha256": ",".join(sorted(frame["source_sha256"].unique().to_list()))}
+    return by_key, ambiguous, provenance
+
+
+def _impute(ms: ModelSet, analysis: Analysis) -> ModelSet:
+    """Fill the missing inputs of the models that have at least one (ObsScaling's ``pca_impute``)."""
+    from dataclasses import replace
+
+    observed = ms.observed_inputs
+    some = ~np.isnan(observed).all(axis=1)
+    filled = np.full(observed.shape, np.nan)
+    if some.sum() >= max(3, analysis.impute_components) and not np.isnan(observed[some]).all(axis=0).any():
+        filled[some] = pca_impute(observed[some], n_components=min(analysis.impute_components, *observed[some].shape),
+                                  bounds=analysis.impute_bounds).values
+    return replace(ms, imputed_inputs=filled, excluded={**ms.excluded, "no capability input to impute from": int((~some).sum())})
 
 
 def skipped_sources(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> pl.DataFrame:
     """The sources no analysis covers, with the reason, their models and benchmarks."""
-    covered = sorted({a.source for a in analyses}) or [""]
+    covered = sorted({a.source for a in analyses} | {a.inputs_source for a in analyses if a.inputs_source}) or [""]
     return query_frame(con, """
         select source, snapshot, count(distinct model_id) as n_models, count(distinct benchmark) as n_benchmarks,
-               'no analysis in analyses.toml covers this source (the paper''s rule needs its 12 capability '
-               || 'benchmarks; the next analyses define populations for the others)' as reason
+               'no analysis in analyses.toml reads this source' as reason
         from marts.scores_latest
         where source not in (select unnest(?))
         group by source, snapshot
         order by source
     """, [covered])
-
-
-def build_model_sets(scores: pl.DataFrame, models: pl.DataFrame, benchmarks: pl.DataFrame) -> list[ModelSet]:
-    """:class:`ModelSet` per (source, model_set) from frames shaped like ``marts.scores``,
-    ``marts.models`` and ``marts.benchmarks``; only the benchmarks listed in ``benchmarks`` are kept."""
-    out = []
-    for (source, model_set), part in scores.sort("source", "model_set").group_by(["source", "model_set"], maintain_order=True):
-        info = benchmarks.filter(pl.col("source") == source)
-        part = part.filter(pl.col("benchmark").is_in(info["benchmark"].implode()))
-        wide = part.pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True).sort("model_id")
-        model_ids = wide["model_id"].to_list()
-        names = [c for c in wide.columns if c != "model_id"]
-        flop = (
-            pl.DataFrame({"model_id": model_ids})
-            .join(models.filter((pl.col("source") == source) & (pl.col("model_set") == model_set)), on="model_id", how="left")
-            ["training_flop"]
-            .to_numpy()
-            .astype(float)
-        )
-        caps = sorted(info.filter(pl.col("is_capability_input"))["benchmark"].to_list())
-        caps = [c for c in caps if c in names]
-        out.append(
-            ModelSet(
-                source=source,
-                model_set=model_set,
-                snapshot=part["snapshot"][0],
-                sha256=part["source_sha256"][0],
-                model_ids=model_ids,
-                benchmarks=names,
-                values=wide.select(names).to_numpy().astype(float),
-                training_flop=flop,
-                capability_inputs=caps,
-                area=dict(zip(info["benchmark"], info["area"])),
-                accuracy_of=dict(zip(info["benchmark"], info["accuracy_of"])),
-            )
-        )
-    return out

@@ -69,7 +69,7 @@ def test_weighted_ranks_equal_rankdata_of_the_repeated_sample():
             assert ss - total**3 / 4 == ((expected - expected.mean()) ** 2).sum()
 
 
-@pytest.mark.parametrize("method", ["paper", "sklearn"])
+@pytest.mark.parametrize("method", ["paper", "sklearn", "obsscaling"])
 def test_replicates_equal_direct_computation(path, method):
     cap, col, flop = paper_set("chat")
     comps = paper_comparisons(col, flop, "chat")
@@ -82,7 +82,7 @@ def test_replicates_equal_direct_computation(path, method):
     np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], statistics_on_rows(cap, comps, np.arange(rep.n), method), atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["paper", "sklearn"])
+@pytest.mark.parametrize("method", ["paper", "sklearn", "obsscaling"])
 def test_missing_inputs_and_leave_one_out_refits_over_other_models(path, method):
     """Holes in the capability inputs: a leave-one-out refit covers the models missing only the input it
     drops (its own fit, not a slice of the full one); ties in a benchmark and in compute."""

@@ -191,10 +191,12 @@ def _sort_near(idx, length, scores):
 
 
 @njit(cache=True)
-def _fit_unit(u, w, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, drawn, ranks,
+def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, drawn, ranks,
               mean, sd, corr):
     """Weighted fit of capabilities unit ``u`` over its ``drawn`` models: fills ``mean[u]``, ``sd[u]``,
-    ``corr[u]`` and ``ranks`` (k, n) (centred ranks, or z-scores); returns validity."""
+    ``corr[u]`` and ``ranks`` (k, n); returns validity. ``mode`` 0 (paper): correlation of centred ranks;
+    1 (sklearn): correlation of z-scores; 2 (obsscaling): covariance of the centred inputs, scored
+    unscaled (``sd`` left at 1)."""
     k = unit_k[u]
     m = drawn.size
     total = 0.0
@@ -224,7 +226,9 @@ def _fit_unit(u, w, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, 
     half = total / 2.0
     for a in range(k):
         row = ranks[a]
-        if paper:
+        if mode == 2:
+            sd[u, a] = 1.0
+        if mode == 0:
             _ranks_fixed(rank_order[u, a], rank_end[u, a], unit_len[u], w, row)
             for t in range(m):
                 row[drawn[t]] -= half
@@ -247,16 +251,19 @@ def _fit_unit(u, w, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, 
             corr[u, a, b] = value
     for a in range(k):
         for b in range(a + 1, k):
-            value = corr[u, a, b] / np.sqrt(corr[u, a, a] * corr[u, b, b])
+            value = corr[u, a, b] if mode == 2 else corr[u, a, b] / np.sqrt(corr[u, a, a] * corr[u, b, b])
             corr[u, a, b] = value
             corr[u, b, a] = value
-    for a in range(k):
-        corr[u, a, a] = 1.0
+    if mode != 2:
+        for a in range(k):
+            corr[u, a, a] = 1.0
+    else:
+        corr[u, :k, :k] /= total
     return True
 
 
 @njit(cache=True, parallel=True)
-def replicate(W, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts, guesses,
+def replicate(W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts, guesses,
               var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, x_order, x_end, x_len):
     """Statistic of every comparison under each row of ``W`` (B, n): array (C, B), NaN = undefined.
 
@@ -291,7 +298,7 @@ def replicate(W, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, ran
                 if ok[i] and w[i] > 0:
                     drawn[count] = i
                     count += 1
-            unit_valid[u] = _fit_unit(u, w, x, paper, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
+            unit_valid[u] = _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
                                       scale, drawn, ranks, mean, sd, corr)
         scores = np.empty((V, n))
         sorted_idx = np.empty((V, n), dtype=np.int64)

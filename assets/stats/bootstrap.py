@@ -227,17 +227,23 @@ def _fit_matrices(x: np.ndarray, ok: np.ndarray, w: np.ndarray, method: Method, 
     scale = np.maximum(np.abs(x).max(axis=0), 1.0)
     valid = (np.count_nonzero(wc, axis=1) >= MIN_MODELS) & (var > (1e-12 * scale) ** 2).all(axis=1)
     sd = np.sqrt(np.where(valid[:, None], var, 1.0))
-    z = dev / sd[:, None, :] * ok[None, :, None]
+    if method == "obsscaling":  # PCA of the centred, unscaled inputs: the covariance matrix, scores from deviations
+        z = dev * ok[None, :, None]
+    else:
+        z = dev / sd[:, None, :] * ok[None, :, None]
     if method == "paper":
         m = cap_ranks(wc) - (total / 2.0)[:, None, None]
-    elif method == "sklearn":
+    elif method in ("sklearn", "obsscaling"):
         m = z
     else:
         raise ValueError(f"unknown capabilities method {method!r}")
     cov = np.matmul((m * wc[:, :, None]).transpose(0, 2, 1), m)
-    d = np.sqrt(np.einsum("bkk->bk", cov))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / (d[:, :, None] * d[:, None, :])
+    if method == "obsscaling":
+        corr = cov / np.where(valid, total, 1.0)[:, None, None]
+    else:
+        d = np.sqrt(np.einsum("bkk->bk", cov))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / (d[:, :, None] * d[:, None, :])
     corr[~valid] = np.eye(x.shape[1])
     return _Fit(z=z, corr=corr, valid=valid)
 
@@ -288,7 +294,7 @@ class Replicator:
     capability_matrix : ndarray, shape (n_models, n_inputs)
         Raw capability inputs, NaN where missing (such models get no score).
     comparisons : list of Comparison
-    method : {'paper', 'sklearn'}
+    method : {'paper', 'sklearn', 'obsscaling'}
         How each resample's capabilities score is refitted.
     workers : int, optional
         Threads over chunks of resamples (default: all cores). Results do not depend on it.
@@ -422,7 +428,7 @@ class Replicator:
                 x_len[at] = present.size
         var_unit = np.array([u for u, _ in variants], dtype=np.int64)
         var_drop = np.array([d for _, d in variants], dtype=np.int64)
-        return (x, self.method == "paper", unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts,
+        return (x, ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts,
                 guesses, var_unit, var_drop, cmp_variant, self.masks, y_order, y_end, y_len, x_order, x_end, x_len)
 
     def _dense_variant(self, part: slice) -> bool:

@@ -13,8 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-Method = Literal["paper", "sklearn"]
-METHODS: tuple[str, ...] = ("paper", "sklearn")
+Method = Literal["paper", "sklearn", "obsscaling"]
+METHODS: tuple[str, ...] = ("paper", "sklearn", "obsscaling")
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,12 @@ def fit_capabilities(x: np.ndarray, method: Method = "paper") -> CapabilitiesFit
     ----------
     x : array_like, shape (n_models, n_benchmarks)
         Raw capability scores (higher is better), no missing values.
-    method : {'paper', 'sklearn'}
+    method : {'paper', 'sklearn', 'obsscaling'}
         ``'paper'``: top eigenvector of the Spearman correlation matrix of the z-scores (the
         published method). ``'sklearn'``: ``sklearn.decomposition.PCA`` on the z-scores (the
-        covariance of the z-scores, i.e. a Pearson correlation matrix).
+        covariance of the z-scores, i.e. a Pearson correlation matrix). ``'obsscaling'``: PCA on the
+        inputs as they are, centred but not scaled (Ruan et al. 2024, ``perform_pca`` with
+        ``standardize=False``); the score is the centred inputs projected on PC1.
 
     Returns
     -------
@@ -109,6 +111,14 @@ def fit_capabilities(x: np.ndarray, method: Method = "paper") -> CapabilitiesFit
         raise ValueError(f"need at least 3 models and 2 benchmarks, got shape {x.shape}")
     if np.isnan(x).any():
         raise ValueError("capability matrix has missing values; drop incomplete models first")
+    if method == "obsscaling":
+        from sklearn.decomposition import PCA
+
+        centred = x - x.mean(axis=0)
+        pca = PCA(n_components=None, svd_solver="full").fit(x)
+        pc1 = orient(pca.components_[0])
+        return CapabilitiesFit(scores=centred @ pc1, loadings=pc1, variance_explained=float(pca.explained_variance_ratio_[0]),
+                               eigenvalues=np.asarray(pca.explained_variance_), method=method)
     z = zscore(x)
     if method == "paper":
         eigenvalues, eigenvectors = np.linalg.eigh(spearman_matrix(z))
