@@ -1,5 +1,7 @@
 """Capabilities score assets: PC1 of the z-scored capability inputs, per analysis (``analyses.toml``)."""
 
+import json
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -12,26 +14,36 @@ from .settings import CapabilitiesSettings
 from .stats.capabilities import fit_capabilities
 from .warehouse import WRITER_POOL, replace_tables
 
-MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"])]
-SKIPPED_DESCRIPTION = ("Sources whose newest snapshot the capabilities score is not fitted on, with the reason, "
-                       "their models and benchmarks (nothing is dropped silently).")
-_PROVENANCE = {"method": pl.String, "n_models": pl.Int64, "snapshot": pl.String, "source_sha256": pl.String}
-SCORES_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "model_id": pl.String, "capabilities_score": pl.Float64,
-                 **_PROVENANCE}
-COMPONENTS_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "benchmark": pl.String, "loading": pl.Float64,
-                     "variance_explained": pl.Float64, **_PROVENANCE}
+MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"]),
+             dg.AssetKey(["marts", "model_identity"])]
+SKIPPED_DESCRIPTION = ("Sources whose newest snapshot no analysis reads, with the reason, their models and benchmarks "
+                       "(nothing is dropped silently).")
+_PROVENANCE = {"method": pl.String, "n_models": pl.Int64, "snapshot": pl.String, "snapshot_date": pl.Date,
+               "source_sha256": pl.String}
+SCORES_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "model_id": pl.String,
+                 "model_key": pl.String, "capabilities_score": pl.Float64, "imputed_inputs": pl.Int64, **_PROVENANCE}
+COMPONENTS_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "benchmark": pl.String,
+                     "loading": pl.Float64, "variance_explained": pl.Float64, **_PROVENANCE}
 SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
 COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
 SKIPPED_KEY = dg.AssetKey(["marts", "capabilities_skipped"])
 ANALYSES_KEY = dg.AssetKey(["marts", "analyses"])
+NOT_REIMPUTED = ("imputed once on the whole population; the bootstrap resamples the imputed matrix without "
+                 "re-imputing, so intervals leave out the imputation's own uncertainty (re-running ObsScaling's "
+                 "up-to-1,000-fit procedure in each of B resamples would cost B times the fit)")
 ANALYSES_SCHEMA = {"analysis": pl.String, "description": pl.String, "source": pl.String, "model_set": pl.String,
-                   "snapshot": pl.String, "capability_inputs": pl.List(pl.String), "targets": pl.String,
-                   "missing": pl.String, "capabilities_method": pl.String, "n_models": pl.Int64,
-                   "n_models_scored": pl.Int64, "coverage": pl.Float64, "status": pl.String}
-ANALYSES_DESCRIPTION = ("`marts.analyses(analysis, description, source, model_set, snapshot, capability_inputs, targets, "
-                        "missing, capabilities_method, n_models, n_models_scored, coverage, status)`: every analysis of "
-                        "`analyses.toml`: its population, the inputs of its score, what it correlates, its missing-value "
-                        "method, and the fraction of (model, input) cells observed.")
+                   "population": pl.String, "snapshot": pl.String, "snapshot_date": pl.Date, "n_snapshots": pl.Int64,
+                   "inputs_source": pl.String, "inputs_snapshot": pl.String, "inputs_sha256": pl.String,
+                   "capability_inputs": pl.List(pl.String), "targets": pl.String, "missing": pl.String,
+                   "bootstrap_imputation": pl.String, "capabilities_method": pl.String, "resamples": pl.Int64,
+                   "n_models": pl.Int64, "n_models_scored": pl.Int64, "coverage": pl.Float64, "excluded": pl.String,
+                   "status": pl.String, "definition": pl.String}
+ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, one row each: its population (source, "
+                        "model set, files, families), the snapshot it reads (the newest one when it reads each), the "
+                        "source and snapshot of its inputs, its inputs and targets, missing-value method and how the "
+                        "bootstrap treats imputed cells, capabilities method, resamples B (null: the run's), the "
+                        "newest snapshot's models, models scored, coverage (fraction of (model, input) cells "
+                        "observed), models excluded by reason (JSON), status, and the definition as loaded (JSON).")
 
 
 class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
@@ -47,17 +59,19 @@ class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
             SCORES_KEY,
             deps=MART_DEPS,
             kinds={"python", "duckdb"},
-            description="`marts.capabilities_scores(analysis, source, model_set, model_id, capabilities_score, method, "
-            "n_models, snapshot, source_sha256)`: each model's capabilities score, the z-scored capability inputs "
-            "projected on PC1. Null for a model missing a capability input (not used in the fit).",
+            description="`marts.capabilities_scores(analysis, source, model_set, model_id, model_key, capabilities_score, "
+            "imputed_inputs, method, n_models, snapshot, snapshot_date, source_sha256)`: each model's capabilities "
+            "score per analysis and snapshot, its (z-scored) capability inputs projected on PC1; `model_key` from "
+            "marts.model_identity; `imputed_inputs` how many of its inputs were imputed. Null for a model missing an "
+            "input that was not imputed (not used in the fit).",
         ),
         dg.AssetSpec(
             COMPONENTS_KEY,
             deps=MART_DEPS,
             kinds={"python", "duckdb"},
             description="`marts.capabilities_components(analysis, source, model_set, benchmark, loading, variance_explained, "
-            "method, n_models, snapshot, source_sha256)`: PC1 loadings of the capability inputs; "
-            "variance_explained (a fraction) is repeated on each row.",
+            "method, n_models, snapshot, snapshot_date, source_sha256)`: PC1 loadings of the capability inputs per "
+            "analysis and snapshot; variance_explained (PC1's explained-variance ratio, a fraction) on each row.",
         ),
         dg.AssetSpec(ANALYSES_KEY, deps=MART_DEPS, kinds={"python", "duckdb"}, description=ANALYSES_DESCRIPTION),
         dg.AssetSpec(SKIPPED_KEY, deps=MART_DEPS, kinds={"python", "duckdb"},
@@ -76,40 +90,40 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
         raise dg.Failure(f"{exc}. Nothing was published.") from None
     for row in skipped.iter_rows(named=True):
         context.log.info(f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}")
-    score_rows, component_rows, summary = [], [], {}
+    by_name = {a.name: a for a in analyses}
+    score_rows, component_rows, summary, newest = [], [], {}, {}
     for ms in model_sets:
+        method = by_name[ms.analysis].method(config.method)
         caps = ms.capability_matrix
         complete = ~np.isnan(caps).any(axis=1)
-        fit = fit_capabilities(caps[complete], method=config.method)
-        prov = {"method": config.method, "n_models": int(complete.sum()), "snapshot": ms.snapshot, "source_sha256": ms.sha256}
+        newest[ms.analysis] = ms
+        try:
+            fit = fit_capabilities(caps[complete], method=method)
+        except ValueError as exc:  # too few models, or a constant input: no score, said in marts.analyses
+            summary[ms.analysis] = {"n_models": int(complete.sum()), "error": str(exc)}
+            continue
+        prov = {"method": method, "n_models": int(complete.sum()), "snapshot": ms.snapshot,
+                "snapshot_date": ms.snapshot_date, "source_sha256": ms.sha256}
         scores = np.full(len(ms.model_ids), np.nan)
         scores[complete] = fit.scores
-        for model_id, score in zip(ms.model_ids, scores):
+        imputed = np.isnan(ms.observed_inputs).sum(axis=1)
+        for model_id, key, score, n_imputed in zip(ms.model_ids, ms.model_keys, scores, imputed):
             score_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "model_id": model_id,
-                               "capabilities_score": None if np.isnan(score) else float(score), **prov})
+                               "model_key": key, "capabilities_score": None if np.isnan(score) else float(score),
+                               "imputed_inputs": int(n_imputed) if ms.imputed_inputs is not None else 0, **prov})
         for bench, loading in zip(ms.capability_inputs, fit.loadings):
             component_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "benchmark": bench,
                                    "loading": float(loading), "variance_explained": fit.variance_explained, **prov})
-        summary[ms.analysis] = {
-            "variance_explained": round(fit.variance_explained, 4),
-            "n_models": int(complete.sum()),
-            "n_models_excluded_missing_input": int((~complete).sum()),
-        }
-        context.log.info(f"{ms.analysis}: PC1 explains {fit.variance_explained:.1%} over {complete.sum()} models")
+        summary[ms.analysis] = {"variance_explained": round(fit.variance_explained, 4), "n_models": int(complete.sum()),
+                                "n_models_without_score": int((~complete).sum())}
+    for name, info in summary.items():
+        context.log.info(f"{name}: no score ({info['error']})" if "error" in info else
+                         f"{name}: PC1 explains {info['variance_explained']:.1%} over {info['n_models']} models")
     score_frame = pl.DataFrame(score_rows, schema=SCORES_SCHEMA)
     component_frame = pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA)
-    fitted = {ms.analysis: ms for ms in model_sets}
-    described = pl.DataFrame([{
-        "analysis": a.name, "description": a.description, "source": a.source, "model_set": a.model_set,
-        "snapshot": fitted[a.name].snapshot if a.name in fitted else None,
-        "capability_inputs": fitted[a.name].capability_inputs if a.name in fitted else [],
-        "targets": "all" if a.targets == "all" else ",".join(a.targets), "missing": a.missing,
-        "capabilities_method": config.method,
-        "n_models": len(fitted[a.name].model_ids) if a.name in fitted else 0,
-        "n_models_scored": summary.get(a.name, {}).get("n_models", 0),
-        "coverage": float(1 - np.isnan(fitted[a.name].capability_matrix).mean()) if a.name in fitted else None,
-        "status": "fitted" if a.name in fitted else "no data: its source has no rows for this population",
-    } for a in analyses], schema=ANALYSES_SCHEMA)
+    described = pl.DataFrame([_describe(a, newest.get(a.name), summary.get(a.name), config.method,
+                                        sum(ms.analysis == a.name for ms in model_sets)) for a in analyses],
+                             schema=ANALYSES_SCHEMA)
     with candidate.connect() as con:
         replace_tables(con, {
             "marts.capabilities_scores": (score_frame, capabilities.specs_by_key[SCORES_KEY].description),
@@ -123,27 +137,55 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
             "dagster/row_count": score_frame.height,
             "method": config.method,
             "fits": dg.MetadataValue.json(summary),
-
-            "top_models": markdown_table(score_frame.sort("capabilities_score", descending=True, nulls_last=True)
+            "top_models": markdown_table(score_frame.filter(pl.col("capabilities_score").is_not_null())
+                                         .sort("capabilities_score", descending=True)
                                          .select("analysis", "model_id", "capabilities_score").head(10)),
         },
     )
     yield dg.MaterializeResult(
         asset_key=ANALYSES_KEY,
         metadata={"dagster/row_count": described.height,
-                  "analyses": markdown_table(described.select("analysis", "source", "model_set", "n_models", "coverage", "status"))},
+                  "analyses": markdown_table(described.select("analysis", "source", "n_snapshots", "n_models",
+                                                              "n_models_scored", "coverage", "status"))},
     )
     yield dg.MaterializeResult(
         asset_key=SKIPPED_KEY,
         metadata={"dagster/row_count": skipped.height,
                   "skipped": markdown_table(skipped.select("source", "n_models", "n_benchmarks", "reason"))},
     )
+    newest_components = component_frame.join(
+        pl.DataFrame({"analysis": list(newest), "snapshot": [m.snapshot for m in newest.values()]},
+                     schema={"analysis": pl.String, "snapshot": pl.String}), on=["analysis", "snapshot"])
     yield dg.MaterializeResult(
         asset_key=COMPONENTS_KEY,
         metadata={
             "dagster/row_count": component_frame.height,
             "method": config.method,
-            **{f"variance_explained/{k}": v["variance_explained"] for k, v in summary.items()},
-            "loadings": markdown_table(component_frame.select("analysis", "benchmark", "loading")),
+            **{f"variance_explained/{k}": v["variance_explained"] for k, v in summary.items() if "variance_explained" in v},
+            "loadings": markdown_table(newest_components.select("analysis", "benchmark", "loading")),
         },
     )
+
+
+def _describe(analysis, ms, summary, default_method: str, n_snapshots: int) -> dict:
+    population = ", ".join(f"{k}={v}" for k, v in [("model_set", analysis.model_set), ("files", analysis.files),
+                                                    ("families", analysis.families), ("since", analysis.since)] if v)
+    status = "fitted"
+    if ms is None:
+        status = "no data: its source has no rows for this population"
+    elif summary is None or "error" in summary:
+        status = f"no score: {summary['error'] if summary else 'not fitted'}"
+    return {
+        "analysis": analysis.name, "description": analysis.description, "source": analysis.source,
+        "model_set": analysis.model_set, "population": population or "every model of the source",
+        "snapshot": ms.snapshot if ms else None, "snapshot_date": ms.snapshot_date if ms else None,
+        "n_snapshots": n_snapshots, "inputs_source": analysis.inputs_source,
+        "inputs_snapshot": ms.inputs_snapshot if ms else None, "inputs_sha256": ms.inputs_sha256 if ms else None,
+        "capability_inputs": ms.capability_inputs if ms else [],
+        "targets": "all" if analysis.targets == "all" else ",".join(analysis.targets), "missing": analysis.missing,
+        "bootstrap_imputation": NOT_REIMPUTED if analysis.missing == "pca_impute" else None,
+        "capabilities_method": analysis.method(default_method), "resamples": analysis.resamples,
+        "n_models": len(ms.model_ids) if ms else 0, "n_models_scored": (summary or {}).get("n_models", 0) if status == "fitted" else 0,
+        "coverage": ms.coverage if ms else None, "excluded": json.dumps(ms.excluded) if ms else None,
+        "status": status, "definition": analysis.model_dump_json(),
+    }

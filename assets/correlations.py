@@ -31,6 +31,7 @@ from .stats.correlation import correlations
 from .warehouse import WRITER_POOL, Candidate, replace_tables
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
+HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
 UPSTREAM = {"scores": MART_DEPS[0], "models": MART_DEPS[1], "benchmarks": MART_DEPS[2],
             "capabilities_scores": SCORES_KEY, "capabilities_components": COMPONENTS_KEY}
 COLUMNS = (
@@ -47,7 +48,8 @@ DESCRIPTION = (
     "`marts.benchmark_correlations(analysis, source, model_set, benchmark, area, versus, n_models, spearman, ci_low, "
     "ci_high, se, p_value, ci_method, confidence_level, n_resamples, n_degenerate, bootstrap_seed, note, "
     "capabilities_method, snapshot, source_sha256)`: Spearman correlation (a fraction in [-1, 1]) of every "
-    "benchmark with the capabilities score (`capabilities`), with the score refitted without it "
+    "benchmark with the capabilities score (`capabilities`) in each analysis's newest snapshot (all snapshots: "
+    "`marts.correlation_history`), with the score refitted without it "
     "(`capabilities_loo`, capability inputs only), with training FLOP (`compute`) and, for calibration metrics, "
     "with the accuracy of the same task (`accuracy`), over the models with both values. `ci_low`/`ci_high`: "
     "bootstrap interval over models (BCa where its jackknife is defined, else percentile; `ci_method` says "
@@ -55,6 +57,18 @@ DESCRIPTION = (
     "two-sided permutation test of no correlation; `n_degenerate` resamples excluded because the statistic was "
     "undefined in them. `note` says why a correlation is null."
 )
+
+
+HISTORY_COLUMNS = ("analysis", "benchmark", "versus", "snapshot", "snapshot_date", "n_models", "spearman", "ci_low",
+                   "ci_high", "ci_method", "n_resamples", "source", "source_sha256")
+HISTORY_DESCRIPTION = (
+    "`marts.correlation_history(analysis, benchmark, versus, snapshot, snapshot_date, n_models, spearman, ci_low, "
+    "ci_high, ci_method, n_resamples, source, source_sha256)`: every correlation of every analysis in every snapshot it "
+    "reads, one row per (analysis, benchmark, versus, snapshot). Each row is computed within one snapshot (scores, "
+    "ranks and the capabilities fit of that snapshot only; Arena re-anchors its scores at each snapshot). An analysis "
+    "reading only its newest snapshot has one row per correlation, the row of `marts.benchmark_correlations`."
+)
+JACKKNIFE_LIMIT = 2_000  # BCa's jackknife is n refits: above this many models the interval is percentile (per row)
 
 
 class CorrelationsConfig(dg.Config, BootstrapSettings):
@@ -72,41 +86,61 @@ def _methods(con) -> dict[str, str]:
     return dict(rows)
 
 
-def _load(candidate: Candidate) -> tuple[list[ModelSet], dict[str, str]]:
-    """The analyses' populations as the capabilities step fitted them (from ``marts.analyses``, so the
-    correlations follow the score even if the analyses file changes during the run)."""
+def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis], list[ModelSet], dict[str, str]]:
+    """The fitted analyses (as ``marts.analyses`` recorded them, so the correlations follow the score even if
+    the analyses file changes during the run), their populations, and each analysis's capabilities method."""
     with candidate.connect(read_only=True) as con:
-        rows = con.execute("""select analysis, description, source, model_set, capability_inputs, targets
-                              from marts.analyses where status = 'fitted' order by analysis""").fetchall()
-        analyses = [Analysis(name=name, description=text, source=source, model_set=model_set, capability_inputs=inputs,
-                             targets="all" if targets == "all" else targets.split(","))
-                    for name, text, source, model_set, inputs, targets in rows]
-        return load_model_sets(con, analyses), _methods(con)
+        rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
+        analyses = [Analysis.model_validate_json(r[0]) for r in rows]
+        if only is not None:
+            analyses = [a for a in analyses if a.name == only]
+        return analyses, load_model_sets(con, analyses), _methods(con)
+
+
+def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
+    return analysis.resamples or config.n_resamples
+
+
+def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis], list[ModelSet], dict[str, str]]:
+    """The fitted analyses (as ``marts.analyses`` recorded them, so the correlations follow the score even if
+    the analyses file changes during the run), their populations, and each analysis's capabilities method."""
+    with candidate.connect(read_only=True) as con:
+        rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
+        analyses = [Analysis.model_validate_json(r[0]) for r in rows]
+        if only is not None:
+            analyses = [a for a in analyses if a.name == only]
+        return analyses, load_model_sets(con, analyses), _methods(con)
+
+
+def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
+    return analysis.resamples or config.n_resamples
 
 
 @dg.op(
     ins={name: dg.In(dg.Nothing) for name in UPSTREAM},
     out=dg.DynamicOut(dict),
-    description="Split the bootstrap into independent steps: one per (source, model set, range of resamples).",
+    description="Split the bootstrap into independent steps: one per (analysis, range of resamples).",
     pool=WRITER_POOL,
 )
 def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
     candidate = warehouse.candidate(context)
-    names = sorted(ms.analysis for ms in _load(candidate)[0])
+    analyses = _load(candidate)[0]
     out_dir = _chunk_dir(candidate, config)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    if not names:  # no analysis has data: one empty step, so the (empty) table is still written
+    if not analyses:  # no analysis has data: one empty step, so the (empty) tables are still written
         yield dg.DynamicOutput({"analysis": None}, mapping_key="nothing_to_analyse")
-    for name in names:
-        for start in range(0, config.n_resamples, config.resamples_per_step):
-            stop = min(start + config.resamples_per_step, config.n_resamples)
-            yield dg.DynamicOutput({"analysis": name, "start": start, "stop": stop}, mapping_key=f"{name}__{start}")
+    for analysis in analyses:
+        total = _resamples(analysis, config)
+        for start in range(0, total, config.resamples_per_step):
+            stop = min(start + config.resamples_per_step, total)
+            yield dg.DynamicOutput({"analysis": analysis.name, "start": start, "stop": stop},
+                                   mapping_key=f"{analysis.name}__{start}")
 
 
 @dg.op(
     out=dg.Out(dg.Nothing),
-    description="Bootstrap replicates of every correlation of one model set, one range of resamples.",
+    description="Bootstrap replicates of every correlation of one analysis (each of its snapshots), one range of resamples.",
     pool=WRITER_POOL,
 )
 def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> None:
@@ -114,70 +148,91 @@ def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, 
         return
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
-    model_sets, methods = _load(candidate)
-    ms = next(m for m in model_sets if m.analysis == spec["analysis"])
-    replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[ms.analysis])
-    theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
-    path = _chunk_dir(candidate, config) / ms.analysis / f"{spec['start']:09d}.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, theta, allow_pickle=False)
-    tmp.replace(path)
+    _, model_sets, methods = _load(candidate, only=spec["analysis"])
+    n = 0
+    for i, ms in enumerate(model_sets):
+        replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[ms.analysis])
+        theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
+        path = _chunk_dir(candidate, config) / ms.analysis / f"{i:05d}" / f"{spec['start']:09d}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npy")
+        np.save(tmp, theta, allow_pickle=False)
+        tmp.replace(path)
+        n += theta.shape[0]
     context.log.info(
-        f"{ms.analysis} resamples {spec['start']}..{spec['stop'] - 1}: "
-        f"{theta.shape[0]} correlations in {time.perf_counter() - started:.2f} s"
+        f"{spec['analysis']} resamples {spec['start']}..{spec['stop'] - 1} over {len(model_sets)} snapshot(s): "
+        f"{n} correlations in {time.perf_counter() - started:.2f} s"
     )
 
 
 @dg.op(
     ins={"chunks": dg.In(dg.Nothing)},
-    out=dg.Out(dg.Nothing),
+    out={"correlations": dg.Out(dg.Nothing), "history": dg.Out(dg.Nothing)},
     description="Collect the replicates; point estimates, intervals, standard errors, permutation p-values.",
     pool=WRITER_POOL,
 )
-def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse) -> None:
+def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
-    model_sets, methods = _load(candidate)
+    analyses, model_sets, methods = _load(candidate)
+    resamples = {a.name: _resamples(a, config) for a in analyses}
     with candidate.connect(read_only=True) as con:
         unknown = con.execute("select count(*) from marts.benchmarks where not is_known").fetchone()[0]
     out_dir = _chunk_dir(candidate, config)
-    frames = []
+    frames, newest = [], {}
+    instance: dict[str, int] = {}
     for ms in model_sets:
-        method = methods[ms.analysis]
+        i = instance[ms.analysis] = instance.get(ms.analysis, -1) + 1
+        method, total = methods[ms.analysis], resamples[ms.analysis]
         comparisons = ms.comparisons()
-        files = sorted((out_dir / ms.analysis).glob("*.npy"))
+        files = sorted((out_dir / ms.analysis / f"{i:05d}").glob("*.npy"))
         theta = np.concatenate([np.load(f, allow_pickle=False) for f in files], axis=1)
-        if theta.shape != (len(comparisons), config.n_resamples):
-            raise dg.Failure(f"{ms.analysis}: expected {config.n_resamples} replicates, found {theta.shape[1]}")
+        if theta.shape != (len(comparisons), total):
+            raise dg.Failure(f"{ms.analysis} ({ms.snapshot}): expected {total} replicates, found {theta.shape[1]}")
+        ci_method = config.ci_method if ms.capability_matrix.shape[0] <= JACKKNIFE_LIMIT else "percentile"
         intervals = bootstrap_table(
-            Replicator(ms.capability_matrix, comparisons, method), theta, n_resamples=config.n_resamples,
-            seed=config.seed, confidence_level=config.confidence_level, method=config.ci_method,
+            Replicator(ms.capability_matrix, comparisons, method), theta, n_resamples=total,
+            seed=config.seed, confidence_level=config.confidence_level, method=ci_method,
         ).drop("benchmark", "versus", "n_models", "spearman")
         points = correlations(ms.capability_matrix, comparisons, method=method)
         frames.append(
             pl.concat([points, intervals], how="horizontal").with_columns(
                 analysis=pl.lit(ms.analysis),
                 source=pl.lit(ms.source),
-                model_set=pl.lit(ms.model_set),
+                model_set=pl.lit(ms.model_set, dtype=pl.String),
                 area=pl.col("benchmark").replace_strict(ms.area, default=None, return_dtype=pl.String),
                 capabilities_method=pl.lit(method),
                 snapshot=pl.lit(ms.snapshot),
+                snapshot_date=pl.lit(ms.snapshot_date, dtype=pl.Date),
                 source_sha256=pl.lit(ms.sha256),
             ).rename({"seed": "bootstrap_seed"})
         )
-    result = pl.concat(frames).select(COLUMNS) if frames else pl.DataFrame(schema=SCHEMA)
+        newest[ms.analysis] = ms.snapshot
+    everything = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA, "snapshot_date": pl.Date})
+    latest = pl.DataFrame({"analysis": list(newest), "snapshot": list(newest.values())},
+                          schema={"analysis": pl.String, "snapshot": pl.String})
+    result = everything.join(latest, on=["analysis", "snapshot"]).select(COLUMNS)
+    history = everything.select(HISTORY_COLUMNS).sort("analysis", "benchmark", "versus", "snapshot_date", "snapshot")
     with candidate.connect() as con:
-        replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION)})
+        replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION),
+                             "marts.correlation_history": (history, HISTORY_DESCRIPTION)})
     shutil.rmtree(out_dir, ignore_errors=True)
     n_null = result["spearman"].null_count()
-    context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note)")
+    context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note); "
+                     f"{history.height} rows of history over {len(model_sets)} (analysis, snapshot) populations")
     headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
-    view = ("model_set", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
-    context.add_output_metadata(
-        {
+    view = ("analysis", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
+    yield dg.Output(None, "history", metadata={
+        "dagster/row_count": history.height,
+        "populations": len(model_sets),
+        "snapshots_per_analysis": dg.MetadataValue.json(instance and {k: v + 1 for k, v in instance.items()}),
+    })
+    yield dg.Output(
+        None,
+        "correlations",
+        metadata={
             "dagster/row_count": result.height,
-            "bootstrap_resamples": config.n_resamples,
+            "bootstrap_resamples": dg.MetadataValue.json(resamples),
             "bootstrap_seed": config.seed,
             "ci_method": config.ci_method,
             "ci_method_used": dg.MetadataValue.json(dict(result.group_by("ci_method").len().sort("ci_method").iter_rows())),
@@ -191,7 +246,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
                 headline.sort("spearman", descending=True, nulls_last=True).select(view).head(10)
             ),
             "lowest_capabilities_correlation": markdown_table(headline.sort("spearman", nulls_last=True).select(view).head(10)),
-        }
+        },
     )
 
 
@@ -202,11 +257,15 @@ def _config_mapping(config: CorrelationsConfig) -> dict:
     return {name: {"config": values} for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_correlations")}
 
 
-@dg.graph_asset(
-    key=CORRELATIONS_KEY,
+@dg.graph_multi_asset(
+    name=CORRELATIONS_KEY.to_python_identifier(),  # the Launchpad's config key stays marts__benchmark_correlations
     group_name="analysis",
-    kinds={"python", "duckdb"},
-    description=DESCRIPTION,
+    outs={
+        "correlations": dg.AssetOut(key=CORRELATIONS_KEY, kinds={"python", "duckdb"}, description=DESCRIPTION,
+                                    dagster_type=dg.Nothing),
+        "history": dg.AssetOut(key=HISTORY_KEY, kinds={"python", "duckdb"}, description=HISTORY_DESCRIPTION,
+                               dagster_type=dg.Nothing),
+    },
     ins={name: dg.AssetIn(key=key, dagster_type=dg.Nothing) for name, key in UPSTREAM.items()},
     config=dg.ConfigMapping(config_fn=_config_mapping),
 )
@@ -215,7 +274,8 @@ def benchmark_correlations(scores, models, benchmarks, capabilities_scores, capa
         scores=scores, models=models, benchmarks=benchmarks,
         capabilities_scores=capabilities_scores, capabilities_components=capabilities_components,
     ).map(bootstrap_chunk)
-    return summarize_correlations(chunks=chunks.collect())
+    correlations, history = summarize_correlations(chunks=chunks.collect())
+    return {"correlations": correlations, "history": history}
 
 
 @dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="Every defined spearman lies in [-1, 1]; a null one has a note.")

@@ -78,8 +78,8 @@ def _snapshots(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> pl.DataFra
     where = "is_latest" if analysis.snapshot == "latest" else "snapshot_date >= coalesce(?, date '0001-01-01')"
     params = [analysis.source] if analysis.snapshot == "latest" else [analysis.source, analysis.since]
     return query_frame(con, f"""
-        select distinct snapshot, snapshot_date from marts.snapshots
-        where source = ? and {where} order by snapshot_date, snapshot""", params)
+        select snapshot, any_value(snapshot_date) as snapshot_date from marts.snapshots
+        where source = ? and {where} group by snapshot order by max(snapshot_at), snapshot""", params)
 
 
 def _population_scores(con: duckdb.DuckDBPyConnection, analysis: Analysis, snapshots: list[str]) -> pl.DataFrame:

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 
 class CapabilitiesSettings(BaseModel):
-    method: Literal["paper", "sklearn"] = Field(
+    method: Literal["paper", "sklearn", "obsscaling"] = Field(
         default="paper",
         description="'paper': top eigenvector of the Spearman matrix of z-scores (the published method); "
-        "'sklearn': sklearn PCA on the z-scores.",
+        "'sklearn': sklearn PCA on the z-scores; 'obsscaling': PCA of the centred, unscaled inputs. An analysis may set its own.",
     )
 
 

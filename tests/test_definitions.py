@@ -19,6 +19,7 @@ EXPECTED_ASSETS = {
     "marts/capabilities_skipped",
     "marts/analyses",
     "marts/benchmark_correlations",
+    "marts/correlation_history",
     "marts/model_identity",
     "marts/unmatched_models",
     "seeds/model_aliases",
