@@ -60,7 +60,7 @@ class Analysis(BaseModel):
     impute_components: int = Field(default=2, ge=1, description="Components of the imputation's PCA.")
     impute_bounds: tuple[float, float] | None = Field(default=None, description="Clip imputed values to [low, high].")
     resamples: int | None = Field(
-        default=None, ge=2, le=1_000_000, description="Bootstrap resamples B for this analysis; unset: the run's.")
+        default=None, ge=2, le=1_000_000, description="Bootstrap resamples B for this analysis (a run asking for fewer gets fewer); unset: the run's.")
 
     @field_validator("capability_inputs")
     @classmethod

@@ -98,7 +98,8 @@ def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis]
 
 
 def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
-    return analysis.resamples or config.n_resamples
+    """The analysis's B; a run asking for fewer resamples (``--resamples``) gets fewer."""
+    return min(analysis.resamples or config.n_resamples, config.n_resamples)
 
 
 def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis], list[ModelSet], dict[str, str]]:
@@ -113,7 +114,8 @@ def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis]
 
 
 def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
-    return analysis.resamples or config.n_resamples
+    """The analysis's B; a run asking for fewer resamples (``--resamples``) gets fewer."""
+    return min(analysis.resamples or config.n_resamples, config.n_resamples)
 
 
 @dg.op(

@@ -40,7 +40,8 @@ class SettingsError(ValueError):
 def describe(error: ValidationError, prefix: str = "") -> str:
     """One line per bad field: ``name: rule (got value)``."""
     return "; ".join(
-        f"{prefix}{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e['input']!r})" for e in error.errors()
+        (f"{prefix}{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + f"{e['msg']} (got {e['input']!r})"
+        for e in error.errors()
     )
 
 

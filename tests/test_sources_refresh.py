@@ -21,6 +21,8 @@ from conftest import MIRROR, refresh
 from orchestration.cli import app
 
 ARENA_LATEST = REGISTRY["arena"].latest[0]
+B = 400  # every analysis, this many resamples (fewer than any analysis asks for): the figures, not their precision
+FAST = {"ops": {"marts__benchmark_correlations": {"config": {"n_resamples": B}}}}
 NEW_DAY = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 
@@ -65,18 +67,18 @@ def runs(tmp_path_factory):
     root, mirror = tmp / "warehouse", linked_mirror(tmp)
     out = {"root": root, "mirror": mirror}
     started = time.perf_counter()
-    out["cold"] = refresh(root, mirror, sources=None)
+    out["cold"] = refresh(root, mirror, FAST, sources=None)
     out["cold_seconds"] = time.perf_counter() - started
     out["cold_snapshots"] = table(root, "select * from marts.snapshots")
     out["cold_arena"] = table(root, "select * from marts.scores where source = 'arena' order by all")
     started = time.perf_counter()
-    out["again"] = refresh(root, mirror, sources=None)
+    out["again"] = refresh(root, mirror, FAST, sources=None)
     out["again_seconds"] = time.perf_counter() - started
     original = mirror_path(MIRROR, ARENA_LATEST).read_bytes()
     data, model, score = edited_arena(original)
     swap(mirror, ARENA_LATEST, data, NEW_DAY)
     out["edited"] = (hashlib.sha256(data).hexdigest(), model, score)
-    out["changed"] = refresh(root, mirror, sources=None)
+    out["changed"] = refresh(root, mirror, FAST, sources=None)
     out["changed_snapshots"] = table(root, "select * from marts.snapshots")
     swap(mirror, ARENA_LATEST, b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n", datetime.now(timezone.utc))
     out["broken"] = CliRunner().invoke(app, ["refresh", "--warehouse", str(root), "--mirror", str(mirror), "--quiet", "--force"])
@@ -119,11 +121,11 @@ def test_scores_latest_holds_each_sources_newest_snapshot(runs):
 
 
 def test_paper_figures_stand_beside_the_other_sources(runs):
-    components = table(runs["root"], "select distinct analysis, round(variance_explained, 3) v from marts.capabilities_components order by all")
+    components = table(runs["root"], "select distinct analysis, round(variance_explained, 3) v from marts.capabilities_components "
+                                     "where analysis like 'safetywashing%' order by all")
     assert components.rows() == [("safetywashing_base", 0.783), ("safetywashing_chat", 0.708)]
     skipped = table(runs["root"], "select source, reason from marts.capabilities_skipped order by source")
-    assert skipped["source"].to_list() == ["arena", "epoch_hub", "lm_eval", "obsscaling", "open_llm_v1", "open_llm_v2"]
-    assert skipped["reason"].str.starts_with("no analysis in analyses.toml covers this source").all()
+    assert skipped.rows() == [("open_llm_v2", "no analysis in analyses.toml reads this source")]
     rho = table(runs["root"], "select round(spearman, 3) r from marts.benchmark_correlations where model_set = 'chat' "
                               "and benchmark = 'MT_Bench' and versus = 'capabilities'")
     assert rho["r"].to_list() == [0.787]
@@ -215,3 +217,87 @@ def test_model_identity_joins_by_rules_and_reviewed_aliases_only(runs):
     shared = identity.group_by("model_key").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)["model_key"]
     unmatched_keys = identity.join(left, on=["source", "raw_name"])["model_key"]
     assert not unmatched_keys.is_in(shared.implode()).any() and left["snapshot"].null_count() == 0
+
+
+def test_every_shipped_analysis_runs_on_the_mirror(runs):
+    analyses = table(runs["root"], "select analysis, status, n_snapshots, n_models, n_models_scored from marts.analyses order by analysis")
+    status = dict(zip(analyses["analysis"], analyses["status"]))
+    assert status.pop("lm_eval_results").startswith("no score: need at least 3 models")  # one model in the mirror's file
+    assert set(status.values()) == {"fitted"}
+    scored = dict(zip(analyses["analysis"], analyses["n_models_scored"]))
+    assert (scored["obsscaling_paper"], scored["obsscaling_base"]) == (80, 148)
+    assert scored["open_llm_v1"] > 7000
+    rows = table(runs["root"], """select analysis, n_models, spearman, ci_low, ci_high, n_resamples, ci_method
+                                  from marts.benchmark_correlations
+                                  where versus = 'capabilities' and (analysis, benchmark) in (values
+                                      ('obsscaling_base', 'TruthfulQA'), ('open_llm_v1', 'truthfulqa'),
+                                      ('arena_vs_epoch', 'arena_score')) order by analysis""")
+    assert rows["analysis"].to_list() == ["arena_vs_epoch", "obsscaling_base", "open_llm_v1"]
+    assert (rows["ci_low"] < rows["spearman"]).all() and (rows["spearman"] < rows["ci_high"]).all()
+    assert rows["n_resamples"].to_list() == [B, B, B]
+    assert rows.filter(pl.col("analysis") == "open_llm_v1")["ci_method"].item() == "percentile"  # no 7,000-refit jackknife
+
+
+def test_correlations_equal_scipy_on_the_published_scores(runs):
+    """The published correlation is scipy's Spearman of the published capabilities score and the benchmark."""
+    from scipy import stats
+
+    for analysis, benchmark in [("obsscaling_base", "TruthfulQA"), ("open_llm_v1", "truthfulqa")]:
+        pairs = table(runs["root"], f"""
+            select c.capabilities_score, s.value from marts.capabilities_scores c
+            join marts.scores_latest s on s.source = c.source and s.model_id = c.model_id and s.benchmark = '{benchmark}'
+            where c.analysis = '{analysis}' and c.capabilities_score is not null
+              and (c.source <> 'obsscaling' or s.source_file = 'base_llm_benchmark_eval.csv')""")
+        published = table(runs["root"], f"select n_models, spearman from marts.benchmark_correlations where analysis = "
+                                        f"'{analysis}' and benchmark = '{benchmark}' and versus = 'capabilities'").row(0)
+        assert published[0] == pairs.height
+        assert published[1] == pytest.approx(stats.spearmanr(pairs["capabilities_score"], pairs["value"]).statistic, abs=1e-12)
+
+
+def test_arena_against_epoch_snapshot_by_snapshot(runs):
+    history = table(runs["root"], """select snapshot, snapshot_date, n_models, spearman, ci_low, ci_high
+                                     from marts.correlation_history
+                                     where analysis = 'arena_vs_epoch' and benchmark = 'arena_score' and versus = 'capabilities'
+                                     order by snapshot_date""")
+    arena = table(runs["root"], "select snapshot from marts.snapshots where source = 'arena' and snapshot_date >= '2024-10-01'")
+    assert sorted(history["snapshot"]) == sorted(arena["snapshot"])  # one row per snapshot from October 2024
+    assert history["n_models"].min() >= 30 and history["ci_low"].null_count() == 0
+    newest = table(runs["root"], "select n_models from marts.benchmark_correlations where analysis = 'arena_vs_epoch' "
+                                 "and benchmark = 'arena_score' and versus = 'capabilities'").item()
+    assert newest >= 55
+    # ranks within one snapshot: each row equals scipy on that snapshot's Arena scores and the score fitted on it
+    from scipy import stats
+
+    one = history.row(0, named=True)
+    pairs = table(runs["root"], f"""
+        select c.capabilities_score, s.value from marts.capabilities_scores c
+        join marts.scores s on s.source = 'arena' and s.snapshot = c.snapshot and s.model_id = c.model_id
+        where c.analysis = 'arena_vs_epoch' and c.snapshot = '{one["snapshot"]}' and s.benchmark = 'arena_score'
+          and c.capabilities_score is not null""")
+    assert pairs.height == one["n_models"]
+    assert one["spearman"] == pytest.approx(stats.spearmanr(pairs["capabilities_score"], pairs["value"]).statistic, abs=1e-12)
+
+
+def test_obsscaling_pca_equals_its_procedure_rebuilt_from_sklearn(runs):
+    """PC1 of `obsscaling_paper` against ObsScaling's procedure rebuilt from scikit-learn on the CSV itself:
+    their families, StandardScaler + mean imputer + 1-component PCA loop, clipped to [0, 1], then PCA of the
+    unstandardised matrix (5 components, as their constants say)."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    from assets.analyses import load_analyses
+    from test_stats_imputation import sklearn_reference
+
+    paper = next(a for a in load_analyses() if a.name == "obsscaling_paper")
+    url = next(f.url for f in REGISTRY["obsscaling"].snapshots[-1].files if f.name == "base_llm_benchmark_eval.csv")
+    frame = pl.read_csv(mirror_path(MIRROR, url)).filter(pl.col("Model Family").is_in(paper.families))
+    x = frame.select(paper.capability_inputs).to_numpy().astype(float)
+    filled = np.clip(sklearn_reference(x, n_components=1, max_iter=1000, tol=1e-4), 0.0, 1.0)
+    pca = PCA(n_components=5).fit(filled)
+    pc1 = pca.components_[0] * np.sign(pca.components_[0][np.abs(pca.components_[0]).argmax()])
+    published = table(runs["root"], "select benchmark, loading, variance_explained, n_models from marts.capabilities_components "
+                                    "where analysis = 'obsscaling_paper'")
+    loading = dict(zip(published["benchmark"], published["loading"]))
+    assert published["n_models"].unique().to_list() == [frame.height] == [80]
+    np.testing.assert_allclose([loading[b] for b in paper.capability_inputs], pc1, atol=1e-8)
+    assert published["variance_explained"][0] == pytest.approx(pca.explained_variance_ratio_[0], abs=1e-10)

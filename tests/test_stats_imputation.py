@@ -61,3 +61,22 @@ def test_bounds_and_refusals():
         pca_impute(x)
     with pytest.raises(ValueError, match="n_components=9 must be between 1 and 8"):
         pca_impute(low_rank()[1], n_components=9)
+
+
+def test_obsscaling_method_equals_sklearn_pca_of_the_imputed_matrix():
+    """ObsScaling's capabilities procedure end to end on generated fractions of known rank: our imputation and
+    unstandardised PCA (``fit_capabilities(method='obsscaling')``) against scikit-learn's scaler, imputer and
+    PCA(n_components=5) as ObsScaling's `perform_pca` calls them."""
+    from assets.stats.capabilities import fit_capabilities
+
+    truth, x = low_rank(n=120, p=8, rank=1, missing=0.1, noise=0.05, seed=7)
+    x = 1 / (1 + np.exp(-x))  # fractions, like benchmark accuracies
+    ours = pca_impute(x, n_components=1, bounds=(0.0, 1.0))
+    reference = np.clip(sklearn_reference(x, 1, 1000, 1e-4), 0.0, 1.0)
+    np.testing.assert_allclose(ours.values, reference, rtol=1e-9, atol=1e-9)
+    fit = fit_capabilities(ours.values, method="obsscaling")
+    pca = PCA(n_components=5).fit(reference)
+    sign = np.sign(pca.components_[0][np.abs(pca.components_[0]).argmax()])
+    np.testing.assert_allclose(fit.loadings, sign * pca.components_[0], atol=1e-9)
+    assert fit.variance_explained == pytest.approx(pca.explained_variance_ratio_[0], abs=1e-12)
+    np.testing.assert_allclose(fit.scores, sign * pca.transform(reference)[:, 0], atol=1e-9)
