@@ -81,7 +81,8 @@ def runs(tmp_path_factory):
     out["changed"] = refresh(root, mirror, FAST, sources=None)
     out["changed_snapshots"] = table(root, "select * from marts.snapshots")
     swap(mirror, ARENA_LATEST, b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n", datetime.now(timezone.utc))
-    out["broken"] = CliRunner().invoke(app, ["refresh", "--warehouse", str(root), "--mirror", str(mirror), "--quiet", "--force"])
+    out["broken"] = CliRunner().invoke(app, ["refresh", "--warehouse", str(root), "--mirror", str(mirror), "--quiet", "--force",
+                                                 "--resamples", str(B)])
     return out
 
 
