@@ -172,7 +172,8 @@ def _describe(analysis, ms, summary, default_method: str, n_snapshots: int) -> d
                                                     ("families", analysis.families), ("since", analysis.since)] if v)
     status = "fitted"
     if ms is None:
-        status = "no data: its source has no rows for this population"
+        status = ("no data: no rows for this population in source " + repr(analysis.source)
+                  + (f" or inputs_source {analysis.inputs_source!r}" if analysis.inputs_source else ""))
     elif summary is None or "error" in summary:
         status = f"no score: {summary['error'] if summary else 'not fitted'}"
     return {

@@ -224,17 +224,13 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
                      f"{history.height} rows of history over {len(model_sets)} (analysis, snapshot) populations")
     headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
     view = ("analysis", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
-    yield dg.Output(None, "history", metadata={
-        "dagster/row_count": history.height,
-        "populations": len(model_sets),
-        "snapshots_per_analysis": dg.MetadataValue.json(instance and {k: v + 1 for k, v in instance.items()}),
-    })
     yield dg.Output(
         None,
         "correlations",
         metadata={
             "dagster/row_count": result.height,
-            "bootstrap_resamples": dg.MetadataValue.json(resamples),
+            "bootstrap_resamples": config.n_resamples,
+            "bootstrap_resamples_by_analysis": dg.MetadataValue.json(resamples),
             "bootstrap_seed": config.seed,
             "ci_method": config.ci_method,
             "ci_method_used": dg.MetadataValue.json(dict(result.group_by("ci_method").len().sort("ci_method").iter_rows())),
@@ -250,6 +246,12 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
             "lowest_capabilities_correlation": markdown_table(headline.sort("spearman", nulls_last=True).select(view).head(10)),
         },
     )
+    yield dg.Output(None, "history", metadata={
+        "dagster/row_count": history.height,
+        "populations": len(model_sets),
+        "snapshots_per_analysis": dg.MetadataValue.json(instance and {k: v + 1 for k, v in instance.items()}),
+    })
+
 
 
 def _config_mapping(config: CorrelationsConfig) -> dict:

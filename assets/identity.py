@@ -33,6 +33,7 @@ _DATES = (
     re.compile(r"(?<![\d.])(?P<m>[01]\d)-(?P<d>[0-3]\d)-(?P<y>20\d\d)(?![\d.])"),      # 03-27-2025
     re.compile(r"(?<![\d.])(?P<y>20\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?![\d.])"),        # 20250514
 )
+_HYPHEN_VERSION = re.compile(r"(?<![\d.])(\d)-(\d)(?=-[a-z]|-20\d{6}|$)")
 _DATE_TOKEN = re.compile(r"-?@?(20\d\d[01]\d[0-3]\d)")
 
 
@@ -70,6 +71,11 @@ def model_key(raw: str) -> Key:
             rules.append("date")
     name = _SEPARATORS.sub("-", name).strip("-")
     name = re.sub(r"-+", "-", name)
+    # a version written with a hyphen (claude-3-5-sonnet, phi-1_5) is the dotted one (Claude 3.5 Sonnet):
+    # two single digits followed by a word, a date or the end, never by a size (gemma-2-9b stays)
+    name, n = _HYPHEN_VERSION.subn(r"\1.\2", name)
+    if n:
+        rules.append("version_dots")
     if name.endswith("-hf"):
         name = name[:-3]
         rules.append("hf_suffix")
@@ -77,7 +83,7 @@ def model_key(raw: str) -> Key:
         name = name[len("meta-"):]
         rules.append("vendor_prefix")
     effort = re.search(rf"-({'|'.join(EFFORTS)})$", name)
-    if effort:
+    if effort and re.search(r"\d", name[: effort.start()]):  # "Mistral Medium" is a tier, not an effort
         name = f"{name[: effort.start()]}@{effort.group(1)}"
         rules.append("effort")
     elif re.match(r"o\d", name):  # OpenAI's o-series without an effort runs at its default, medium

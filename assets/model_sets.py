@@ -139,6 +139,8 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
     if analysis.inputs_source:
         caps = list(analysis.capability_inputs)
         inputs_info = info.filter(pl.col("source") == analysis.inputs_source)
+        if inputs_info.is_empty():  # the inputs' source has no data yet: no population, as for its own source
+            return []
         unknown = sorted(set(caps) - set(inputs_info["benchmark"].to_list()))
         where = f"inputs_source {analysis.inputs_source!r}"
     else:
@@ -147,11 +149,13 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
                 if analysis.capability_inputs == "taxonomy" else list(analysis.capability_inputs))
         unknown = sorted(set(caps) - present)
         where = f"source {analysis.source!r}"
+    population = ", ".join(f"{k} {v!r}" for k, v in [("model set", analysis.model_set), ("files", analysis.files),
+                                                      ("families", analysis.families)] if v)
     targets = sorted(present) if analysis.targets == "all" else list(analysis.targets)
     unknown += sorted(set(targets) - present)
     if unknown:
-        raise AnalysisError(f"analysis {analysis.name!r}: {unknown} are not known benchmarks of {where} (or of the "
-                            f"population of source {analysis.source!r}) in the snapshots it reads")
+        raise AnalysisError(f"analysis {analysis.name!r}: {unknown} are not known benchmarks of {where}"
+                            + (f" ({population})" if population else "") + " in the snapshots it reads")
     caps = [c for c in caps if analysis.inputs_source or c in present]
     flops = query_frame(con, """select snapshot, model_id, max(training_flop) as training_flop from marts.models
                                 where source = ? group by all""", [analysis.source])

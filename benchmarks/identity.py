@@ -6,6 +6,7 @@ matches by rule, and the names left unmatched on the smaller side.
 """
 
 import contextlib
+from collections import Counter
 import io
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from assets.identity import match  # noqa: E402
+from assets.identity import match, model_key  # noqa: E402
 from assets.warehouse import Store  # noqa: E402
 
 MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" / "data" / "mirror").resolve()
@@ -27,6 +28,8 @@ NAMES = {
     "open_llm_v2 (newest)": """select distinct json_extract_string(attributes, '$.model_name') from marts.models
         where source = 'open_llm_v2' and snapshot = (select max(snapshot) from marts.scores_latest where source = 'open_llm_v2')""",
 }
+OLL_ROWS = """select json_extract_string(attributes, '$.model_name') from marts.models where source = 'open_llm_v2'
+    and snapshot = (select max(snapshot) from marts.scores_latest where source = 'open_llm_v2')"""
 PAIRS = [("arena (newest)", "epoch_hub (>= 3 benchmarks)"), ("safetywashing chat", "arena (newest)"),
          ("arena (newest)", "open_llm_v2 (newest)")]
 
@@ -45,6 +48,7 @@ def main() -> None:
                                {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, quiet=True)
     with Store(root).read() as con:
         names = {label: [r[0] for r in con.execute(sql).fetchall()] for label, sql in NAMES.items()}
+        oll_rows = [r[0] for r in con.execute(OLL_ROWS).fetchall()]
     for left, right in PAIRS:
         found = match(names[left], names[right])
         by_rule = {rule: sum(m.rule == rule for m in found) for rule in ("exact", "undated")}
@@ -53,6 +57,12 @@ def main() -> None:
         left_out = sorted(n for n in names[small] if n not in joined)
         print(f"{left} ({len(names[left])}) x {right} ({len(names[right])}): {len(found)} matched {by_rule}; "
               f"unmatched in {small}: {len(left_out)}" + (f" {left_out}" if len(left_out) <= 10 else ""))
+    # the Open LLM Leaderboard lists one model in several rows (precision, commit): rows whose name's key is
+    # the key of exactly one newest-snapshot Arena model
+    arena_keys = Counter(model_key(n).key for n in names["arena (newest)"])
+    rows = [r for r in oll_rows if r is not None and arena_keys.get(model_key(r).key) == 1]
+    print(f"open_llm_v2 rows (newest) joined to one Arena model: {len(rows)} rows of "
+          f"{len({model_key(r).key for r in rows})} Arena models")
 
 
 if __name__ == "__main__":

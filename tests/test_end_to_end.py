@@ -251,7 +251,7 @@ def test_a_user_analysis_from_the_config_file_against_scipy(warehouse_copy, tmp_
     import numpy as np
     from scipy import stats
 
-    from assets.analyses import ANALYSES_FILE
+    from assets.analyses import ANALYSES_FILE, load_analyses
 
     path = tmp_path / "analyses.toml"
     path.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench", "wmdp_bio"]'))
@@ -260,8 +260,10 @@ def test_a_user_analysis_from_the_config_file_against_scipy(warehouse_copy, tmp_
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "the analyses file differs from the published version's: rebuilding the analyses" in out.output
-    assert table(warehouse_copy, "select analysis from marts.analyses order by 1")["analysis"].to_list() == [
-        "chat_two_inputs", "safetywashing_base", "safetywashing_chat"]
+    described = table(warehouse_copy, "select analysis, status from marts.analyses order by 1")
+    assert described["analysis"].to_list() == sorted(["chat_two_inputs", *(a.name for a in load_analyses(ANALYSES_FILE))])
+    fitted = described.filter(pl.col("status") == "fitted")["analysis"].to_list()
+    assert fitted == ["chat_two_inputs", "safetywashing_base", "safetywashing_chat"]  # the others' sources are not fetched here
     got = table(warehouse_copy, "select benchmark, versus, spearman from marts.benchmark_correlations "
                                 "where analysis = 'chat_two_inputs' and versus = 'capabilities' order by benchmark")
     assert got["benchmark"].to_list() == ["MT_Bench", "mmlu", "winogrande", "wmdp_bio"]  # targets and inputs
@@ -285,6 +287,6 @@ def test_an_analysis_naming_an_unknown_benchmark_fails_naming_it(warehouse_copy,
     out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet",
                                    "--source", "safetywashing", "--analyses", str(path)])
     assert out.exit_code == 1
-    assert ("analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of 'safetywashing' "
-            "(model set 'chat') in its newest snapshot") in out.output
+    assert ("analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of source 'safetywashing' "
+            "(model set 'chat') in the snapshots it reads") in out.output
     assert Store(warehouse_copy).current_version() == version

@@ -15,6 +15,9 @@ from assets.identity import match, model_key
     ("o3-2025-04-16", "o3-2025-04-16_medium"),  # an undated o-series effort is the default, medium
     ("o3-mini-high", "o3-mini_high"),
     ("Phi-3-Mini-4k-Instruct", "microsoft/Phi-3-mini-4k-instruct"),
+    ("Claude 3.5 Sonnet (20240620)", "claude-3-5-sonnet-20240620"),  # Arena vs Epoch: a version with a hyphen
+    ("Claude 3.5 Haiku (20241022)", "claude-3-5-haiku-20241022"),
+    ("phi-1_5", "Phi-1.5"),
 ])
 def test_same_model_same_key(a, b):
     assert model_key(a).key == model_key(b).key
@@ -29,6 +32,9 @@ def test_same_model_same_key(a, b):
     ("o3-mini-2025-01-31_high", "o3-mini-2025-01-31_low"),  # efforts
     ("claude-opus-4-20250514_16K", "claude-opus-4-20250514_32K"),  # thinking budgets
     ("Gemini-1.5-Pro-001", "Gemini-1.5-Pro-002"),
+    ("gemma-2-9b", "gemma-2.9b"),  # a size after a version is not a version
+    ("Claude 3.5 Sonnet (20240620)", "claude-3-5-sonnet-20241022"),
+    ("Mistral Medium", "Mistral-7B-Instruct-v0.1_medium"),  # a tier, not a reasoning effort
 ])
 def test_different_models_different_keys(a, b):
     assert model_key(a).key != model_key(b).key
@@ -38,6 +44,8 @@ def test_rules_are_recorded():
     assert model_key("meta-llama/Llama-2-13b-chat-hf").rules == ("org_prefix", "hf_suffix")
     assert model_key("o3-mini-2025-01-31_high") == model_key("o3-mini (2025-01-31) high")
     assert model_key("o3-mini-2025-01-31_high").key == "o3-mini-20250131@high"
+    assert model_key("claude-3-5-sonnet-20240620").rules == ("date", "version_dots")
+    assert model_key("Mistral Medium").key == "mistral-medium"
 
 
 def test_match_joins_one_to_one_and_drops_a_date_only_against_an_undated_name():
