@@ -21,8 +21,8 @@ from scipy import stats
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from assets.model_sets import build_model_sets  # noqa: E402
-from assets.parsers.safetywashing import parse_benchmark_info, parse_matrix  # noqa: E402
+from assets.model_sets import ModelSet  # noqa: E402
+from assets.parsers.safetywashing import parse_matrix  # noqa: E402
 from assets.registry import load_registry  # noqa: E402
 from assets.stats.bootstrap import Replicator, bootstrap_table, resample_weights  # noqa: E402
 from assets.stats.correlation import Comparison, statistics_on_rows  # noqa: E402
@@ -33,29 +33,28 @@ MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" /
 
 
 def paper_model_sets():
+    """The paper's two model sets as the warehouse builds them, read straight from the mirror's files."""
     source = load_registry()["safetywashing"]
     snapshot = source.snapshots[-1]
-    scores, models, info = [], [], None
-    for f in snapshot.files:
-        path = MIRROR / f.url.split("://", 1)[1]
-        data = path.read_bytes()
-        if f.role == "matrix":
-            s, m, _ = parse_matrix(data, source=source.name, file=f.name)
-            prov = dict(source=pl.lit(source.name), model_set=pl.lit(f.model_set), snapshot=pl.lit(snapshot.id),
-                        source_sha256=pl.lit(f.sha256))
-            scores.append(s.with_columns(**prov))
-            models.append(m.with_columns(**prov))
-        else:
-            info = parse_benchmark_info(data, source=source.name, file=f.name).benchmarks
     taxonomy = pl.read_csv(PROJECT / "sql" / "seeds" / "benchmark_taxonomy.csv", schema_overrides={"accuracy_of": pl.String})
-    scores = pl.concat(scores)
-    benchmarks = (
-        scores.select("source", "benchmark").unique()
-        .join(taxonomy, on=["source", "benchmark"], how="left")
-        .with_columns(is_capability_input=(pl.col("area") == "capabilities").fill_null(False))
-    )
-    assert info is not None
-    return build_model_sets(scores, pl.concat(models), benchmarks)
+    taxonomy = taxonomy.filter(pl.col("source") == source.name)
+    out = []
+    for f in snapshot.files:
+        if f.role != "matrix":
+            continue
+        scores, models, _ = parse_matrix((MIRROR / f.url.split("://", 1)[1]).read_bytes(), source=source.name, file=f.name)
+        wide = scores.pivot(on="benchmark", index="model_id", values="value", sort_columns=True).sort("model_id")
+        names = [c for c in wide.columns if c != "model_id"]
+        flop = pl.DataFrame({"model_id": wide["model_id"]}).join(models, on="model_id", how="left")["training_flop"]
+        caps = sorted(taxonomy.filter(pl.col("area") == "capabilities")["benchmark"].to_list())
+        out.append(ModelSet(
+            source=source.name, model_set=f.model_set, snapshot=snapshot.id, sha256=f.sha256,
+            model_ids=wide["model_id"].to_list(), benchmarks=names, values=wide.select(names).to_numpy().astype(float),
+            training_flop=flop.to_numpy().astype(float), capability_inputs=[c for c in caps if c in names],
+            area=dict(zip(taxonomy["benchmark"], taxonomy["area"])),
+            accuracy_of=dict(zip(taxonomy["benchmark"], taxonomy["accuracy_of"])), analysis=f"safetywashing_{f.model_set}",
+        ))
+    return out
 
 
 def scipy_bootstrap(cap, comps, n_resamples, seed):
