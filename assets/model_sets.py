@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import duckdb
@@ -241,8 +241,6 @@ def _inputs(con: duckdb.DuckDBPyConnection, analysis: Analysis, caps: list[str])
 
 def _impute(ms: ModelSet, analysis: Analysis) -> ModelSet:
     """Fill the missing inputs of the models that have at least one (ObsScaling's ``pca_impute``)."""
-    from dataclasses import replace
-
     observed = ms.observed_inputs
     some = ~np.isnan(observed).all(axis=1)
     filled = np.full(observed.shape, np.nan)
