@@ -4,6 +4,7 @@ import dagster as dg
 
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .correlations import CORRELATIONS_KEY, HISTORY_KEY
+from .residuals import RESIDUALS_KEY
 from .model_identity import IDENTITY_KEY, UNMATCHED_KEY
 from .resources import Warehouse
 from .warehouse import WRITER_POOL
@@ -14,7 +15,7 @@ EXPORTS_KEY = dg.AssetKey(["exports", "marts_parquet"])
 @dg.asset(
     key=EXPORTS_KEY,
     group_name="exports",
-    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, IDENTITY_KEY, UNMATCHED_KEY],
+    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, RESIDUALS_KEY, IDENTITY_KEY, UNMATCHED_KEY],
     kinds={"parquet"},
     pool=WRITER_POOL,
     description="Every `marts.*` table written to `parquet/<table>.parquet` of the version being built "

@@ -9,6 +9,7 @@ import dagster as dg
 from .analyses import analyses_sha256
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .correlations import CORRELATIONS_KEY, HISTORY_KEY
+from .residuals import RESIDUALS_KEY
 from .exports import EXPORTS_KEY
 from .metadata import markdown_table
 from .resources import Warehouse
@@ -23,7 +24,7 @@ SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlat
 @dg.asset(
     key=PUBLISHED_KEY,
     group_name="publish",
-    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, EXPORTS_KEY],
+    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, RESIDUALS_KEY, EXPORTS_KEY],
     kinds={"duckdb"},
     pool=WRITER_POOL,
     description="The published warehouse: this run's audited candidate (DuckDB file + Parquet) made the "

@@ -9,13 +9,15 @@ from assets.correlations import benchmark_correlations, correlations_in_range, c
 from assets.exports import marts_parquet
 from assets.model_identity import model_identity
 from assets.publish import published
+from assets.residuals import safety_residuals
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
 from .dbt import dbt_models, dbt_resource
 from .schedules import pinned_snapshots, refresh_job, refresh_schedule, snapshot_jobs
 
-all_assets = [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations, marts_parquet, published]
+all_assets = [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations, safety_residuals,
+              marts_parquet, published]
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(

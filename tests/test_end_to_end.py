@@ -290,3 +290,23 @@ def test_an_analysis_naming_an_unknown_benchmark_fails_naming_it(warehouse_copy,
     assert ("analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of source 'safetywashing' "
             "(model set 'chat') in the snapshots it reads") in out.output
     assert Store(warehouse_copy).current_version() == version
+
+
+def test_safety_residuals_are_the_least_squares_line_of_each_safety_benchmark(refreshed):
+    """`marts.safety_residuals` on the paper's chat models: WMDP-Bio against the published capabilities score,
+    recomputed with scipy; only safety areas, each model once."""
+    from scipy import stats
+
+    got = table(refreshed, "select * from marts.safety_residuals where analysis = 'safetywashing_chat' and benchmark = 'wmdp_bio'")
+    pairs = table(refreshed, """select c.model_id, c.capabilities_score, s.value from marts.capabilities_scores c
+        join marts.scores_latest s on s.source = c.source and s.model_set = c.model_set and s.model_id = c.model_id
+        where c.analysis = 'safetywashing_chat' and s.benchmark = 'wmdp_bio' and s.value is not null
+          and c.capabilities_score is not null order by c.model_id""")
+    ref = stats.linregress(pairs["capabilities_score"], pairs["value"])
+    assert got.height == pairs.height == got["model_id"].n_unique()
+    assert got["slope"][0] == pytest.approx(ref.slope, abs=1e-12) and got["area"][0] is not None
+    expected = dict(zip(pairs["model_id"], ref.intercept + ref.slope * pairs["capabilities_score"].to_numpy()))
+    for row in got.iter_rows(named=True):
+        assert row["expected"] == pytest.approx(expected[row["model_id"]], abs=1e-12)
+    areas = table(refreshed, "select distinct area from marts.safety_residuals")["area"].to_list()
+    assert "capabilities" not in areas and None not in areas

@@ -1,0 +1,70 @@
+"""`marts.safety_residuals`: per analysis, safety benchmark and model, the score beyond what capabilities predict."""
+
+import dagster as dg
+import polars as pl
+
+from .analyses import Analysis
+from .capabilities import SCORES_KEY
+from .metadata import markdown_table
+from .model_sets import load_model_sets
+from .resources import Warehouse
+from .stats.residuals import capability_residuals
+from .warehouse import WRITER_POOL, query_frame, replace_tables
+
+RESIDUALS_KEY = dg.AssetKey(["marts", "safety_residuals"])
+SCHEMA = {"analysis": pl.String, "benchmark": pl.String, "area": pl.String, "model_id": pl.String,
+          "model_key": pl.String, "capabilities_score": pl.Float64, "observed": pl.Float64, "expected": pl.Float64,
+          "residual": pl.Float64, "residual_z": pl.Float64, "n_models": pl.Int64, "slope": pl.Float64,
+          "intercept": pl.Float64, "snapshot": pl.String, "source_sha256": pl.String}
+DESCRIPTION = (
+    "`marts.safety_residuals(analysis, benchmark, area, model_id, model_key, capabilities_score, observed, expected, "
+    "residual, residual_z, n_models, slope, intercept, snapshot, source_sha256)`: differential progress. For every "
+    "safety benchmark (a taxonomy area other than capabilities) of every fitted analysis, in its newest snapshot: "
+    "`expected` is the least-squares line of the benchmark (oriented, higher is safer) on the capabilities score "
+    "over the models with both, `residual = observed - expected` (positive: safer than its capabilities explain), "
+    "`residual_z` the residual over the residuals' standard deviation (comparable across benchmarks)."
+)
+
+
+@dg.asset(
+    key=RESIDUALS_KEY,
+    deps=[SCORES_KEY],
+    group_name="analysis",
+    kinds={"python", "duckdb"},
+    pool=WRITER_POOL,
+    description=DESCRIPTION,
+)
+def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    candidate = warehouse.candidate(context)
+    with candidate.connect(read_only=True) as con:
+        rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
+        analyses = [Analysis.model_validate_json(r[0]) for r in rows]
+        newest = {ms.analysis: ms for ms in load_model_sets(con, analyses)}  # sets come oldest first
+        scores = query_frame(con, "select analysis, snapshot, model_id, model_key, capabilities_score "
+                                  "from marts.capabilities_scores")
+    frames = []
+    for name, ms in newest.items():
+        fitted = scores.filter(pl.col("analysis") == name, pl.col("snapshot") == ms.snapshot)
+        aligned = pl.DataFrame({"model_id": ms.model_ids}).join(fitted, on="model_id", how="left")
+        score = aligned["capabilities_score"].to_numpy().astype(float)
+        for bench in ms.benchmarks:
+            area = ms.area.get(bench)
+            if area is None or area == "capabilities":
+                continue
+            found = capability_residuals(score, ms.column(bench), ms.model_ids)
+            if found.is_empty():
+                continue
+            frames.append(found.join(aligned.select("model_id", "model_key", "capabilities_score"), on="model_id", how="left")
+                          .with_columns(analysis=pl.lit(name), benchmark=pl.lit(bench), area=pl.lit(area),
+                                        snapshot=pl.lit(ms.snapshot), source_sha256=pl.lit(ms.sha256)))
+    table = pl.concat(frames).select(list(SCHEMA)) if frames else pl.DataFrame(schema=SCHEMA)
+    with candidate.connect() as con:
+        replace_tables(con, {"marts.safety_residuals": (table, DESCRIPTION)})
+    view = ("analysis", "benchmark", "model_id", "observed", "expected", "residual_z")
+    ranked = table.sort("residual_z", descending=True)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": table.height,
+        "benchmarks": table.select("analysis", "benchmark").unique().height,
+        "safer_than_capabilities_explain": markdown_table(ranked.select(view).head(10)),
+        "less_safe_than_capabilities_explain": markdown_table(ranked.select(view).tail(10).reverse()),
+    })
