@@ -231,6 +231,52 @@ def sql(
 
 
 @app.command()
+def check(
+    scores: Annotated[Path, typer.Argument(help="CSV with columns model, score and optionally higher_is_better.")],
+    analysis: Annotated[Optional[str], typer.Option(
+        help="The analysis to place the benchmark in (default: the one whose models match the most rows).")] = None,
+    warehouse: WarehouseOption = None,
+    version: VersionOption = None,
+) -> None:
+    """A new benchmark's capabilities and compute correlations, with intervals, against a published analysis.
+
+    Models are matched by model_key (the rules of `marts.model_identity`), never by similarity; every row
+    that did not match is listed. Verdict: HIGH at a capabilities correlation >= 0.7, LOW at <= 0.3 with the
+    interval below 0.7, MODERATE otherwise. Exit codes: 0 LOW or MODERATE; 3 HIGH (the benchmark tracks
+    capabilities); 4 fewer than 5 models matched; 2 bad input or nothing published.
+    """
+    from assets.check import MIN_MATCHED, CheckError, check as run_check, read_scores
+
+    store = Store(warehouse or "")
+    try:
+        frame = read_scores(scores.read_bytes(), str(scores))
+        with store.read(version) as con:
+            result = run_check(con, frame, analysis, benchmark=scores.stem)
+    except OSError as exc:
+        raise fail(f"{scores}: {exc.strerror or exc}", 2) from None
+    except (CheckError, WarehouseError) as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"analysis {result.analysis} (snapshot {result.snapshot[:12]}): {result.matched.height} of {frame.height} "
+               f"models matched")
+    for row in result.correlations.iter_rows(named=True):
+        if row["spearman"] is None:
+            typer.echo(f"  versus {row['versus']:<13} n={row['n_models']:<4} undefined: {row['note']}")
+            continue
+        interval = "" if row["ci_low"] is None else f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}] ({row['ci_method']}, B={row['n_resamples']})"
+        typer.echo(f"  versus {row['versus']:<13} n={row['n_models']:<4} spearman {row['spearman']:+.3f}{interval} p={row['p_value']:.4f}")
+    for name, model_id, key in result.matched.iter_rows():
+        typer.echo(f"  matched   {name} -> {model_id} ({key})")
+    for name, key, reason in result.unmatched.iter_rows():
+        typer.echo(f"  unmatched {name} ({key}): {reason}")
+    if result.matched.height < MIN_MATCHED:
+        raise fail(f"only {result.matched.height} models matched analysis {result.analysis!r}; a verdict needs "
+                   f"{MIN_MATCHED} (add aliases to sql/seeds/model_aliases.csv for names you know are the same)", 4)
+    typer.echo(f"verdict: {result.verdict}")
+    if result.verdict.startswith("HIGH"):
+        raise typer.Exit(3)
+
+
+@app.command()
 def tables(warehouse: WarehouseOption = None, version: VersionOption = None) -> None:
     """List the tables users query (schema `marts`) with their columns and descriptions."""
     store = Store(warehouse or "")
