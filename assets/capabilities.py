@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from .metadata import markdown_table
+from .metadata import column_schema, table_metadata
 from .analyses import AnalysisError, load_analyses
 from .model_sets import load_model_sets, skipped_sources
 from .resources import Warehouse
@@ -134,24 +134,24 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
     yield dg.MaterializeResult(
         asset_key=SCORES_KEY,
         metadata={
-            "dagster/row_count": score_frame.height,
+            "dagster/row_count": score_frame.height, "dagster/column_schema": column_schema(score_frame),
             "method": config.method,
             "fits": dg.MetadataValue.json(summary),
-            "top_models": markdown_table(score_frame.filter(pl.col("capabilities_score").is_not_null())
+            "top_models": table_metadata(score_frame.filter(pl.col("capabilities_score").is_not_null())
                                          .sort("capabilities_score", descending=True)
                                          .select("analysis", "model_id", "capabilities_score").head(10)),
         },
     )
     yield dg.MaterializeResult(
         asset_key=ANALYSES_KEY,
-        metadata={"dagster/row_count": described.height,
-                  "analyses": markdown_table(described.select("analysis", "source", "n_snapshots", "n_models",
+        metadata={"dagster/row_count": described.height, "dagster/column_schema": column_schema(described),
+                  "analyses": table_metadata(described.select("analysis", "source", "n_snapshots", "n_models",
                                                               "n_models_scored", "coverage", "status"))},
     )
     yield dg.MaterializeResult(
         asset_key=SKIPPED_KEY,
-        metadata={"dagster/row_count": skipped.height,
-                  "skipped": markdown_table(skipped.select("source", "n_models", "n_benchmarks", "reason"))},
+        metadata={"dagster/row_count": skipped.height, "dagster/column_schema": column_schema(skipped),
+                  "skipped": table_metadata(skipped.select("source", "n_models", "n_benchmarks", "reason"))},
     )
     newest_components = component_frame.join(
         pl.DataFrame({"analysis": list(newest), "snapshot": [m.snapshot for m in newest.values()]},
@@ -159,10 +159,10 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
     yield dg.MaterializeResult(
         asset_key=COMPONENTS_KEY,
         metadata={
-            "dagster/row_count": component_frame.height,
+            "dagster/row_count": component_frame.height, "dagster/column_schema": column_schema(component_frame),
             "method": config.method,
             **{f"variance_explained/{k}": v["variance_explained"] for k, v in summary.items() if "variance_explained" in v},
-            "loadings": markdown_table(newest_components.select("analysis", "benchmark", "loading")),
+            "loadings": table_metadata(newest_components.select("analysis", "benchmark", "loading")),
         },
     )
 

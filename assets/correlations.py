@@ -22,7 +22,7 @@ import polars as pl
 
 from .analyses import Analysis
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
-from .metadata import markdown_table
+from .metadata import column_schema, table_metadata
 from .model_sets import ModelSet, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
@@ -228,7 +228,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
         None,
         "correlations",
         metadata={
-            "dagster/row_count": result.height,
+            "dagster/row_count": result.height, "dagster/column_schema": column_schema(result),
             "bootstrap_resamples": config.n_resamples,
             "bootstrap_resamples_by_analysis": dg.MetadataValue.json(resamples),
             "bootstrap_seed": config.seed,
@@ -240,14 +240,14 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
             "n_benchmarks_excluded_unknown": unknown,
             "summary_seconds": round(time.perf_counter() - started, 2),
             "rows_by_versus": dg.MetadataValue.json(dict(result.group_by("versus").len().sort("versus").iter_rows())),
-            "highest_capabilities_correlation": markdown_table(
+            "highest_capabilities_correlation": table_metadata(
                 headline.sort("spearman", descending=True, nulls_last=True).select(view).head(10)
             ),
-            "lowest_capabilities_correlation": markdown_table(headline.sort("spearman", nulls_last=True).select(view).head(10)),
+            "lowest_capabilities_correlation": table_metadata(headline.sort("spearman", nulls_last=True).select(view).head(10)),
         },
     )
     yield dg.Output(None, "history", metadata={
-        "dagster/row_count": history.height,
+        "dagster/row_count": history.height, "dagster/column_schema": column_schema(history),
         "populations": len(model_sets),
         "snapshots_per_analysis": dg.MetadataValue.json(instance and {k: v + 1 for k, v in instance.items()}),
     })

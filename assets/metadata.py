@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
+_TYPES = {pl.String: "string", pl.Int64: "int", pl.Int32: "int", pl.Float64: "float", pl.Boolean: "bool",
+          pl.Date: "date", pl.Datetime: "timestamp"}
 
-def markdown_table(frame: pl.DataFrame, digits: int = 4) -> dg.MetadataValue:
-    """Render a small frame as a Markdown table for the Dagster UI."""
 
-    def cell(v: object) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.{digits}g}"
-        return str(v)
+def _type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.List):
+        return f"list<{_type(dtype.inner)}>"
+    return _TYPES.get(dtype.base_type(), str(dtype).lower())
 
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
-    body = "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows())
-    return dg.MetadataValue.md(head + body)
+
+def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
+    """A table's columns and types as Dagster's ``dagster/column_schema`` (shown on the asset's page)."""
+    return dg.TableSchema(columns=[dg.TableColumn(name, _type(dtype)) for name, dtype in frame.schema.items()])
+
+
+def table_metadata(frame: pl.DataFrame) -> dg.MetadataValue:
+    """A small frame as Dagster table metadata: every column shown, sortable in the UI."""
+
+    def cell(v: object) -> str | int | float | bool | None:
+        if isinstance(v, (dt.date, dt.datetime, list, dict)):
+            return str(v)
+        return v
+
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({k: cell(v) for k, v in row.items()}) for row in frame.iter_rows(named=True)],
+        schema=column_schema(frame),
+    )

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from .identity import RAW_NAME, Alias, identify, unmatched
-from .metadata import markdown_table
+from .metadata import column_schema, table_metadata
 from .resources import Warehouse
 from .warehouse import WRITER_POOL, query_frame, replace_tables
 
@@ -53,12 +53,12 @@ def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
                              "marts.unmatched_models": (left, UNMATCHED_DESCRIPTION)})
     shared = identity.group_by("model_key").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)
     yield dg.MaterializeResult(asset_key=IDENTITY_KEY, metadata={
-        "dagster/row_count": identity.height,
+        "dagster/row_count": identity.height, "dagster/column_schema": column_schema(identity),
         "by_rule": dg.MetadataValue.json(dict(identity.group_by("rule").len().sort("rule").iter_rows())),
         "keys_in_several_sources": shared.height,
     })
     yield dg.MaterializeResult(asset_key=UNMATCHED_KEY, metadata={
-        "dagster/row_count": left.height,
+        "dagster/row_count": left.height, "dagster/column_schema": column_schema(left),
         "per_source": dg.MetadataValue.json(dict(left.group_by("source").len().sort("source").iter_rows())),
-        "with_suggestion": markdown_table(left.filter(pl.col("suggestion").is_not_null()).head(10)),
+        "with_suggestion": table_metadata(left.filter(pl.col("suggestion").is_not_null()).head(10)),
     })

@@ -11,7 +11,7 @@ from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .correlations import CORRELATIONS_KEY, HISTORY_KEY
 from .residuals import RESIDUALS_KEY
 from .exports import EXPORTS_KEY
-from .metadata import markdown_table
+from .metadata import table_metadata
 from .resources import Warehouse
 from .settings import BootstrapSettings, CapabilitiesSettings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
@@ -57,7 +57,7 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
             "version": info["version"],
             "path": str(warehouse.store.versions_dir / info["version"]),
             "row_counts": dg.MetadataValue.json(row_counts),
-            "sources": markdown_table(sources),
+            "sources": table_metadata(sources),
         },
         data_version=dg.DataVersion(info["version"]),
     )

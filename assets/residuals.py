@@ -5,7 +5,7 @@ import polars as pl
 
 from .analyses import Analysis
 from .capabilities import SCORES_KEY
-from .metadata import markdown_table
+from .metadata import column_schema, table_metadata
 from .model_sets import load_model_sets
 from .resources import Warehouse
 from .stats.residuals import capability_residuals
@@ -63,8 +63,8 @@ def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     view = ("analysis", "benchmark", "model_id", "observed", "expected", "residual_z")
     ranked = table.sort("residual_z", descending=True)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.height,
+        "dagster/row_count": table.height, "dagster/column_schema": column_schema(table),
         "benchmarks": table.select("analysis", "benchmark").unique().height,
-        "safer_than_capabilities_explain": markdown_table(ranked.select(view).head(10)),
-        "less_safe_than_capabilities_explain": markdown_table(ranked.select(view).tail(10).reverse()),
+        "safer_than_capabilities_explain": table_metadata(ranked.select(view).head(10)),
+        "less_safe_than_capabilities_explain": table_metadata(ranked.select(view).tail(10).reverse()),
     })

@@ -27,7 +27,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from .metadata import markdown_table
+from .metadata import table_metadata
 from .parsers import ParseError
 from .registry import Registered, SourceFile, load_registry
 from .resources import Fetcher, FetchError, NotMirrored, Warehouse
@@ -160,7 +160,7 @@ def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={
             "partitions": len(rows),
             "landed": sum(r["status"] == "landed" for r in rows),
-            "snapshots": markdown_table(pl.DataFrame(rows).head(100)),
+            "snapshots": table_metadata(pl.DataFrame(rows).head(100)),
             "via": fetcher.describe(),
         })
 

@@ -310,3 +310,21 @@ def test_safety_residuals_are_the_least_squares_line_of_each_safety_benchmark(re
         assert row["expected"] == pytest.approx(expected[row["model_id"]], abs=1e-12)
     areas = table(refreshed, "select distinct area from marts.safety_residuals")["area"].to_list()
     assert "capabilities" not in areas and None not in areas
+
+
+def test_asset_metadata_is_dagster_tables_with_column_schemas(refreshed_run):
+    """What the UI shows: tables as Dagster table metadata (every column, none cut off), and each Python mart's
+    columns and types as `dagster/column_schema`, equal to the published table's."""
+    root, result = refreshed_run
+    metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
+    lowest = metadata["lowest_capabilities_correlation"]
+    assert isinstance(lowest, dg.TableMetadataValue)
+    assert [c.name for c in lowest.schema.columns] == ["analysis", "benchmark", "area", "n_models", "spearman", "ci_low",
+                                                       "ci_high", "p_value"]
+    assert len(lowest.records) == 10 and all(r.data["p_value"] is not None for r in lowest.records)
+    for node, key in [("marts__benchmark_correlations", "marts/benchmark_correlations"), ("capabilities", "marts/capabilities_scores"),
+                      ("marts__safety_residuals", "marts/safety_residuals")]:
+        found = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node(node)}
+        schema = found[key].metadata["dagster/column_schema"].schema
+        published = table(root, f"select * from {key.replace('/', '.')} limit 0")
+        assert [c.name for c in schema.columns] == published.columns
