@@ -52,7 +52,7 @@ class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
 
 @dg.multi_asset(
     name="capabilities",
-    group_name="analysis",
+    group_name="marts",
     pool=WRITER_POOL,
     specs=[
         dg.AssetSpec(

@@ -263,7 +263,7 @@ def _config_mapping(config: CorrelationsConfig) -> dict:
 
 @dg.graph_multi_asset(
     name=CORRELATIONS_KEY.to_python_identifier(),  # the Launchpad's config key stays marts__benchmark_correlations
-    group_name="analysis",
+    group_name="marts",
     outs={
         "correlations": dg.AssetOut(key=CORRELATIONS_KEY, kinds={"python", "duckdb"}, description=DESCRIPTION,
                                     dagster_type=dg.Nothing),

@@ -21,7 +21,7 @@ UNMATCHED_DESCRIPTION = ("`marts.unmatched_models(source, raw_name, snapshot, su
 
 @dg.multi_asset(
     name="model_identity",
-    group_name="identity",
+    group_name="marts",
     pool=WRITER_POOL,
     specs=[
         dg.AssetSpec(IDENTITY_KEY, deps=DEPS, kinds={"python", "duckdb"}, description=IDENTITY_DESCRIPTION),

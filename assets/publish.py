@@ -23,7 +23,7 @@ SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlat
 
 @dg.asset(
     key=PUBLISHED_KEY,
-    group_name="publish",
+    group_name="warehouse",
     deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, RESIDUALS_KEY, EXPORTS_KEY],
     kinds={"duckdb"},
     pool=WRITER_POOL,

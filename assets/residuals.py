@@ -29,7 +29,7 @@ DESCRIPTION = (
 @dg.asset(
     key=RESIDUALS_KEY,
     deps=[SCORES_KEY],
-    group_name="analysis",
+    group_name="marts",
     kinds={"python", "duckdb"},
     pool=WRITER_POOL,
     description=DESCRIPTION,

@@ -118,7 +118,7 @@ def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=snapshots_key(registered.name),
-        group_name="sources",
+        group_name="snapshots",
         kinds={"python", "parquet"},
         partitions_def=dg.StaticPartitionsDefinition(list(by_key)),
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -173,7 +173,7 @@ def build_fetch_asset(registered: Registered) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        group_name="sources",
+        group_name="fetch",
         kinds={"python", "file"},
         pool=WRITER_POOL,
         check_specs=[dg.AssetCheckSpec("fetched", asset=key, description="The latest addresses answered and parsed; "
@@ -297,7 +297,7 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
                                "as parsed, with source, snapshot, snapshot_at, content_id, file, line and sha256.")
                   for table in TABLES]
 
-    @dg.multi_asset(name="land", group_name="sources", pool=WRITER_POOL, specs=specs)
+    @dg.multi_asset(name="land", group_name="raw", pool=WRITER_POOL, specs=specs)
     def land(context: dg.AssetExecutionContext, config: LandConfig, warehouse: Warehouse):
         landed = warehouse.landed
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
