@@ -41,6 +41,29 @@ class SafetywashTranslator(DagsterDbtTranslator):
             return dbt_resource_props["schema"]
         return super().get_group_name(dbt_resource_props)
 
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """A dbt test as a check, described by what it asserts when the test has no description of its own."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=describe_test(manifest["nodes"][unique_id], asset_spec.key.to_user_string()))
+
+
+def describe_test(node: Mapping[str, Any], table: str) -> str:
+    """``not_null`` on ``marts/scores.value`` -> "dbt test: marts/scores.value is never null", and so on."""
+    meta = node.get("test_metadata") or {}
+    name, kwargs = meta.get("name", node.get("name", "test")), dict(meta.get("kwargs") or {})
+    column = kwargs.pop("column_name", None) or node.get("column_name")
+    kwargs.pop("model", None)
+    target = f"{table}.{column}" if column else table
+    plain = {"not_null": f"{target} is never null", "unique": f"{target} is unique",
+             "accepted_values": f"{target} takes only the values {kwargs.get('values')}",
+             "relationships": f"every {target} exists in {kwargs.get('to', '').strip()}.{kwargs.get('field')}"}
+    if name in plain:
+        return f"dbt test: {plain[name]}"
+    args = ", ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
+    return f"dbt test {name} on {target}" + (f" ({args})" if args else "")
+
 
 class DbtCoreCliResource(DbtCliResource):
     """``DbtCliResource`` for this project's environment.
