@@ -21,7 +21,7 @@ only copies Parquet files into the one DuckDB file the run writes.
 import hashlib
 import json
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import polars as pl
@@ -174,6 +174,8 @@ def build_fetch_asset(registered: Registered) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="fetch",
+        # the schedule fetches daily at 06:00 UTC: a source not fetched for a day warns, for two days fails
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
         kinds={"python", "file"},
         pool=WRITER_POOL,
         check_specs=[dg.AssetCheckSpec("fetched", asset=key, description="The latest addresses answered and parsed; "

@@ -124,3 +124,18 @@ def test_every_check_says_what_it_asserts():
     specs = [*dbt_models.check_specs]
     assert len(specs) >= 30 and all(s.description for s in specs)
     assert "dbt test: marts/snapshots.content_id is never null" in {s.description for s in specs}
+
+
+def test_every_source_has_a_freshness_policy():
+    """Each `fetch/<source>` (the sources with a `latest` address; pinned-only ones never change) warns after
+    26 hours without a fetch and fails after 48 (the schedule runs daily)."""
+    from datetime import timedelta
+
+    from assets.sources import REGISTRY
+
+    graph = all_definitions().resolve_asset_graph()
+    fetches = [k for k in graph.get_all_asset_keys() if k.path[0] == "fetch"]
+    assert sorted(k.path[1] for k in fetches) == sorted(name for name, reg in REGISTRY.items() if reg.latest)
+    for key in fetches:
+        policy = graph.get(key).freshness_policy
+        assert (policy.fail_window.to_timedelta(), policy.warn_window.to_timedelta()) == (timedelta(hours=48), timedelta(hours=26))
