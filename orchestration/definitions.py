@@ -16,8 +16,16 @@ from assets.sources import source_assets
 from .dbt import dbt_models, dbt_resource
 from .schedules import pinned_snapshots, refresh_job, refresh_schedule, snapshot_jobs
 
-all_assets = [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations, safety_residuals,
-              marts_parquet, published]
+OWNERS = ["team:safetywash"]
+
+
+def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """Every asset: its owner, and its layer (the key's first part, as its group) as a tag to filter on."""
+    return spec.replace_attributes(owners=OWNERS, tags={**spec.tags, "layer": spec.key.path[0]})
+
+
+all_assets = dg.map_asset_specs(_owned, [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations,
+                                         safety_residuals, marts_parquet, published])
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(

@@ -110,11 +110,13 @@ def test_the_sensor_backfills_the_sources_missing_pinned_snapshots(tmp_path, mon
     assert "snapshots_lm_eval" not in {r.job_name for r in again} and len(again) == len(SOURCES) - 1
 
 
-def test_groups_match_the_key_prefixes():
+def test_groups_match_the_key_prefixes_and_every_asset_has_an_owner():
     """In the UI each group is one layer: `marts/*` in group marts, `raw/*` in raw, and so on."""
     graph = all_definitions().resolve_asset_graph()
     wrong = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys() if graph.get(k).group_name != k.path[0]}
     assert wrong == {}
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).owners == ["team:safetywash"] and graph.get(key).tags["layer"] == key.path[0]
 
 
 def test_every_check_says_what_it_asserts():
