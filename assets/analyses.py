@@ -59,6 +59,9 @@ class Analysis(BaseModel):
         "way); 'pca_impute': missing inputs filled by iterative PCA (ObsScaling's `pca_impute`) before the fit.")
     impute_components: int = Field(default=2, ge=1, description="Components of the imputation's PCA.")
     impute_bounds: tuple[float, float] | None = Field(default=None, description="Clip imputed values to [low, high].")
+    impute_stop: Literal["obsscaling", "missing"] = Field(
+        default="obsscaling", description="'obsscaling': ObsScaling's stopping rule (usually 1,000 fits); 'missing': "
+        "stop when no missing cell moves by more than 1e-4 (the same fixed point in tens of fits).")
     resamples: int | None = Field(
         default=None, ge=2, le=1_000_000, description="Bootstrap resamples B for this analysis (a run asking for fewer gets fewer); unset: the run's.")
 

@@ -246,7 +246,7 @@ def _impute(ms: ModelSet, analysis: Analysis) -> ModelSet:
     filled = np.full(observed.shape, np.nan)
     if some.sum() >= max(3, analysis.impute_components) and not np.isnan(observed[some]).all(axis=0).any():
         filled[some] = pca_impute(observed[some], n_components=min(analysis.impute_components, *observed[some].shape),
-                                  bounds=analysis.impute_bounds).values
+                                  bounds=analysis.impute_bounds, stop=analysis.impute_stop).values
     return replace(ms, imputed_inputs=filled, excluded={**ms.excluded, "no capability input to impute from": int((~some).sum())})
 
 

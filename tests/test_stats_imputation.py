@@ -80,3 +80,15 @@ def test_obsscaling_method_equals_sklearn_pca_of_the_imputed_matrix():
     np.testing.assert_allclose(fit.loadings, sign * pca.components_[0], atol=1e-9)
     assert fit.variance_explained == pytest.approx(pca.explained_variance_ratio_[0], abs=1e-12)
     np.testing.assert_allclose(fit.scores, sign * pca.transform(reference)[:, 0], atol=1e-9)
+
+
+def test_stopping_when_the_missing_cells_settle_reaches_the_same_fixed_point_in_few_fits():
+    _, x = low_rank(noise=0.3, missing=0.2, seed=4)
+    full = pca_impute(x, n_components=1, max_iter=1000)  # ObsScaling's rule: never met on noisy data
+    quick = pca_impute(x, n_components=1, max_iter=1000, stop="missing")
+    assert full.n_iter == 1000 and not full.converged
+    assert quick.converged and quick.n_iter < 100
+    scale = np.nanstd(x, axis=0)
+    assert np.max(np.abs(quick.values - full.values) / scale) < 1e-2
+    with pytest.raises(ValueError, match="unknown stopping rule"):
+        pca_impute(x, stop="sometimes")
