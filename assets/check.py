@@ -15,9 +15,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from .analyses import Analysis
 from .identity import model_key
-from .model_sets import ModelSet, load_model_sets
+from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
 from .stats.correlation import Comparison, correlations
 
@@ -85,11 +84,6 @@ def read_scores(data: bytes, file: str) -> pl.DataFrame:
     if not dupes.is_empty():
         raise CheckError(f"{file}, lines {dupes['line'].to_list()}: model {dupes['model'][0]!r} appears more than once")
     return out
-
-
-def fitted_analyses(con: duckdb.DuckDBPyConnection) -> list[Analysis]:
-    rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
-    return [Analysis.model_validate_json(r[0]) for r in rows]
 
 
 def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet):

@@ -23,7 +23,7 @@ import polars as pl
 from .analyses import Analysis
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import column_schema, table_metadata
-from .model_sets import ModelSet, load_model_sets
+from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
@@ -90,26 +90,7 @@ def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis]
     """The fitted analyses (as ``marts.analyses`` recorded them, so the correlations follow the score even if
     the analyses file changes during the run), their populations, and each analysis's capabilities method."""
     with candidate.connect(read_only=True) as con:
-        rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
-        analyses = [Analysis.model_validate_json(r[0]) for r in rows]
-        if only is not None:
-            analyses = [a for a in analyses if a.name == only]
-        return analyses, load_model_sets(con, analyses), _methods(con)
-
-
-def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
-    """The analysis's B; a run asking for fewer resamples (``--resamples``) gets fewer."""
-    return min(analysis.resamples or config.n_resamples, config.n_resamples)
-
-
-def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis], list[ModelSet], dict[str, str]]:
-    """The fitted analyses (as ``marts.analyses`` recorded them, so the correlations follow the score even if
-    the analyses file changes during the run), their populations, and each analysis's capabilities method."""
-    with candidate.connect(read_only=True) as con:
-        rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
-        analyses = [Analysis.model_validate_json(r[0]) for r in rows]
-        if only is not None:
-            analyses = [a for a in analyses if a.name == only]
+        analyses = [a for a in fitted_analyses(con) if only is None or a.name == only]
         return analyses, load_model_sets(con, analyses), _methods(con)
 
 
@@ -126,7 +107,8 @@ def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
 )
 def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
     candidate = warehouse.candidate(context)
-    analyses = _load(candidate)[0]
+    with candidate.connect(read_only=True) as con:
+        analyses = fitted_analyses(con)  # the populations themselves are loaded by the steps that use them
     out_dir = _chunk_dir(candidate, config)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)

@@ -108,6 +108,13 @@ def _keys(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
     return query_frame(con, _KEYS_SQL, [source])
 
 
+def fitted_analyses(con: duckdb.DuckDBPyConnection) -> list[Analysis]:
+    """The analyses ``marts.analyses`` recorded as fitted, as they were loaded (its ``definition`` column), so
+    that steps after the fit follow it even if the analyses file changes during the run."""
+    rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
+    return [Analysis.model_validate_json(r[0]) for r in rows]
+
+
 def load_model_sets(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> list[ModelSet]:
     """One :class:`ModelSet` per analysis and snapshot with data, in a stable order (analysis, date)."""
     out: list[ModelSet] = []

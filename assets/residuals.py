@@ -3,10 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from .analyses import Analysis
 from .capabilities import SCORES_KEY
 from .metadata import column_schema, table_metadata
-from .model_sets import load_model_sets
+from .model_sets import fitted_analyses, load_model_sets
 from .resources import Warehouse
 from .stats.residuals import capability_residuals
 from .warehouse import WRITER_POOL, query_frame, replace_tables
@@ -37,9 +36,7 @@ DESCRIPTION = (
 def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
-        rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
-        analyses = [Analysis.model_validate_json(r[0]) for r in rows]
-        newest = {ms.analysis: ms for ms in load_model_sets(con, analyses)}  # sets come oldest first
+        newest = {ms.analysis: ms for ms in load_model_sets(con, fitted_analyses(con))}  # sets come oldest first
         scores = query_frame(con, "select analysis, snapshot, model_id, model_key, capabilities_score "
                                   "from marts.capabilities_scores")
     frames = []
