@@ -17,12 +17,11 @@ import polars as pl
 
 from .identity import model_key
 from .model_sets import ModelSet, fitted_analyses, load_model_sets
-from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
-from .stats.correlation import Comparison, correlations
+from .stats.bootstrap import Replicator, correlation_table, resample_weights
+from .stats.correlation import Comparison
 
 MIN_MATCHED = 5
 HIGH, LOW = 0.7, 0.3
-JACKKNIFE_LIMIT = 2_000
 
 
 class CheckError(ValueError):
@@ -144,8 +143,6 @@ def check(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, analysis: str | 
     comparisons = [Comparison(benchmark, "capabilities", y), Comparison(benchmark, "compute", y, x=ms.training_flop)]
     replicator = Replicator(ms.capability_matrix, comparisons, method)
     theta = replicator(resample_weights(replicator.n, seed, 0, n_resamples))
-    ci_method = "bca" if bca and ms.capability_matrix.shape[0] <= JACKKNIFE_LIMIT else "percentile"
-    intervals = bootstrap_table(replicator, theta, n_resamples=n_resamples, seed=seed, method=ci_method)
-    points = correlations(ms.capability_matrix, comparisons, method=method)
-    table = pl.concat([points, intervals.drop("benchmark", "versus", "n_models", "spearman")], how="horizontal")
+    table = correlation_table(replicator, theta, n_resamples=n_resamples, seed=seed,
+                              method="bca" if bca else "percentile")
     return CheckResult(a.name, ms.snapshot, table, matched, unmatched)

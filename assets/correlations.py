@@ -26,8 +26,7 @@ from .metadata import column_schema, table_metadata
 from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
-from .stats.bootstrap import Replicator, bootstrap_table, resample_weights
-from .stats.correlation import correlations
+from .stats.bootstrap import Replicator, correlation_table, resample_weights
 from .warehouse import WRITER_POOL, Candidate, replace_tables
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
@@ -68,7 +67,6 @@ HISTORY_DESCRIPTION = (
     "ranks and the capabilities fit of that snapshot only; Arena re-anchors its scores at each snapshot). An analysis "
     "reading only its newest snapshot has one row per correlation, the row of `marts.benchmark_correlations`."
 )
-JACKKNIFE_LIMIT = 2_000  # BCa's jackknife is n refits: above this many models the interval is percentile (per row)
 
 
 class CorrelationsConfig(dg.Config, BootstrapSettings):
@@ -173,14 +171,12 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
         theta = np.concatenate([np.load(f, allow_pickle=False) for f in files], axis=1)
         if theta.shape != (len(comparisons), total):
             raise dg.Failure(f"{ms.analysis} ({ms.snapshot}): expected {total} replicates, found {theta.shape[1]}")
-        ci_method = config.ci_method if ms.capability_matrix.shape[0] <= JACKKNIFE_LIMIT else "percentile"
-        intervals = bootstrap_table(
+        table = correlation_table(
             Replicator(ms.capability_matrix, comparisons, method), theta, n_resamples=total,
-            seed=config.seed, confidence_level=config.confidence_level, method=ci_method,
-        ).drop("benchmark", "versus", "n_models", "spearman")
-        points = correlations(ms.capability_matrix, comparisons, method=method)
+            seed=config.seed, confidence_level=config.confidence_level, method=config.ci_method,
+        )
         frames.append(
-            pl.concat([points, intervals], how="horizontal").with_columns(
+            table.with_columns(
                 analysis=pl.lit(ms.analysis),
                 source=pl.lit(ms.source),
                 model_set=pl.lit(ms.model_set, dtype=pl.String),

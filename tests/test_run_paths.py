@@ -102,7 +102,7 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
 
     root = tmp_path / "warehouse"
     run_config = {"resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}}}
-    real = assets.correlations.bootstrap_table
+    real = assets.correlations.correlation_table
 
     def broken(*args, **kwargs):
         raise RuntimeError("injected failure")
@@ -110,12 +110,12 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
     (tmp_path / "home").mkdir()
     assert backfill(root, "safetywashing").success  # the pinned paper data, landed before the refresh job
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
-        monkeypatch.setattr(assets.correlations, "bootstrap_table", broken)
+        monkeypatch.setattr(assets.correlations, "correlation_table", broken)
         first = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config)
         assert not first.success
         assert [e.step_key for e in first.all_events if e.is_step_failure] == ["marts__benchmark_correlations.summarize_correlations"]
         assert Store(root).current_version() is None and (root / "candidate" / "work" / "bootstrap").is_dir()
-        monkeypatch.setattr(assets.correlations, "bootstrap_table", real)
+        monkeypatch.setattr(assets.correlations, "correlation_table", real)
         options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
         second = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config, reexecution_options=options)
         assert second.success

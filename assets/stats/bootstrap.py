@@ -681,6 +681,32 @@ def bootstrap_table(
     )
 
 
+JACKKNIFE_LIMIT = 2_000
+"""BCa's jackknife is ``n`` refits: above this many models the interval is percentile (each row says which)."""
+
+
+def correlation_table(
+    replicator: Replicator,
+    theta_b: np.ndarray,
+    *,
+    n_resamples: int,
+    seed: int,
+    confidence_level: float = 0.95,
+    method: str = "bca",
+) -> pl.DataFrame:
+    """Point estimates (with the ``note`` of an undefined one) beside their intervals, standard errors and
+    p-values: ``benchmark, versus, n_models, spearman, note`` then :func:`bootstrap_table`'s other columns.
+    ``method='bca'`` becomes percentile above :data:`JACKKNIFE_LIMIT` models."""
+    from .correlation import correlations
+
+    if replicator.n > JACKKNIFE_LIMIT:
+        method = "percentile"
+    intervals = bootstrap_table(replicator, theta_b, n_resamples=n_resamples, seed=seed,
+                                confidence_level=confidence_level, method=method)
+    points = correlations(replicator.cap, replicator.comparisons, method=replicator.method)
+    return pl.concat([points, intervals.drop("benchmark", "versus", "n_models", "spearman")], how="horizontal")
+
+
 def bootstrap_correlations(
     capability_matrix: np.ndarray,
     comparisons: list[Comparison],
