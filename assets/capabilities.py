@@ -21,7 +21,8 @@ SKIPPED_DESCRIPTION = ("Sources whose newest snapshot no analysis reads, with th
 _PROVENANCE = {"method": pl.String, "n_models": pl.Int64, "snapshot": pl.String, "snapshot_date": pl.Date,
                "source_sha256": pl.String}
 SCORES_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "model_id": pl.String,
-                 "model_key": pl.String, "capabilities_score": pl.Float64, "imputed_inputs": pl.Int64, **_PROVENANCE}
+                 "model_key": pl.String, "capabilities_score": pl.Float64, "imputed_inputs": pl.Int64,
+                 "training_flop": pl.Float64, **_PROVENANCE}
 COMPONENTS_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "benchmark": pl.String,
                      "loading": pl.Float64, "variance_explained": pl.Float64, **_PROVENANCE}
 SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
@@ -60,9 +61,10 @@ class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
             deps=MART_DEPS,
             kinds={"python", "duckdb"},
             description="`marts.capabilities_scores(analysis, source, model_set, model_id, model_key, capabilities_score, "
-            "imputed_inputs, method, n_models, snapshot, snapshot_date, source_sha256)`: each model's capabilities "
-            "score per analysis and snapshot, its (z-scored) capability inputs projected on PC1; `model_key` from "
-            "marts.model_identity; `imputed_inputs` how many of its inputs were imputed. Null for a model missing an "
+            "imputed_inputs, training_flop, method, n_models, snapshot, snapshot_date, source_sha256)`: each model's "
+            "capabilities score per analysis and snapshot, its (z-scored) capability inputs projected on PC1; "
+            "`model_key` from marts.model_identity; `imputed_inputs` how many of its inputs were imputed; "
+            "`training_flop` the training compute the analysis correlates with (null where unknown). Null for a model missing an "
             "input that was not imputed (not used in the fit).",
         ),
         dg.AssetSpec(
@@ -107,10 +109,11 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
         scores = np.full(len(ms.model_ids), np.nan)
         scores[complete] = fit.scores
         imputed = np.isnan(ms.observed_inputs).sum(axis=1)
-        for model_id, key, score, n_imputed in zip(ms.model_ids, ms.model_keys, scores, imputed):
+        for model_id, key, score, n_imputed, flop in zip(ms.model_ids, ms.model_keys, scores, imputed, ms.training_flop):
             score_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "model_id": model_id,
                                "model_key": key, "capabilities_score": None if np.isnan(score) else float(score),
-                               "imputed_inputs": int(n_imputed) if ms.imputed_inputs is not None else 0, **prov})
+                               "imputed_inputs": int(n_imputed) if ms.imputed_inputs is not None else 0,
+                               "training_flop": None if np.isnan(flop) else float(flop), **prov})
         for bench, loading in zip(ms.capability_inputs, fit.loadings):
             component_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "benchmark": bench,
                                    "loading": float(loading), "variance_explained": fit.variance_explained, **prov})

@@ -277,6 +277,26 @@ def check(
 
 
 @app.command()
+def report(
+    out: Annotated[Optional[Path], typer.Option(help="Folder to write report.html into (default: <warehouse>/report).")] = None,
+    warehouse: WarehouseOption = None,
+    version: VersionOption = None,
+) -> None:
+    """Write the HTML report of the current published version (or --version): one self-contained file."""
+    from assets.report import write_report
+
+    store = Store(warehouse or "")
+    try:
+        written = write_report(store, out, version)
+    except WarehouseError as exc:
+        raise fail(str(exc), 2) from None
+    except OSError as exc:
+        raise fail(f"{out}: {exc.strerror or exc}", 2) from None
+    typer.echo(f"report of version {written.version}: {written.path} ({len(written.analyses)} analyses, "
+               f"{written.charts} charts); open it in a browser: {written.path.as_uri()}")
+
+
+@app.command()
 def tables(warehouse: WarehouseOption = None, version: VersionOption = None) -> None:
     """List the tables users query (schema `marts`) with their columns and descriptions."""
     store = Store(warehouse or "")

@@ -9,6 +9,7 @@ from assets.correlations import benchmark_correlations, correlations_in_range, c
 from assets.exports import marts_parquet
 from assets.model_identity import model_identity
 from assets.publish import published
+from assets.report_asset import report
 from assets.residuals import safety_residuals
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
@@ -25,7 +26,7 @@ def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 all_assets = dg.map_asset_specs(_owned, [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations,
-                                         safety_residuals, marts_parquet, published])
+                                         safety_residuals, marts_parquet, published, report])
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(
