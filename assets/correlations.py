@@ -249,7 +249,7 @@ def _config_mapping(config: CorrelationsConfig) -> dict:
                                dagster_type=dg.Nothing),
     },
     ins={name: dg.AssetIn(key=key, dagster_type=dg.Nothing) for name, key in UPSTREAM.items()},
-    config=dg.ConfigMapping(config_fn=_config_mapping),
+    config=dg.ConfigMapping(config_fn=_config_mapping, config_schema=CorrelationsConfig.to_config_schema()),
 )
 def benchmark_correlations(scores, models, benchmarks, capabilities_scores, capabilities_components):
     chunks = plan_bootstrap(

@@ -5,14 +5,17 @@ import csv
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from datetime import datetime
 
 import dagster as dg
+import yaml
 
 from assets.resources import Warehouse
+from assets.settings import BootstrapSettings, CapabilitiesSettings
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store
@@ -32,6 +35,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+ASSET_GRAPH = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+LAUNCHPAD_DEFAULTS = """{ runConfigSchemaOrError(selector: {repositoryLocationName: "safetywash",
+    repositoryName: "__repository__", pipelineName: "refresh"}) { __typename ... on RunConfigSchema { rootDefaultYaml } } }"""
+LINEAGE = ["fetch/arena", "raw/arena__scores", "staging/stg_arena__scores", "marts/scores", "marts/capabilities_scores",
+           "marts/benchmark_correlations", "warehouse/published", "exports/report"]
 BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
@@ -57,6 +65,17 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
             except Exception:
                 assert time.monotonic() < deadline, "dg dev did not start"
                 time.sleep(1)
+        # the asset graph as the UI draws it: fetch -> dbt staging -> marts -> capabilities -> correlations -> publish
+        nodes = client._execute(ASSET_GRAPH)["assetNodes"]
+        parents = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+        for upstream, downstream in zip(LINEAGE, LINEAGE[1:]):
+            assert upstream in parents[downstream], (upstream, downstream)
+        # the Launchpad's scaffolded config shows the bootstrap and capabilities settings with their defaults
+        launchpad = client._execute(LAUNCHPAD_DEFAULTS)["runConfigSchemaOrError"]
+        assert launchpad["__typename"] == "RunConfigSchema", launchpad
+        defaults = yaml.safe_load(launchpad["rootDefaultYaml"])["ops"]
+        assert defaults["marts__benchmark_correlations"]["config"] == BootstrapSettings().model_dump()
+        assert defaults["capabilities"]["config"] == CapabilitiesSettings().model_dump()
         # as the Launchpad launches them, at once (forced: each rebuilds and publishes)
         force = {"ops": {"land": {"config": {"force": True}}}}
         runs = [client.submit_job_execution("refresh", run_config=force) for _ in range(2)]
@@ -82,8 +101,9 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
         assert status["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), status
         assert status["numPartitions"] == len(REGISTRY["arena"].snapshots)
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
+        os.killpg(server.pid, signal.SIGINT)  # as Ctrl-C in the terminal that runs it
+        stopped = server.wait(timeout=60)
+    assert stopped == 0  # it shut down on SIGINT, its webserver and daemon with it
     arena = {pinned_content_id(snap) for snap in REGISTRY["arena"].snapshots}  # two commits hold the same bytes
     assert set(Warehouse(directory=str(root)).landed.content_ids("arena")) == arena and len(arena) == 92
     versions = Store(root).versions()

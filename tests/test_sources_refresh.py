@@ -322,3 +322,56 @@ def test_obsscaling_pca_equals_its_procedure_rebuilt_from_sklearn(runs):
     assert published["n_models"].unique().to_list() == [frame.height] == [80]
     np.testing.assert_allclose([loading[b] for b in paper.capability_inputs], pc1, atol=1e-8)
     assert published["variance_explained"][0] == pytest.approx(pca.explained_variance_ratio_[0], abs=1e-10)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp_path):
+    """The report the refresh's Dagster asset wrote equals `safetywash report`'s, opens in headless Chromium with
+    no console error and no request but its own file, names every analysis and safety area, and draws the
+    published numbers."""
+    from playwright.sync_api import sync_playwright
+
+    root = runs["cold_root"]
+    from_asset = root / "report" / "report.html"
+    out = CliRunner().invoke(app, ["report", "--warehouse", str(root), "--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "report.html").read_bytes() == from_asset.read_bytes()
+    analyses = table(root, "select analysis, status from marts.analyses")
+    areas = table(root, "select distinct area from marts.benchmark_correlations where area is not null")["area"].to_list()
+    chat = table(root, """select benchmark, spearman from marts.benchmark_correlations where analysis = 'safetywashing_chat'
+        and versus = 'capabilities' and area is not null and area <> 'capabilities' and spearman is not null""")
+    history = table(root, """select count(*) as n from marts.correlation_history where analysis = 'arena_vs_epoch'
+        and benchmark = 'arena_score' and versus = 'capabilities' and spearman is not null""")["n"][0]
+    assert set(areas) >= {"weaponization", "calibration", "bias"} and history >= 60
+
+    console, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(from_asset.as_uri(), wait_until="load")
+        text = page.inner_text("body")
+        drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot .main-svg').length")
+        figure1 = page.evaluate("document.getElementById('analysis-safetywashing_chat-figure1').data"
+                                ".map(t => ({x: t.x, y: t.y}))")
+        bands = page.evaluate("document.getElementById('analysis-arena_vs_epoch-history').data.map(t => t.x.length)")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+        browser.close()
+    assert console == [] and requests == [from_asset.as_uri()]
+    assert (tmp_path / "report.png").stat().st_size > 50_000
+    for name in analyses["analysis"]:
+        assert name in text
+    for area in areas:
+        assert area in text
+    assert "no score: need at least 3 models" in text  # lm_eval_results says why it has no chart
+    assert drawn >= 2 * len(analyses)
+    points = {y.rsplit(" (", 1)[0]: x for trace in figure1 for x, y in zip(trace["x"], trace["y"])}
+    assert points == pytest.approx(dict(chat.iter_rows()), abs=1e-12)
+    assert round(points["wmdp_bio"], 3) == -0.875  # the paper's chat WMDP-Bio
+    assert bands == [history] * 3  # upper edge, lower edge, the line: one point per snapshot
