@@ -59,26 +59,42 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
     return typer.Exit(code)
 
 
-def run_refresh(store: Store, mirror: Optional[Path] = None, log_level: Optional[str] = "info",
+class Output(str, Enum):
+    progress = "progress"
+    verbose = "verbose"
+    quiet = "quiet"
+
+
+def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Output.progress, log_level: str = "info",
                 asset_config: Optional[dict] = None, force: bool = False, sources: Optional[list[str]] = None):
     """Backfill missing pinned snapshots and run the refresh job in-process on ``store`` (whose lock
-    the caller holds); return the :class:`~orchestration.runs.Refresh`."""
+    the caller holds); return the :class:`~orchestration.runs.Refresh`.
+
+    ``output``: a progress line on stderr and the full log in ``<warehouse>/logs/`` (named on stderr), the
+    step and dbt log on the console (``verbose``), or nothing (``quiet``)."""
     import logging
 
     from assets.resources import Fetcher, Warehouse
 
     from .definitions import defs
+    from .progress import Progress, log_file
     from .runs import refresh_in_process
 
-    if log_level is None:
+    if output is not Output.verbose:
         logging.getLogger("dagster").setLevel(logging.ERROR)
-    run_config = {
-        "loggers": {"console": {"config": {"log_level": (log_level or "critical").upper()}}},
-        "ops": {**(asset_config or {}), "land": {"config": {"force": force}}},
-    }
+    logger = {"console": {"config": {"log_level": log_level.upper() if output is Output.verbose else "CRITICAL"}}}
+    if output is Output.progress:
+        logger = {"progress": {"config": {}}}
+    run_config = {"loggers": logger, "ops": {**(asset_config or {}), "land": {"config": {"force": force}}}}
     warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
     fetcher = Fetcher(mirror=str(mirror) if mirror else "")
-    return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=log_level is None, sources=sources)
+    if output is not Output.progress:
+        return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=output is Output.quiet, sources=sources)
+    path = log_file(store.root)
+    typer.echo(f"log: {path}", err=True)
+    with path.open("w", encoding="utf-8") as log:
+        progress = Progress(sys.stderr, log, level=getattr(logging, log_level.upper()))
+        return refresh_in_process(defs, warehouse, fetcher, run_config, sources=sources, progress=progress)
 
 
 def step_errors(result) -> list[str]:
@@ -95,8 +111,10 @@ def refresh(
         Optional[Path], typer.Option(help="Read https://H/P from MIRROR/H/P (default: $SAFETYWASH_MIRROR).")
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a refresh already running instead of failing.")] = False,
-    quiet: Annotated[bool, typer.Option(help="Only the summary, or the failed steps' errors (no step and dbt log).")] = False,
-    log_level: Annotated[LogLevel, typer.Option(help="Level of the step log (debug shows every Dagster event).")] = LogLevel.info,
+    quiet: Annotated[bool, typer.Option(help="Only the summary, or the failed steps' errors (no progress, no log).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="The step and dbt log on the console instead of the progress line and log file.")] = False,
+    log_level: Annotated[LogLevel, typer.Option(help="Level of the log (debug shows every Dagster event).")] = LogLevel.info,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations), 2 or more.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Bootstrap/permutation seed: same seed, same numbers.")] = 0,
     ci_method: Annotated[CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")] = CiMethod.bca,
@@ -147,7 +165,8 @@ def refresh(
             if not force and before and info.get("analyses_sha256") != analyses_sha256():
                 typer.echo("the analyses file differs from the published version's: rebuilding the analyses", err=True)
                 force = True
-            outcome = run_refresh(store, mirror, None if quiet else log_level.value, asset_config, force, source)
+            output = Output.quiet if quiet else Output.verbose if verbose else Output.progress
+            outcome = run_refresh(store, mirror, output, log_level.value, asset_config, force, source)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:
@@ -180,6 +199,9 @@ def refresh(
         counts = next(v for v in store.versions() if v["version"] == version).get("row_counts", {})
         for table, n in counts.items():
             typer.echo(f"  marts.{table:<26} {n:>7} rows")
+        report = store.root / "report" / "report.html"
+        if report.is_file():
+            typer.echo(f"  report: {report.as_uri()}")
     if outcome.failed_sources:
         raise fail(f"{len(outcome.failed_sources)} source(s) failed and kept their last good snapshot: "
                    f"{', '.join(outcome.failed_sources)}; the others were published", 3)

@@ -15,6 +15,7 @@ from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
 from .dbt import dbt_models, dbt_resource
+from .progress import progress_logger
 from .schedules import pinned_snapshots, refresh_job, refresh_schedule, snapshot_jobs
 
 OWNERS = ["team:safetywash"]
@@ -42,4 +43,6 @@ defs = dg.Definitions(
     },
     # "Materialize all" and every other ad-hoc run execute in one process, as `refresh` does by default
     executor=dg.in_process_executor,
+    # runs log to the console unless their config picks a logger; the CLI picks `progress` (its progress line)
+    loggers={"console": dg.colored_console_logger, "progress": progress_logger},
 )

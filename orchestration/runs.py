@@ -20,6 +20,7 @@ from assets.resources import Fetcher, Warehouse
 from assets.snapshots import LandedStore, missing_pinned, partition_key, resolve_snapshots
 from assets.sources import REGISTRY, fetch_key
 
+from .progress import Progress
 from .schedules import RANGE_END, RANGE_START, snapshot_jobs
 
 # Dagster warns that a blocking check "emitted no result" for every check of a step it skipped: in a refresh
@@ -73,11 +74,12 @@ def _source_reports(registry: dict[str, Registered], landed: LandedStore) -> dic
 
 
 def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetcher, run_config: dict | None = None,
-                       quiet: bool = False, sources: Sequence[str] | None = None) -> Refresh:
+                       quiet: bool = False, sources: Sequence[str] | None = None, progress: Progress | None = None) -> Refresh:
     """Backfill missing pinned snapshots, then execute the ``refresh`` job; the caller holds the lock.
 
     ``sources`` restricts the fetching to those sources (their backfills and latest addresses); the
-    others keep the snapshots the warehouse already has.
+    others keep the snapshots the warehouse already has. With ``progress`` (and the ``progress`` logger in
+    ``run_config``) the runs draw its line, and dbt's output goes to its log file instead of stdout.
     """
     run_config = dict(run_config or {})
     landed = warehouse.landed
@@ -87,7 +89,12 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     if unknown:
         raise ValueError(f"unknown source(s) {', '.join(unknown)}; registered: {', '.join(sorted(REGISTRY))}")
     registry = {name: reg for name, reg in REGISTRY.items() if sources is None or name in sources}
-    quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
+    if progress is not None:
+        quiet_io = contextlib.ExitStack()
+        quiet_io.enter_context(contextlib.redirect_stdout(progress.log))
+        quiet_io.enter_context(progress)
+    else:
+        quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     resources = {"warehouse": {"config": {"directory": str(warehouse.store.root), "keep_versions": warehouse.keep_versions}},
                  "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {}}
     job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}

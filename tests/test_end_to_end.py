@@ -1,8 +1,9 @@
 """Every asset materialized from the mirror into a temporary warehouse, checked against the paper."""
 
-import re
 import hashlib
+import re
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -193,25 +194,36 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
     assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
     assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
     assert sorted(p.name for p in root.iterdir()) == [
-        ".refresh.lock", "current", "dbt_state", "landed", "parquet", "raw", "safetywash.duckdb", "versions"]
+        ".refresh.lock", "current", "dbt_state", "landed", "parquet", "raw", "report", "safetywash.duckdb", "versions"]
     version = root / "versions" / Store(root).current_version()
     assert sorted(p.name for p in version.iterdir()) == ["parquet", "safetywash.duckdb", "version.json"]
 
 
 def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_copy):
     runner = CliRunner()
-    args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet", "--resamples", "300",
+    args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--resamples", "300",
             "--seed", "5", "--ci-method", "percentile", "--confidence-level", "0.9", "--source", "safetywashing"]
     first = runner.invoke(app, args)  # no new snapshot, but other settings than the published version's: rebuilt
     assert first.exit_code == 0, first.output
     assert "settings differ from the published version's" in first.output
     assert "bootstrap: B=300, seed=5, percentile 90% intervals" in first.output
+    # the default output: a progress line (steps done of total, elapsed, current step), the log in the file it names
+    progress = re.findall(r"^\[\s*(\d+)/(\d+)\s*\]\s+[\d.]+ s\s+(\S+)$", first.stderr, re.MULTILINE)
+    assert progress and progress[-1][0] == progress[-1][1] and int(progress[-1][1]) >= 10 and progress[-1][2] == "done"
+    log = Path(re.search(r"^log: (.+)$", first.stderr, re.MULTILINE).group(1))
+    assert log.parent == warehouse_copy / "logs"
+    assert "Running with dbt=" in log.read_text() and "summarize_correlations" in log.read_text()
+    assert "Running with dbt=" not in first.output and "summarize_correlations" not in first.output
+    assert f"report: {(warehouse_copy / 'report' / 'report.html').as_uri()}" in first.stdout
     query = "select benchmark, versus, model_set, ci_low, ci_high, se, p_value from marts.benchmark_correlations order by all"
     before = table(warehouse_copy, query)
     version = Store(warehouse_copy).current_version()
     assert "nothing was rebuilt" in runner.invoke(app, args).output  # same settings, same snapshots
     assert Store(warehouse_copy).current_version() == version
-    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    verbose = runner.invoke(app, [*args, "--force", "--verbose"])  # the step and dbt log on the console instead
+    assert verbose.exit_code == 0
+    assert "Running with dbt=" in verbose.output and "summarize_correlations" in verbose.output
+    assert not re.search(r"^\[\s*\d+/", verbose.output, re.MULTILINE) and "log: " not in verbose.output
     assert Store(warehouse_copy).current_version() != version
     assert table(warehouse_copy, query).equals(before)
     rows = table(warehouse_copy, "select distinct n_resamples, bootstrap_seed, ci_method, confidence_level from marts.benchmark_correlations where ci_method is not null")

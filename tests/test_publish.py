@@ -119,7 +119,7 @@ KILL_POINTS = [
 
 def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
     """Start a refresh, SIGKILL its process group ``delay`` s after ``step`` starts; return what it was doing."""
-    proc = subprocess.Popen(refresh_args(root, "--log-level", "debug", "--resamples", "2000"),
+    proc = subprocess.Popen(refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "2000"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     last = "start"

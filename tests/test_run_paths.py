@@ -14,6 +14,7 @@ from datetime import datetime
 import dagster as dg
 import yaml
 
+from assets.report import write_report
 from assets.resources import Warehouse
 from assets.settings import BootstrapSettings, CapabilitiesSettings
 from assets.snapshots import pinned_content_id
@@ -172,6 +173,12 @@ def test_failing_dbt_test_on_new_data_fails_the_refresh_and_publishes_nothing(wa
     assert not result.asset_materializations_for_node("warehouse__published")
     assert Store(warehouse_copy).current_version() == version
     assert all(frame.equals(marts[t]) for t, frame in published_marts(warehouse_copy).items())
+    # the report reads the published version, never the failed run's candidate (which holds the 1e31 FLOP)
+    with Store(warehouse_copy).candidate(result.run_id).connect(read_only=True) as con:
+        assert con.execute("select max(training_flop) from marts.models").fetchall()[0][0] == 1e31
+    report = write_report(Store(warehouse_copy), tmp_path / "report")
+    page = report.path.read_text()
+    assert report.version == version and version in page and "1e+31" not in page and "1e31" not in page
 
 
 def test_a_warehouse_from_before_versioning_is_adopted_not_lost(refreshed, tmp_path):
