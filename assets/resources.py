@@ -50,6 +50,8 @@ class Warehouse(dg.ConfigurableResource):
 
     directory: str = Field(default="", description="Warehouse folder; empty: $SAFETYWASH_WAREHOUSE or <project>/warehouse.")
     keep_versions: int = Field(default=DEFAULT_KEEP_VERSIONS, ge=1, description="Published versions kept for `--version`.")
+    lock: bool = Field(default=True, description="Each step holds the warehouse's file lock. Off when steps run on "
+                       "Celery workers (several hosts): the run queue and the launching CLI's lock serialize runs.")
 
     @property
     def store(self) -> Store:
@@ -70,6 +72,9 @@ class Warehouse(dg.ConfigurableResource):
         def waiting(holder: str) -> None:
             context.log.info(f"waiting for the warehouse {store.root}: {holder} is writing it")
 
+        if not self.lock:
+            yield self
+            return
         with store.lock(wait=True, on_wait=waiting):
             yield self
 

@@ -17,6 +17,8 @@ from typer.exceptions import TyperException
 from assets.settings import BootstrapSettings, CapabilitiesSettings, SettingsError, validate
 from assets.warehouse import Store, WarehouseError, query_frame
 
+from .profiles import Profile, ProfileError, current as current_profile
+
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 WarehouseOption = Annotated[
@@ -66,7 +68,8 @@ class Output(str, Enum):
 
 
 def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Output.progress, log_level: str = "info",
-                asset_config: Optional[dict] = None, force: bool = False, sources: Optional[list[str]] = None):
+                asset_config: Optional[dict] = None, force: bool = False, sources: Optional[list[str]] = None,
+                profile: Optional[Profile] = None):
     """Backfill missing pinned snapshots and run the refresh job in-process on ``store`` (whose lock
     the caller holds); return the :class:`~orchestration.runs.Refresh`.
 
@@ -89,12 +92,14 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Ou
     warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
     fetcher = Fetcher(mirror=str(mirror) if mirror else "")
     if output is not Output.progress:
-        return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=output is Output.quiet, sources=sources)
+        return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=output is Output.quiet, sources=sources,
+                                  profile=profile)
     path = log_file(store.root)
     typer.echo(f"log: {path}", err=True)
     with path.open("w", encoding="utf-8") as log:
         progress = Progress(sys.stderr, log, level=getattr(logging, log_level.upper()))
-        return refresh_in_process(defs, warehouse, fetcher, run_config, sources=sources, progress=progress)
+        return refresh_in_process(defs, warehouse, fetcher, run_config, sources=sources, progress=progress,
+                                  profile=profile)
 
 
 def step_errors(result) -> list[str]:
@@ -136,6 +141,10 @@ def refresh(
         caps = validate(CapabilitiesSettings, {"method": capabilities_method.value})
     except SettingsError as exc:
         raise fail(str(exc).replace("n_resamples", "--resamples").replace("confidence_level", "--confidence-level"), 2) from None
+    try:
+        profile = current_profile()
+    except ProfileError as exc:
+        raise fail(str(exc), 2) from None
     registered = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "assets" / "registry").glob("*.toml"))
     unknown = sorted(set(source or ()) - set(registered))
     if unknown:
@@ -166,7 +175,7 @@ def refresh(
                 typer.echo("the analyses file differs from the published version's: rebuilding the analyses", err=True)
                 force = True
             output = Output.quiet if quiet else Output.verbose if verbose else Output.progress
-            outcome = run_refresh(store, mirror, output, log_level.value, asset_config, force, source)
+            outcome = run_refresh(store, mirror, output, log_level.value, asset_config, force, source, profile)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:

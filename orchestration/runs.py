@@ -20,6 +20,7 @@ from assets.resources import Fetcher, Warehouse
 from assets.snapshots import LandedStore, missing_pinned, partition_key, resolve_snapshots
 from assets.sources import REGISTRY, fetch_key
 
+from .profiles import Profile
 from .progress import Progress
 from .schedules import RANGE_END, RANGE_START, snapshot_jobs
 
@@ -74,12 +75,14 @@ def _source_reports(registry: dict[str, Registered], landed: LandedStore) -> dic
 
 
 def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetcher, run_config: dict | None = None,
-                       quiet: bool = False, sources: Sequence[str] | None = None, progress: Progress | None = None) -> Refresh:
+                       quiet: bool = False, sources: Sequence[str] | None = None, progress: Progress | None = None,
+                       profile: Profile | None = None) -> Refresh:
     """Backfill missing pinned snapshots, then execute the ``refresh`` job; the caller holds the lock.
 
     ``sources`` restricts the fetching to those sources (their backfills and latest addresses); the
     others keep the snapshots the warehouse already has. With ``progress`` (and the ``progress`` logger in
-    ``run_config``) the runs draw its line, and dbt's output goes to its log file instead of stdout.
+    ``run_config``) the runs draw its line, and dbt's output goes to its log file instead of stdout. A
+    ``distributed`` profile runs the refresh job on its Celery workers from the instance of ``$DAGSTER_HOME``.
     """
     run_config = dict(run_config or {})
     landed = warehouse.landed
@@ -95,9 +98,16 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
         quiet_io.enter_context(progress)
     else:
         quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
-    resources = {"warehouse": {"config": {"directory": str(warehouse.store.root), "keep_versions": warehouse.keep_versions}},
+    profile = profile or Profile("local")
+    root = str(warehouse.store.root)
+    resources = {"warehouse": {"config": {"directory": root, "keep_versions": warehouse.keep_versions}},
                  "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {}}
     job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}
+    if profile.distributed:  # steps on other processes and hosts: runs are serialized by the CLI's lock and the queue
+        extra = profile.run_config()
+        job_config["resources"]["warehouse"]["config"]["lock"] = False
+        job_config["resources"] |= extra["resources"] | {"io_manager": {"config": {"warehouse_dir": root}}}
+        job_config["execution"] = extra["execution"]
     with quiet_io:
         for name, reg in registry.items():
             if name not in snapshot_jobs or not missing_pinned(reg, landed):
@@ -114,7 +124,12 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
         if sources is not None:
             skipped = {fetch_key(name) for name in REGISTRY if name not in registry}
             selection = [key for key in job_def.asset_layer.selected_asset_keys if key not in skipped]
-        job = job_def.execute_in_process(run_config=job_config, raise_on_error=False, asset_selection=selection)
+        if profile.distributed:
+            instance = dg.DagsterInstance.get()
+            job = dg.execute_job(dg.reconstructable(distributed_refresh_job), instance, run_config=job_config,
+                                 raise_on_error=False, asset_selection=selection)
+        else:
+            job = job_def.execute_in_process(run_config=job_config, raise_on_error=False, asset_selection=selection)
     reports = _source_reports(registry, landed)
     for event in job.all_events:
         if event.is_step_materialization and event.asset_key.path[0] == "fetch":
@@ -125,6 +140,13 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     for name, errors in failures.items():
         reports[name].errors = [e for e in errors if e]
     return Refresh(backfills, job, reports)
+
+
+def distributed_refresh_job() -> dg.JobDefinition:
+    """The refresh job, as Celery workers rebuild it from this module's name (``dg.reconstructable``)."""
+    from .definitions import defs
+
+    return defs.resolve_job_def("refresh")
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:

@@ -11,6 +11,8 @@ from assets.resources import Warehouse
 from assets.snapshots import missing_pinned, partition_key, pinned_content_id
 from assets.sources import REGISTRY, snapshots_key
 
+from .executor import safetywash_executor
+
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 refresh_job = dg.define_asset_job(
@@ -19,10 +21,9 @@ refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.all() - dg.AssetSelection.key_prefixes("snapshots"),
     description="Fetch every source's latest address, land the snapshots that changed, and only then build the dbt "
     "models and tests, fit the capabilities score, compute the correlations, export and publish.",
-    executor_def=dg.multi_or_in_process_executor,
-    # In-process by default (one import, fast on a laptop); pick `multiprocess` in the Launchpad, or swap
-    # the executor for dagster-celery / dagster-k8s, to run each source, analysis and chunk apart.
-    config={"execution": {"config": {"in_process": {}}}},
+    # In-process by default (one import, fast on a laptop); `multiprocess` or `celery` in the Launchpad (or
+    # SAFETYWASH_PROFILE=distributed for the CLI) run each source, analysis and bootstrap chunk apart.
+    executor_def=safetywash_executor,
 )
 
 refresh_schedule = dg.ScheduleDefinition(

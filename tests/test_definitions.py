@@ -38,7 +38,7 @@ def test_exact_asset_keys_jobs_and_schedules():
         "refresh", *(f"snapshots_{s}" for s in SOURCES)}
     assert {s.name: s.cron_schedule for s in defs.schedules} == {"daily_refresh": "0 6 * * *"}
     assert [s.name for s in defs.sensors] == ["pinned_snapshots"]
-    assert defs.resolve_job_def("refresh").executor_def.name == "multi_or_in_process_executor"
+    assert defs.resolve_job_def("refresh").executor_def.name == "safetywash_executor"  # in_process | multiprocess | celery
     # "Materialize all" (the implicit asset job) runs in-process, like `refresh`
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
 

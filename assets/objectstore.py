@@ -1,0 +1,87 @@
+"""Object storage for the distributed profile: a local folder or an S3-compatible bucket, through pyarrow.
+
+:class:`ObjectStore` is the resource (endpoint and keys from the environment, read when a run starts);
+:class:`JsonIOManager` keeps the few values steps hand each other (the bootstrap plan's specs) as JSON objects
+there, so steps on other hosts read them, and nothing is pickled.
+"""
+
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.fs as pafs
+from pydantic import Field
+
+
+class ObjectStore(dg.ConfigurableResource):
+    """Where shared objects live: ``uri`` is a folder path, ``file:///…`` or ``s3://bucket/prefix``."""
+
+    uri: str = Field(default="", description="Folder or s3://bucket/prefix; empty: <warehouse>/objects.")
+    endpoint: str = Field(default="", description="S3 endpoint (host:port or URL) of an S3-compatible server.")
+    access_key: str = Field(default="", description="S3 access key (use an EnvVar).")
+    secret_key: str = Field(default="", description="S3 secret key (use an EnvVar).")
+    region: str = Field(default="us-east-1", description="S3 region (most S3-compatible servers ignore it).")
+
+    def filesystem(self, default_root: "Path | None" = None) -> "tuple[pafs.FileSystem, str]":
+        """The pyarrow filesystem and the base path in it."""
+        return open_filesystem(self.uri or str(default_root or ""), self.endpoint, self.access_key, self.secret_key,
+                               self.region)
+
+
+def open_filesystem(uri: str, endpoint: str = "", access_key: str = "", secret_key: str = "",
+                    region: str = "us-east-1") -> tuple[pafs.FileSystem, str]:
+    if uri.startswith("s3://"):
+        scheme, host = "https", endpoint
+        if "://" in endpoint:
+            scheme, host = endpoint.split("://", 1)
+        fs = pafs.S3FileSystem(access_key=access_key or None, secret_key=secret_key or None, region=region,
+                               endpoint_override=host or None, scheme=scheme, allow_bucket_creation=True)
+        return fs, uri.removeprefix("s3://").rstrip("/")
+    if not uri:
+        raise ValueError("no object store configured (uri is empty)")
+    path = Path(uri.removeprefix("file://")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return pafs.LocalFileSystem(), str(path)
+
+
+def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``path`` whole: on S3 an object appears complete or not at all; locally via a rename."""
+    parent = path.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{path}.tmp"
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        fs.move(tmp, path)
+        return
+    with fs.open_output_stream(path) as out:
+        out.write(data)
+
+
+def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
+    with fs.open_input_stream(path) as src:
+        return src.read()
+
+
+class JsonIOManager(dg.ConfigurableIOManager):
+    """Step outputs as JSON objects under ``<store>/io/<run id>/<step>/<output>[/<mapping key>].json``."""
+
+    store: dg.ResourceDependency[ObjectStore]
+    warehouse_dir: str = Field(default="", description="Default root of the store: <warehouse>/objects.")
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> tuple[pafs.FileSystem, str]:
+        from .warehouse import warehouse_dir
+
+        fs, base = self.store.filesystem(warehouse_dir(self.warehouse_dir) / "objects")
+        return fs, f"{base}/io/{'/'.join(context.get_identifier())}.json"
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        if obj is None:
+            return
+        fs, path = self._path(context)
+        write_bytes(fs, path, json.dumps(obj, sort_keys=True).encode())
+
+    def load_input(self, context: dg.InputContext) -> object:
+        fs, path = self._path(context.upstream_output)
+        return json.loads(read_bytes(fs, path))

@@ -1,0 +1,194 @@
+"""Real services on 127.0.0.1 for the distributed profile: Redis, Postgres (a throw-away cluster), SeaweedFS
+(S3) and Celery workers, each started as a process and stopped by its PID. Used by the tests and
+`benchmarks/scale.py`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+S3_KEY, S3_SECRET = "safetywash-test", "safetywash-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(what: str, ready, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            raise RuntimeError(f"{what} did not start (exit {proc.poll()}):\n{tail}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def _process(args: list[str], log: Path, env: dict | None = None, stop=signal.SIGTERM, cwd: Path | None = None):
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, stop)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def redis(tmp: Path):
+    port = free_port()
+    with _process(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(tmp)], tmp / "redis.log") as proc:
+        _wait("redis-server", lambda: _port_open(port), proc, tmp / "redis.log")
+        yield f"redis://127.0.0.1:{port}", proc
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (Debian package `postgresql`)")
+    return str(found[-1])
+
+
+@contextmanager
+def postgres():
+    """A throw-away cluster in a temporary folder, owned by the `postgres` user when run as root."""
+    import psycopg2
+
+    folder = Path(tempfile.mkdtemp(prefix="safetywash-pg-"))
+    port = free_port()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    try:
+        subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres",
+                        "--no-sync"], check=True, capture_output=True)
+        log = folder / "postgres.log"
+        if as_user:
+            log.touch()
+            shutil.chown(log, "postgres")
+        with _process([*as_user, _pg_bin("postgres"), "-D", str(folder / "data"), "-p", str(port), "-k", str(folder),
+                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"], folder / "postgres.log",
+                      stop=signal.SIGINT) as proc:
+            def ready() -> bool:
+                try:
+                    psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres").close()
+                    return True
+                except psycopg2.OperationalError:
+                    return False
+
+            _wait("postgres", ready, proc, folder / "postgres.log")
+            con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+            con.autocommit = True
+            con.cursor().execute("create database dagster")
+            con.close()
+            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/dagster", proc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def seaweedfs(tmp: Path):
+    """`weed mini` (S3 API) with one identity; yields the S3 endpoint it reports."""
+    folder = tmp / "seaweedfs"
+    folder.mkdir()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    log = tmp / "seaweedfs.log"
+    with _process([str(BIN / "weed"), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+                   f"-dir={folder}"], log, env=env, cwd=folder) as proc:
+        endpoint: list[str] = []
+
+        def ready() -> bool:
+            found = re.search(r"S3 Endpoint:\s+(http://127\.0\.0\.1:(\d+))", log.read_text(errors="replace"))
+            if found and _port_open(int(found.group(2))):
+                endpoint.append(found.group(1))
+                return True
+            return False
+
+        _wait("weed mini", ready, proc, log, timeout=90)
+        yield endpoint[0], proc
+
+
+@dataclass
+class Cluster:
+    broker: str
+    dagster_home: Path
+    objects: str
+    s3_endpoint: str
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The environment of `safetywash refresh` with SAFETYWASH_PROFILE=distributed on this cluster."""
+        return {**os.environ, "SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": str(self.dagster_home),
+                "SAFETYWASH_CELERY_BROKER": self.broker, "SAFETYWASH_OBJECTS": self.objects,
+                "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint, "AWS_ACCESS_KEY_ID": S3_KEY,
+                "AWS_SECRET_ACCESS_KEY": S3_SECRET, "PYTHONUNBUFFERED": "1"}
+
+
+INSTANCE_YAML = """storage:
+  postgres:
+    postgres_url: "{url}"
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 1
+telemetry:
+  enabled: false
+"""
+
+
+def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path, tmp: Path) -> subprocess.Popen:
+    env = {**cluster.env(), "PYTHONPATH": str(config_dir)}
+    log = tmp / f"worker-{name}.log"
+    proc = stack.enter_context(_process(
+        [str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "--prefetch-multiplier=1", "--concurrency=1",
+         "-Q", "dagster", "-n", f"{name}@%h", "--loglevel", "INFO"], log, env=env, cwd=PROJECT))
+    _wait(f"celery worker {name}", lambda: "ready." in log.read_text(errors="replace"), proc, log, timeout=120)
+    cluster.workers.append(proc)
+    cluster.logs.append(log)
+    return proc
+
+
+@contextmanager
+def cluster(tmp: Path, workers: int = 2):
+    """Redis, Postgres, SeaweedFS and ``workers`` Celery workers, stopped (by PID) on exit."""
+    with ExitStack() as stack:
+        broker, _ = stack.enter_context(redis(tmp))
+        pg_url, _ = stack.enter_context(postgres())
+        s3, _ = stack.enter_context(seaweedfs(tmp))
+        home = tmp / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(INSTANCE_YAML.format(url=pg_url))
+        config_dir = tmp / "celery_config"
+        config_dir.mkdir()
+        (config_dir / "dagster_celery_config.py").write_text(f"broker_url = {broker!r}\nresult_backend = {broker!r}\n")
+        made = Cluster(broker, home, "s3://safetywash/objects", s3)
+        for i in range(workers):
+            start_worker(made, stack, f"w{i + 1}", config_dir, tmp)
+        yield made
