@@ -1,6 +1,6 @@
 """Object storage for the distributed profile: a local folder or an S3-compatible bucket, through pyarrow.
 
-:class:`ObjectStore` is the resource (endpoint and keys from the environment, read when a run starts);
+:class:`ObjectStoreSettings` says where (a run's config gives the keys as environment variables);
 :class:`JsonIOManager` keeps the few values steps hand each other (the bootstrap plan's specs) as JSON objects
 there, so steps on other hosts read them, and nothing is pickled.
 """
@@ -11,16 +11,16 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.fs as pafs
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 
-class ObjectStore(dg.ConfigurableResource):
+class ObjectStoreSettings(BaseModel):
     """Where shared objects live: ``uri`` is a folder path, ``file:///…`` or ``s3://bucket/prefix``."""
 
     uri: str = Field(default="", description="Folder or s3://bucket/prefix; empty: <warehouse>/objects.")
     endpoint: str = Field(default="", description="S3 endpoint (host:port or URL) of an S3-compatible server.")
-    access_key: str = Field(default="", description="S3 access key (use an EnvVar).")
-    secret_key: str = Field(default="", description="S3 secret key (use an EnvVar).")
+    access_key: str = Field(default="", description="S3 access key (give it as {env: AWS_ACCESS_KEY_ID}).")
+    secret_key: str = Field(default="", description="S3 secret key (give it as {env: AWS_SECRET_ACCESS_KEY}).")
     region: str = Field(default="us-east-1", description="S3 region (most S3-compatible servers ignore it).")
 
     def filesystem(self, default_root: "Path | None" = None) -> "tuple[pafs.FileSystem, str]":
@@ -64,16 +64,15 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
         return src.read()
 
 
-class JsonIOManager(dg.ConfigurableIOManager):
+class JsonIOManager(dg.ConfigurableIOManager, ObjectStoreSettings):
     """Step outputs as JSON objects under ``<store>/io/<run id>/<step>/<output>[/<mapping key>].json``."""
 
-    store: dg.ResourceDependency[ObjectStore]
     warehouse_dir: str = Field(default="", description="Default root of the store: <warehouse>/objects.")
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> tuple[pafs.FileSystem, str]:
         from .warehouse import warehouse_dir
 
-        fs, base = self.store.filesystem(warehouse_dir(self.warehouse_dir) / "objects")
+        fs, base = self.filesystem(warehouse_dir(self.warehouse_dir) / "objects")
         return fs, f"{base}/io/{'/'.join(context.get_identifier())}.json"
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:

@@ -11,7 +11,7 @@ from assets.model_identity import model_identity
 from assets.publish import published
 from assets.report_asset import report
 from assets.residuals import safety_residuals
-from assets.objectstore import JsonIOManager, ObjectStore
+from assets.objectstore import JsonIOManager
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
@@ -20,7 +20,6 @@ from .progress import progress_logger
 from .schedules import pinned_snapshots, refresh_job, refresh_schedule, snapshot_jobs
 
 OWNERS = ["team:safetywash"]
-OBJECT_STORE = ObjectStore()
 
 
 def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
@@ -42,9 +41,8 @@ defs = dg.Definitions(
         "warehouse": Warehouse(),
         "fetcher": Fetcher(),
         "dbt": dbt_resource(),
-        "object_store": OBJECT_STORE,
         # the values steps hand each other (the bootstrap plan), as JSON objects any worker can read
-        "io_manager": JsonIOManager(store=OBJECT_STORE),
+        "io_manager": JsonIOManager(),
     },
     # "Materialize all" and every other ad-hoc run execute in one process, as `refresh` does by default
     executor=dg.in_process_executor,

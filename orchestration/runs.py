@@ -106,7 +106,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     if profile.distributed:  # steps on other processes and hosts: runs are serialized by the CLI's lock and the queue
         extra = profile.run_config()
         job_config["resources"]["warehouse"]["config"]["lock"] = False
-        job_config["resources"] |= extra["resources"] | {"io_manager": {"config": {"warehouse_dir": root}}}
+        job_config["resources"]["io_manager"] = {"config": {**extra["resources"]["io_manager"]["config"], "warehouse_dir": root}}
         job_config["execution"] = extra["execution"]
     with quiet_io:
         for name, reg in registry.items():
@@ -162,4 +162,9 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
                 error = data.error
                 message = error.cause.message if error and error.cause else (error.message if error else "")
             out.append((event.step_key, " ".join((message or "").split())))
+    if not out and not result.success:  # the engine failed, not a step (a Celery worker lost, say)
+        for event in result.all_events:
+            if event.is_run_failure and event.job_failure_data and event.job_failure_data.error:
+                error = event.job_failure_data.error
+                out.append(("(run)", " ".join((error.message or "").split())[:2000]))
     return out

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,20 @@ def refreshed_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def refreshed(refreshed_run) -> Path:
     return refreshed_run[0]
+
+
+EVERY_SOURCE_B = 400  # every analysis, this many resamples (fewer than any asks for): the figures, not their precision
+EVERY_SOURCE_CONFIG = {"ops": {"marts__benchmark_correlations": {"config": {"n_resamples": EVERY_SOURCE_B}}}}
+
+
+@pytest.fixture(scope="session")
+def every_source(tmp_path_factory) -> dict:
+    """One cold refresh of every source and every analysis from the mirror, as published (do not modify it):
+    the reference of the sources tests, the report's browser test and the distributed run."""
+    root = tmp_path_factory.mktemp("every_source") / "warehouse"
+    started = time.perf_counter()
+    result = refresh(root, MIRROR, EVERY_SOURCE_CONFIG, sources=None)
+    return {"root": root, "result": result, "seconds": time.perf_counter() - started}
 
 
 @pytest.fixture

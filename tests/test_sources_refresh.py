@@ -18,12 +18,12 @@ from assets.identity import model_key
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
-from conftest import MIRROR, refresh
+from conftest import EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, refresh
 from orchestration.cli import app
 
 ARENA_LATEST = REGISTRY["arena"].latest[0]
-B = 400  # every analysis, this many resamples (fewer than any analysis asks for): the figures, not their precision
-FAST = {"ops": {"marts__benchmark_correlations": {"config": {"n_resamples": B}}}}
+B = EVERY_SOURCE_B
+FAST = EVERY_SOURCE_CONFIG
 NEW_DAY = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 
@@ -62,18 +62,15 @@ def edited_arena(data: bytes) -> tuple[bytes, str, float]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Four refreshes of one warehouse: cold, again, after `latest` changed, with `latest` broken."""
+def runs(tmp_path_factory, every_source):
+    """Four refreshes of one warehouse: cold (the session's), again, after `latest` changed, with `latest` broken."""
     tmp = tmp_path_factory.mktemp("sources")
     root, mirror = tmp / "warehouse", linked_mirror(tmp)
-    out = {"root": root, "mirror": mirror}
-    started = time.perf_counter()
-    out["cold"] = refresh(root, mirror, FAST, sources=None)
-    out["cold_seconds"] = time.perf_counter() - started
+    out = {"root": root, "mirror": mirror, "cold": every_source["result"], "cold_seconds": every_source["seconds"]}
+    out["cold_root"] = every_source["root"]  # every analysis, as the cold refresh published it
+    shutil.copytree(out["cold_root"], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     out["cold_snapshots"] = table(root, "select * from marts.snapshots")
     out["cold_arena"] = table(root, "select * from marts.scores where source = 'arena' order by all")
-    out["cold_root"] = tmp / "cold"  # every analysis, as the cold refresh published it
-    shutil.copytree(root, out["cold_root"], symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     # the runs below test history and failures: the paper's analyses are enough (and a third of the time)
     paper_only = tmp / "paper_analyses.toml"
     shipped, marker = ANALYSES_FILE.read_text(), '\n[[analyses]]\nname = "obsscaling_paper"'

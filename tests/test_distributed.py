@@ -1,0 +1,131 @@
+"""The distributed profile on real services (Redis, Postgres, SeaweedFS, two Celery workers on 127.0.0.1):
+the same refresh as in-process, bit for bit, its steps on both workers at once, and a worker killed mid-run."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import dagster as dg
+import pytest
+
+import services
+from assets.objectstore import open_filesystem
+from assets.warehouse import Store
+from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
+from test_publish import leftovers, published_marts
+
+# set when a snapshot is parsed: the only column of the marts that names the moment of the run
+RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"]}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with services.cluster(tmp_path_factory.mktemp("cluster"), workers=2) as made:
+        yield made
+
+
+def refresh(cluster, root, *extra, wait=True):
+    args = [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR),
+            "--resamples", str(EVERY_SOURCE_B), "--quiet", *extra]
+    if wait:
+        return subprocess.run(args, env=cluster.env(), capture_output=True, text=True, cwd=PROJECT)
+    return subprocess.Popen(args, env=cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=PROJECT, start_new_session=True)
+
+
+def marts(root):
+    return {t: f.drop(RUN_TIME_COLUMNS.get(t, [])) for t, f in published_marts(root).items()}
+
+
+def run_logs(cluster, run_id):
+    with dg.DagsterInstance.from_config(str(cluster.dagster_home)) as instance:
+        return instance.all_logs(run_id)
+
+
+@pytest.fixture(scope="module")
+def distributed(cluster, tmp_path_factory):
+    root = tmp_path_factory.mktemp("distributed") / "warehouse"
+    started = time.perf_counter()
+    out = refresh(cluster, root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return root, time.perf_counter() - started
+
+
+def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distributed, every_source, cluster):
+    root, seconds = distributed
+    reference = marts(every_source["root"])
+    got = marts(root)
+    assert got.keys() == reference.keys() and got["scores"].height > 100_000
+    for table, frame in reference.items():
+        assert got[table].equals(frame), table
+    assert leftovers(root) == []
+    # the run is in the Postgres instance the workers share, its step values on the S3 server as JSON
+    run_id = Store(root).versions()[0]["run_id"]
+    fs, base = open_filesystem(cluster.objects, cluster.s3_endpoint, services.S3_KEY, services.S3_SECRET)
+    specs = [info.path for info in fs.get_file_info(dg_selector(base, run_id)) if info.path.endswith(".json")]
+    assert any("plan_bootstrap" in path for path in specs)
+
+
+def dg_selector(base, run_id):
+    import pyarrow.fs as pafs
+
+    return pafs.FileSelector(f"{base}/io/{run_id}", recursive=True)
+
+
+def test_steps_run_on_both_workers_at_once(distributed, cluster):
+    root, _ = distributed
+    run_id = Store(root).versions()[0]["run_id"]
+    logs = run_logs(cluster, run_id)
+    worker_of = {}
+    for entry in logs:
+        event = entry.dagster_event
+        if event and event.is_engine_event and "Celery worker" in (event.engine_event_data.metadata or {}):
+            worker_of[event.step_key] = event.engine_event_data.metadata["Celery worker"].value
+    assert {w.split("@")[0] for w in worker_of.values()} == {"w1", "w2"}
+    spans = {}
+    for entry in logs:
+        event = entry.dagster_event
+        if event and event.step_key in worker_of and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            spans.setdefault(event.step_key, {})[event.event_type_value] = entry.timestamp
+    overlapping = [(a, b) for a in spans for b in spans if worker_of[a] < worker_of[b]
+                   and spans[a]["STEP_START"] < spans[b]["STEP_SUCCESS"] and spans[b]["STEP_START"] < spans[a]["STEP_SUCCESS"]]
+    assert overlapping, {k: (worker_of[k], v) for k, v in spans.items()}
+
+
+def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(distributed, cluster, tmp_path):
+    """The process running a step dies (as under the OOM killer): Celery reports the worker lost, the run fails,
+    nothing is published; the worker's pool replaces the process and the next refresh completes."""
+    root = tmp_path / "warehouse"
+    shutil.copytree(distributed[0], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
+    version, before = Store(root).current_version(), marts(root)
+    proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False)
+    victim = _pool_process_running(cluster, ("bootstrap_chunk", "capabilities"), proc)
+    assert victim, "no worker ran a capabilities or bootstrap step"
+    os.kill(victim, signal.SIGKILL)
+    output = proc.stdout.read()
+    assert proc.wait(timeout=300) == 1, output
+    assert "WorkerLostError" in output and "nothing was published" in output
+    assert Store(root).current_version() == version
+    assert all(frame.equals(before[t]) for t, frame in marts(root).items())
+    again = refresh(cluster, root, "--force")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert Store(root).current_version() != version and leftovers(root) == []
+    assert all(frame.equals(before[t]) for t, frame in marts(root).items())
+
+
+def _pool_process_running(cluster, steps, proc) -> int | None:
+    """The pid of the workers' pool process running one of ``steps`` (Celery's own view of its active tasks)."""
+    from celery import Celery
+
+    app = Celery("dagster", broker=cluster.broker, backend=cluster.broker)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        for tasks in (app.control.inspect(timeout=0.3).active() or {}).values():
+            for task in tasks:
+                if any(step in str(task.get("kwargs")) for step in steps):
+                    return task["worker_pid"]
+    return None
