@@ -163,8 +163,9 @@ telemetry:
 """
 
 
-def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path, tmp: Path) -> subprocess.Popen:
-    env = {**cluster.env(), "PYTHONPATH": str(config_dir)}
+def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path, tmp: Path,
+                 env: dict | None = None, pythonpath: list[Path] = ()) -> subprocess.Popen:
+    env = {**cluster.env(), **(env or {}), "PYTHONPATH": os.pathsep.join(map(str, [config_dir, *pythonpath]))}
     log = tmp / f"worker-{name}.log"
     proc = stack.enter_context(_process(
         [str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "--prefetch-multiplier=1", "--concurrency=1",
@@ -176,8 +177,10 @@ def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path
 
 
 @contextmanager
-def cluster(tmp: Path, workers: int = 2):
-    """Redis, Postgres, SeaweedFS and ``workers`` Celery workers, stopped (by PID) on exit."""
+def cluster(tmp: Path, workers: int = 2, env: dict | None = None, pythonpath: list[Path] = ()):
+    """Redis, Postgres, SeaweedFS and ``workers`` Celery workers (with ``env`` and ``pythonpath`` added), stopped
+    (by PID) on exit."""
+    tmp.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         broker, _ = stack.enter_context(redis(tmp))
         pg_url, _ = stack.enter_context(postgres())
@@ -190,5 +193,5 @@ def cluster(tmp: Path, workers: int = 2):
         (config_dir / "dagster_celery_config.py").write_text(f"broker_url = {broker!r}\nresult_backend = {broker!r}\n")
         made = Cluster(broker, home, "s3://safetywash/objects", s3)
         for i in range(workers):
-            start_worker(made, stack, f"w{i + 1}", config_dir, tmp)
+            start_worker(made, stack, f"w{i + 1}", config_dir, tmp, env, pythonpath)
         yield made

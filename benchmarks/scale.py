@@ -1,0 +1,185 @@
+"""Scale benchmark: the bootstrap of a synthetic leaderboard (known capabilities correlations) at 1k, 10k and
+100k models x 50 benchmarks, B=2,000, in-process and on 2 Celery workers (Redis, Postgres, SeaweedFS started on
+127.0.0.1 as the tests do), as Dagster steps: a plan, one step per range of resamples, a summary.
+
+Run: uv run python benchmarks/scale.py [--sizes 1000,10000,100000]   (~15 min on 2 cores)
+Prints per size: `scale: models=N benchmarks=50 B=2000 inprocess_s=X workers2_s=Y peak_mib=M max_abs_error=E
+equal_to_inprocess=true|false`, then the per-step times and the projection to 8 and 32 workers (Amdahl).
+
+Each worker runs its steps with one numba thread, the in-process run with two: both use the machine's 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(PROJECT), str(PROJECT / "tests")]
+
+from assets.stats.bootstrap import Replicator, correlation_table, resample_weights  # noqa: E402
+from assets.stats.correlation import Comparison  # noqa: E402
+from assets.stats.synthetic import synthetic_leaderboard  # noqa: E402
+
+BENCHMARKS, B, SEED, PER_STEP = 50, 2000, 0, 250
+
+
+class ScaleConfig(dg.Config):
+    n_models: int
+    n_benchmarks: int = BENCHMARKS
+    n_resamples: int = B
+    resamples_per_step: int = PER_STEP
+    seed: int = SEED
+    work_dir: str
+
+
+def _replicator(config: ScaleConfig) -> tuple[Replicator, object]:
+    board = synthetic_leaderboard(config.n_models, config.n_benchmarks, seed=config.seed)
+    comparisons = [Comparison(name, "capabilities", board.column(name)) for name in board.benchmarks]
+    return Replicator(board.capability_matrix, comparisons, "paper"), board
+
+
+@dg.op(out=dg.DynamicOut(dict))
+def plan(config: ScaleConfig):
+    for start in range(0, config.n_resamples, config.resamples_per_step):
+        stop = min(start + config.resamples_per_step, config.n_resamples)
+        yield dg.DynamicOutput({"start": start, "stop": stop}, mapping_key=f"r{start}")
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def chunk(config: ScaleConfig, spec: dict) -> None:
+    replicator, _ = _replicator(config)
+    theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
+    path = Path(config.work_dir) / f"{spec['start']:09d}.npy"
+    np.save(path.with_suffix(".tmp.npy"), theta, allow_pickle=False)
+    path.with_suffix(".tmp.npy").replace(path)
+
+
+@dg.op(ins={"chunks": dg.In(dg.Nothing)})
+def summarize(context: dg.OpExecutionContext, config: ScaleConfig) -> None:
+    replicator, board = _replicator(config)
+    parts = sorted(Path(config.work_dir).glob("*[0-9].npy"))
+    theta = np.concatenate([np.load(p) for p in parts], axis=1)
+    table = correlation_table(replicator, theta, n_resamples=config.n_resamples, seed=config.seed, method="percentile")
+    table.write_parquet(Path(config.work_dir) / "summary.parquet")
+    truth = pl.DataFrame({"benchmark": list(board.truth), "truth": list(board.truth.values())})
+    error = table.join(truth, on="benchmark").select((pl.col("spearman") - pl.col("truth")).abs().max()).item()
+    context.log.info(f"max_abs_error={error}")
+    (Path(config.work_dir) / "error.json").write_text(json.dumps({"max_abs_error": error}))
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def scale_job():
+    summarize(chunks=plan().map(chunk).collect())
+
+
+def scale_job_on_workers() -> dg.JobDefinition:
+    """The same graph for the Celery workers (rebuilt by them from this module's name)."""
+    from dagster_celery import celery_executor
+
+    return scale_job.graph.to_job(name="scale_job", executor_def=celery_executor)
+
+
+def ops_config(n_models: int, work_dir: Path) -> dict:
+    config = {"n_models": n_models, "work_dir": str(work_dir)}
+    return {"ops": {name: {"config": config} for name in ("plan", "chunk", "summarize")}}
+
+
+def in_process(n_models: int, work_dir: Path) -> dict:
+    """One size in this process (called in a fresh subprocess, so the peak RSS is this size's)."""
+    started = time.perf_counter()
+    result = scale_job.execute_in_process(run_config=ops_config(n_models, work_dir))
+    assert result.success
+    return {"seconds": time.perf_counter() - started,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            **json.loads((work_dir / "error.json").read_text())}
+
+
+def on_workers(cluster, n_models: int, work_dir: Path) -> tuple[float, dict[str, float]]:
+    run_config = {**ops_config(n_models, work_dir),
+                  "execution": {"config": {"broker": cluster.broker, "backend": cluster.broker}}}
+    os.environ["DAGSTER_HOME"] = str(cluster.dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        started = time.perf_counter()
+        result = dg.execute_job(dg.reconstructable(scale_job_on_workers), instance, run_config=run_config)
+        seconds = time.perf_counter() - started
+        assert result.success
+        steps: dict[str, float] = {}
+        begun: dict[str, float] = {}
+        for entry in instance.all_logs(result.run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                begun[event.step_key] = entry.timestamp
+            elif event.event_type_value == "STEP_SUCCESS":
+                steps[event.step_key] = entry.timestamp - begun[event.step_key]
+    return seconds, steps
+
+
+def amdahl(seconds: float, steps: dict[str, float], workers: int) -> tuple[float, str]:
+    """Projected wall time on ``workers`` workers: the serial steps, plus the chunks spread over the workers,
+    plus the measured orchestration overhead (the wall time not spent in steps at 2 workers)."""
+    chunks = sum(v for k, v in steps.items() if k.startswith("chunk"))
+    serial = sum(v for k, v in steps.items() if not k.startswith("chunk"))
+    overhead = max(seconds - serial - chunks / 2, 0.0)
+    projected = serial + chunks / workers + overhead
+    parts = {"chunk steps": chunks / workers, "plan+summarize": serial, "orchestration": overhead}
+    return projected, max(parts, key=parts.get)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--inprocess", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inprocess:
+        print(json.dumps(in_process(args.inprocess, args.work_dir)))
+        return
+
+    import services
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="safetywash-scale-"))
+    local = {}
+    for n in sizes:
+        work = tmp / f"inprocess-{n}"
+        work.mkdir()
+        out = subprocess.run([sys.executable, __file__, "--inprocess", str(n), "--work-dir", str(work)],
+                             capture_output=True, text=True, check=True)
+        local[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    with services.cluster(tmp / "cluster", workers=2, env={"NUMBA_NUM_THREADS": "1"}, pythonpath=[PROJECT]) as cluster:
+        warm = tmp / "warmup"
+        warm.mkdir()
+        on_workers(cluster, 200, warm)  # the workers import the code once; not timed
+        for n in sizes:
+            work = tmp / f"workers-{n}"
+            work.mkdir()
+            seconds, steps = on_workers(cluster, n, work)
+            equal = pl.read_parquet(work / "summary.parquet").equals(
+                pl.read_parquet(tmp / f"inprocess-{n}" / "summary.parquet"))
+            print(f"scale: models={n} benchmarks={BENCHMARKS} B={B} inprocess_s={local[n]['seconds']:.1f} "
+                  f"workers2_s={seconds:.1f} peak_mib={local[n]['peak_mib']:.0f} "
+                  f"max_abs_error={local[n]['max_abs_error']:.4f} equal_to_inprocess={str(equal).lower()}", flush=True)
+            chunk_times = [v for k, v in steps.items() if k.startswith("chunk")]
+            print(f"  steps: plan={steps['plan']:.1f}s chunks={len(chunk_times)}x{np.mean(chunk_times):.1f}s "
+                  f"(sum {sum(chunk_times):.1f}s) summarize={steps['summarize']:.1f}s", flush=True)
+            for workers in (8, 32):
+                projected, dominant = amdahl(seconds, steps, workers)
+                print(f"  projected workers={workers}: {projected:.1f}s, dominated by {dominant}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
