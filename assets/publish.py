@@ -12,6 +12,8 @@ from .correlations import CORRELATIONS_KEY, HISTORY_KEY
 from .residuals import RESIDUALS_KEY
 from .exports import EXPORTS_KEY
 from .metadata import table_metadata
+from .objectstore import ObjectStore
+from .remote import POINTER, upload_version
 from .resources import Warehouse
 from .settings import BootstrapSettings, CapabilitiesSettings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
@@ -30,7 +32,7 @@ SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlat
     description="The published warehouse: this run's audited candidate (DuckDB file + Parquet) made the "
     "current version in one atomic step. `safetywash versions` lists the kept versions.",
 )
-def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+def published(context: dg.AssetExecutionContext, warehouse: Warehouse, object_store: ObjectStore) -> dg.MaterializeResult:
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
         sources = query_frame(con, """
@@ -52,12 +54,20 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
     except WarehouseError as exc:
         raise dg.Failure(str(exc)) from None
     context.log.info(f"published version {info['version']} ({sum(row_counts.values())} mart rows)")
+    remote = {}
+    if object_store.uri:  # readers on other hosts: the Parquet and raw files, then the pointer, last
+        fs, base = object_store.filesystem()
+        pointer = upload_version(warehouse.store, info["version"], fs, base)
+        remote = {"remote": f"{object_store.uri.rstrip('/')}/{POINTER}",
+                  "remote_raw_files_uploaded": pointer["raw_files_uploaded"]}
+        context.log.info(f"version {info['version']} is current at {remote['remote']}")
     return dg.MaterializeResult(
         metadata={
             "version": info["version"],
             "path": str(warehouse.store.versions_dir / info["version"]),
             "row_counts": dg.MetadataValue.json(row_counts),
             "sources": table_metadata(sources),
+            **remote,
         },
         data_version=dg.DataVersion(info["version"]),
     )

@@ -235,6 +235,9 @@ def sql(
     allow_files: Annotated[
         bool, typer.Option(help="Let the query read and write files (read_csv, copy ... to): off by default.")
     ] = False,
+    remote: Annotated[bool, typer.Option(
+        help="Read the current version from the object store ($SAFETYWASH_OBJECTS, $SAFETYWASH_S3_ENDPOINT, "
+        "$AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY) instead of the local warehouse.")] = False,
 ) -> None:
     """Run a read-only SQL query on the current published version (or --version) and print the result.
 
@@ -246,8 +249,18 @@ def sql(
 
     store = Store(warehouse or "")
     try:
-        with store.read(version, allow_files=allow_files) as con:
-            frame = query_frame(con, query)
+        if remote:
+            from assets.objectstore import settings_from_environment
+            from assets.remote import read_remote
+
+            settings = settings_from_environment()
+            if not settings.uri:
+                raise WarehouseError("--remote needs SAFETYWASH_OBJECTS (a folder or s3://bucket/prefix)")
+            with read_remote(*settings.filesystem()) as con:
+                frame = query_frame(con, query)
+        else:
+            with store.read(version, allow_files=allow_files) as con:
+                frame = query_frame(con, query)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except duckdb.Error as exc:

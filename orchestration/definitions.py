@@ -11,7 +11,7 @@ from assets.model_identity import model_identity
 from assets.publish import published
 from assets.report_asset import report
 from assets.residuals import safety_residuals
-from assets.objectstore import JsonIOManager
+from assets.objectstore import JsonIOManager, ObjectStore
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
@@ -41,6 +41,8 @@ defs = dg.Definitions(
         "warehouse": Warehouse(),
         "fetcher": Fetcher(),
         "dbt": dbt_resource(),
+        # where published versions are copied for other hosts (none unless configured)
+        "object_store": ObjectStore(),
         # the values steps hand each other (the bootstrap plan), as JSON objects any worker can read
         "io_manager": JsonIOManager(),
     },

@@ -99,6 +99,16 @@ def refreshed(refreshed_run) -> Path:
     return refreshed_run[0]
 
 
+def paper_only_analyses(path: Path) -> Path:
+    """The shipped analyses file cut to the paper's two analyses (a third of a refresh's analysis time)."""
+    from assets.analyses import ANALYSES_FILE
+
+    shipped, marker = ANALYSES_FILE.read_text(), '\n[[analyses]]\nname = "obsscaling_paper"'
+    assert marker in shipped
+    path.write_text(shipped.split(marker)[0])
+    return path
+
+
 EVERY_SOURCE_B = 400  # every analysis, this many resamples (fewer than any asks for): the figures, not their precision
 EVERY_SOURCE_CONFIG = {"ops": {"marts__benchmark_correlations": {"config": {"n_resamples": EVERY_SOURCE_B}}}}
 

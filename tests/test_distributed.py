@@ -14,9 +14,10 @@ import pytest
 
 import services
 from assets.objectstore import open_filesystem
-from assets.warehouse import Store
+from assets.remote import read_remote
+from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
-from test_publish import leftovers, published_marts
+from test_publish import leftovers
 
 # set when a snapshot is parsed: the only column of the marts that names the moment of the run
 RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"]}
@@ -37,8 +38,16 @@ def refresh(cluster, root, *extra, wait=True):
                             cwd=PROJECT, start_new_session=True)
 
 
+def all_marts(root):
+    """Every table of schema marts in the published version, sorted."""
+    with Store(root).read() as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts' order by 1").fetchall()]
+        return {t: query_frame(con, f"select * from marts.{t} order by all") for t in tables}
+
+
 def marts(root):
-    return {t: f.drop(RUN_TIME_COLUMNS.get(t, [])) for t, f in published_marts(root).items()}
+    return {t: f.drop(RUN_TIME_COLUMNS.get(t, [])) for t, f in all_marts(root).items()}
 
 
 def run_logs(cluster, run_id):
@@ -59,7 +68,7 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     root, seconds = distributed
     reference = marts(every_source["root"])
     got = marts(root)
-    assert got.keys() == reference.keys() and got["scores"].height > 100_000
+    assert len(got) == 14 and got.keys() == reference.keys() and got["scores"].height > 100_000
     for table, frame in reference.items():
         assert got[table].equals(frame), table
     assert leftovers(root) == []
@@ -68,6 +77,16 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     fs, base = open_filesystem(cluster.objects, cluster.s3_endpoint, services.S3_KEY, services.S3_SECRET)
     specs = [info.path for info in fs.get_file_info(dg_selector(base, run_id)) if info.path.endswith(".json")]
     assert any("plan_bootstrap" in path for path in specs)
+    # a reader on another host: the published version on S3 (Parquet, pointer last), through pyarrow datasets
+    local = all_marts(root)
+    with read_remote(fs, base) as con:
+        assert query_frame(con, "select version from meta.version").item() == Store(root).current_version()
+        for table, frame in local.items():
+            assert query_frame(con, f"select * from marts.{table} order by all").equals(frame), table
+    env = {k: v for k, v in cluster.env().items() if k != "SAFETYWASH_PROFILE"}
+    out = subprocess.run([sys.executable, "-m", "orchestration", "sql", "--remote", "--format", "csv",
+                          "select count(*) as n from marts.scores"], env=env, capture_output=True, text=True, cwd=PROJECT)
+    assert out.returncode == 0 and out.stdout == f"n\n{local['scores'].height}\n", out.stderr
 
 
 def dg_selector(base, run_id):

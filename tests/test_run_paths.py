@@ -20,7 +20,7 @@ from assets.settings import BootstrapSettings, CapabilitiesSettings
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store
-from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all
+from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all, paper_only_analyses
 from test_publish import published_marts, refresh_args
 
 
@@ -53,9 +53,12 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
     home, root, port = tmp_path / "dagster_home", tmp_path / "warehouse", free_port()
     home.mkdir()
     shutil.copy(PROJECT / "dagster.yaml", home)  # the instance config `dg dev` reads from the project folder
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SAFETYWASH_WAREHOUSE": str(root), "SAFETYWASH_MIRROR": str(MIRROR)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SAFETYWASH_WAREHOUSE": str(root), "SAFETYWASH_MIRROR": str(MIRROR),
+           "SAFETYWASH_ANALYSES": str(paper_only_analyses(tmp_path / "analyses.toml"))}
+    # as from a terminal: SIGINT handled (a shell's background job would start it with SIGINT ignored)
     server = subprocess.Popen([str(PROJECT / ".venv" / "bin" / "dg"), "dev", "--port", str(port)], cwd=PROJECT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         deadline = time.monotonic() + 120
@@ -78,7 +81,7 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
         assert defaults["marts__benchmark_correlations"]["config"] == BootstrapSettings().model_dump()
         assert defaults["capabilities"]["config"] == CapabilitiesSettings().model_dump()
         # as the Launchpad launches them, at once (forced: each rebuilds and publishes)
-        force = {"ops": {"land": {"config": {"force": True}}}}
+        force = {"ops": {"land": {"config": {"force": True}}, "marts__benchmark_correlations": {"config": {"n_resamples": 400}}}}
         runs = [client.submit_job_execution("refresh", run_config=force) for _ in range(2)]
         while client.get_run_status(runs[0]).value != "STARTED":
             time.sleep(0.5)
@@ -103,7 +106,11 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
         assert status["numPartitions"] == len(REGISTRY["arena"].snapshots)
     finally:
         os.killpg(server.pid, signal.SIGINT)  # as Ctrl-C in the terminal that runs it
-        stopped = server.wait(timeout=60)
+        try:
+            stopped = server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise
     assert stopped == 0  # it shut down on SIGINT, its webserver and daemon with it
     arena = {pinned_content_id(snap) for snap in REGISTRY["arena"].snapshots}  # two commits hold the same bytes
     assert set(Warehouse(directory=str(root)).landed.content_ids("arena")) == arena and len(arena) == 92

@@ -13,12 +13,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from assets.analyses import ANALYSES_FILE
 from assets.identity import model_key
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
-from conftest import EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, refresh
+from conftest import EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, paper_only_analyses, refresh
 from orchestration.cli import app
 
 ARENA_LATEST = REGISTRY["arena"].latest[0]
@@ -72,10 +71,7 @@ def runs(tmp_path_factory, every_source):
     out["cold_snapshots"] = table(root, "select * from marts.snapshots")
     out["cold_arena"] = table(root, "select * from marts.scores where source = 'arena' order by all")
     # the runs below test history and failures: the paper's analyses are enough (and a third of the time)
-    paper_only = tmp / "paper_analyses.toml"
-    shipped, marker = ANALYSES_FILE.read_text(), '\n[[analyses]]\nname = "obsscaling_paper"'
-    assert marker in shipped
-    paper_only.write_text(shipped.split(marker)[0])
+    paper_only = paper_only_analyses(tmp / "paper_analyses.toml")
     os.environ["SAFETYWASH_ANALYSES"] = str(paper_only)
     try:
         out.update(_later_runs(root, mirror, paper_only))
