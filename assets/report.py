@@ -35,7 +35,7 @@ class Report:
     path: Path
     version: str
     analyses: list[str]
-    """analysis name -> the anchor of its section is ``analysis-<name>``"""
+    """the analyses shown, in order; each section's anchor is :func:`anchor` of its name"""
     charts: int
 
 

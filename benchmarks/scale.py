@@ -9,7 +9,6 @@ equal_to_inprocess=true|false`, then the per-step times and the projection to 8 
 Each worker runs its steps with one numba thread, the in-process run with two: both use the machine's 2 cores.
 """
 
-from __future__ import annotations
 
 import argparse
 import json
@@ -19,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -44,7 +44,7 @@ class ScaleConfig(dg.Config):
     work_dir: str
 
 
-def _replicator(config: ScaleConfig) -> tuple[Replicator, object]:
+def _replicator(config: ScaleConfig) -> "tuple[Replicator, object]":
     board = synthetic_leaderboard(config.n_models, config.n_benchmarks, seed=config.seed)
     comparisons = [Comparison(name, "capabilities", board.column(name)) for name in board.benchmarks]
     return Replicator(board.capability_matrix, comparisons, "paper"), board
@@ -106,8 +106,8 @@ def in_process(n_models: int, work_dir: Path) -> dict:
             **json.loads((work_dir / "error.json").read_text())}
 
 
-def on_workers(cluster, n_models: int, work_dir: Path) -> tuple[float, dict[str, float]]:
-    run_config = {**ops_config(n_models, work_dir),
+def on_workers(cluster, n_models: int, work_dir: Path) -> "tuple[float, dict[str, float]]":
+    run_config = {**ops_config(n_models, work_dir), "loggers": {"console": {"config": {"log_level": "WARNING"}}},
                   "execution": {"config": {"broker": cluster.broker, "backend": cluster.broker}}}
     os.environ["DAGSTER_HOME"] = str(cluster.dagster_home)
     with dg.DagsterInstance.get() as instance:
@@ -128,7 +128,7 @@ def on_workers(cluster, n_models: int, work_dir: Path) -> tuple[float, dict[str,
     return seconds, steps
 
 
-def amdahl(seconds: float, steps: dict[str, float], workers: int) -> tuple[float, str]:
+def amdahl(seconds: float, steps: "dict[str, float]", workers: int) -> "tuple[float, str]":
     """Projected wall time on ``workers`` workers: the serial steps, plus the chunks spread over the workers,
     plus the measured orchestration overhead (the wall time not spent in steps at 2 workers)."""
     chunks = sum(v for k, v in steps.items() if k.startswith("chunk"))
@@ -150,6 +150,8 @@ def main() -> None:
         return
 
     import services
+
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
     sizes = [int(s) for s in args.sizes.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="safetywash-scale-"))
