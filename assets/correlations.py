@@ -5,9 +5,9 @@ bootstrap confidence intervals that refit the capabilities score in every resamp
 ``bootstrap_chunk`` per (analysis, range of resamples), each an independent step that any
 executor can run apart and that writes its replicates under the candidate's ``work/bootstrap/``
 (``.npy``, no pickle), keyed by the run's root id and the settings that shape them, so that a
-re-execution from failure finds the chunks that already succeeded; ``summarize_correlations`` collects
-them, adds point estimates, jackknife, permutation p-values and intervals, and replaces the mart in
-one transaction.
+re-execution from failure finds the chunks that already succeeded. Once every chunk is in, ``plan_summaries`` fans out one ``summarize_analysis`` step per analysis (point estimates, jackknife,
+permutation p-values and intervals, as Parquet beside the replicates), and ``write_correlations`` replaces the
+two marts in one transaction.
 """
 
 import hashlib
@@ -149,25 +149,38 @@ def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, 
 
 @dg.op(
     ins={"chunks": dg.In(dg.Nothing)},
-    out={"correlations": dg.Out(dg.Nothing), "history": dg.Out(dg.Nothing)},
-    description="Collect the replicates; point estimates, intervals, standard errors, permutation p-values.",
+    out=dg.DynamicOut(dict),
+    description="Once every chunk is in: one summary step per analysis.",
     pool=WRITER_POOL,
 )
-def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
+def plan_summaries(context: dg.OpExecutionContext, warehouse: Warehouse):
+    with warehouse.candidate(context).connect(read_only=True) as con:
+        names = [a.name for a in fitted_analyses(con)]
+    if not names:
+        yield dg.DynamicOutput({"analysis": None, "index": 0}, mapping_key="nothing_to_analyse")
+    for index, name in enumerate(names):
+        yield dg.DynamicOutput({"analysis": name, "index": index}, mapping_key=name)
+
+
+@dg.op(
+    out=dg.Out(dict),
+    description="One analysis (each snapshot it reads): its replicates collected; point estimates, intervals, "
+    "standard errors, permutation p-values, written as Parquet beside the replicates.",
+    pool=WRITER_POOL,
+)
+def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> dict:
+    if spec["analysis"] is None:
+        return {**spec, "path": None, "newest": None, "populations": 0, "resamples": 0}
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
-    analyses, model_sets, methods = _load(candidate)
-    resamples = {a.name: _resamples(a, config) for a in analyses}
-    with candidate.connect(read_only=True) as con:
-        unknown = con.execute("select count(*) from marts.benchmarks where not is_known").fetchone()[0]
-    out_dir = _chunk_dir(candidate, config)
-    frames, newest = [], {}
-    instance: dict[str, int] = {}
-    for ms in model_sets:
-        i = instance[ms.analysis] = instance.get(ms.analysis, -1) + 1
-        method, total = methods[ms.analysis], resamples[ms.analysis]
+    (analysis,), model_sets, methods = _load(candidate, only=spec["analysis"])
+    analysis_dir = _chunk_dir(candidate, config) / spec["analysis"]
+    total = _resamples(analysis, config)
+    method = methods[spec["analysis"]]
+    frames = []
+    for i, ms in enumerate(model_sets):
         comparisons = ms.comparisons()
-        files = sorted((out_dir / ms.analysis / f"{i:05d}").glob("*.npy"))
+        files = sorted((analysis_dir / f"{i:05d}").glob("*.npy"))
         theta = np.concatenate([np.load(f, allow_pickle=False) for f in files], axis=1)
         if theta.shape != (len(comparisons), total):
             raise dg.Failure(f"{ms.analysis} ({ms.snapshot}): expected {total} replicates, found {theta.shape[1]}")
@@ -187,19 +200,39 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
                 source_sha256=pl.lit(ms.sha256),
             ).rename({"seed": "bootstrap_seed"})
         )
-        newest[ms.analysis] = ms.snapshot
+    path = analysis_dir / "summary.parquet"
+    pl.concat(frames).write_parquet(path)
+    context.log.info(f"{spec['analysis']}: {sum(f.height for f in frames)} correlations over {len(model_sets)} "
+                     f"snapshot(s) in {time.perf_counter() - started:.2f} s")
+    return {**spec, "path": str(path), "newest": model_sets[-1].snapshot, "populations": len(model_sets),
+            "resamples": total}
+
+
+@dg.op(
+    out={"correlations": dg.Out(dg.Nothing), "history": dg.Out(dg.Nothing)},
+    description="Every analysis's summary, in the analyses' order, into the two marts in one transaction.",
+    pool=WRITER_POOL,
+)
+def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, summaries: list[dict],
+                       warehouse: Warehouse):
+    candidate = warehouse.candidate(context)
+    done = sorted((s for s in summaries if s["analysis"] is not None), key=lambda s: s["index"])
+    with candidate.connect(read_only=True) as con:
+        unknown = con.execute("select count(*) from marts.benchmarks where not is_known").fetchone()[0]
+    frames = [pl.read_parquet(s["path"]) for s in done]
     everything = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA, "snapshot_date": pl.Date})
-    latest = pl.DataFrame({"analysis": list(newest), "snapshot": list(newest.values())},
+    latest = pl.DataFrame({"analysis": [s["analysis"] for s in done], "snapshot": [s["newest"] for s in done]},
                           schema={"analysis": pl.String, "snapshot": pl.String})
-    result = everything.join(latest, on=["analysis", "snapshot"]).select(COLUMNS)
+    result = everything.join(latest, on=["analysis", "snapshot"], maintain_order="left").select(COLUMNS)
     history = everything.select(HISTORY_COLUMNS).sort("analysis", "benchmark", "versus", "snapshot_date", "snapshot")
     with candidate.connect() as con:
         replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION),
                              "marts.correlation_history": (history, HISTORY_DESCRIPTION)})
-    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.rmtree(_chunk_dir(candidate, config), ignore_errors=True)
+    populations = sum(s["populations"] for s in done)
     n_null = result["spearman"].null_count()
     context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note); "
-                     f"{history.height} rows of history over {len(model_sets)} (analysis, snapshot) populations")
+                     f"{history.height} rows of history over {populations} (analysis, snapshot) populations")
     headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
     view = ("analysis", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
     yield dg.Output(
@@ -208,7 +241,7 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
         metadata={
             "dagster/row_count": result.height, "dagster/column_schema": column_schema(result),
             "bootstrap_resamples": config.n_resamples,
-            "bootstrap_resamples_by_analysis": dg.MetadataValue.json(resamples),
+            "bootstrap_resamples_by_analysis": dg.MetadataValue.json({s["analysis"]: s["resamples"] for s in done}),
             "bootstrap_seed": config.seed,
             "ci_method": config.ci_method,
             "ci_method_used": dg.MetadataValue.json(dict(result.group_by("ci_method").len().sort("ci_method").iter_rows())),
@@ -216,7 +249,6 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
             "degenerate_resamples_total": int(result["n_degenerate"].sum()),
             "n_undefined": n_null,
             "n_benchmarks_excluded_unknown": unknown,
-            "summary_seconds": round(time.perf_counter() - started, 2),
             "rows_by_versus": dg.MetadataValue.json(dict(result.group_by("versus").len().sort("versus").iter_rows())),
             "highest_capabilities_correlation": table_metadata(
                 headline.sort("spearman", descending=True, nulls_last=True).select(view).head(10)
@@ -226,17 +258,17 @@ def summarize_correlations(context: dg.OpExecutionContext, config: CorrelationsC
     )
     yield dg.Output(None, "history", metadata={
         "dagster/row_count": history.height, "dagster/column_schema": column_schema(history),
-        "populations": len(model_sets),
-        "snapshots_per_analysis": dg.MetadataValue.json(instance and {k: v + 1 for k, v in instance.items()}),
+        "populations": populations,
+        "snapshots_per_analysis": dg.MetadataValue.json({s["analysis"]: s["populations"] for s in done}),
     })
-
 
 
 def _config_mapping(config: CorrelationsConfig) -> dict:
     # the schema comes from the annotation; Dagster hands over the processed values as a dict, and a
     # bound broken here stops the run before any step, naming the field
     values = validate(CorrelationsConfig, config, prefix=f"{CORRELATIONS_KEY.to_python_identifier()}.").model_dump()
-    return {name: {"config": values} for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_correlations")}
+    return {name: {"config": values} for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_analysis",
+                                                  "write_correlations")}
 
 
 @dg.graph_multi_asset(
@@ -256,7 +288,8 @@ def benchmark_correlations(scores, models, benchmarks, capabilities_scores, capa
         scores=scores, models=models, benchmarks=benchmarks,
         capabilities_scores=capabilities_scores, capabilities_components=capabilities_components,
     ).map(bootstrap_chunk)
-    correlations, history = summarize_correlations(chunks=chunks.collect())
+    summaries = plan_summaries(chunks=chunks.collect()).map(summarize_analysis)
+    correlations, history = write_correlations(summaries.collect())
     return {"correlations": correlations, "history": history}
 
 

@@ -6,7 +6,8 @@ Run: uv run python benchmarks/scale.py [--sizes 1000,10000,100000]   (~15 min on
 Prints per size: `scale: models=N benchmarks=50 B=2000 inprocess_s=X workers2_s=Y peak_mib=M max_abs_error=E
 equal_to_inprocess=true|false`, then the per-step times and the projection to 8 and 32 workers (Amdahl).
 
-Each worker runs its steps with one numba thread, the in-process run with two: both use the machine's 2 cores.
+On the workers a chunk step uses one numba thread (two workers, one chunk each, fill the 2 cores) and the
+plan and summary use every core; in-process every step uses every core.
 """
 
 
@@ -42,12 +43,13 @@ class ScaleConfig(dg.Config):
     resamples_per_step: int = PER_STEP
     seed: int = SEED
     work_dir: str
+    chunk_threads: int = 0  # numba threads of a chunk step; 0: every core
 
 
-def _replicator(config: ScaleConfig) -> "tuple[Replicator, object]":
+def _replicator(config: ScaleConfig, threads: int = 0) -> "tuple[Replicator, object]":
     board = synthetic_leaderboard(config.n_models, config.n_benchmarks, seed=config.seed)
     comparisons = [Comparison(name, "capabilities", board.column(name)) for name in board.benchmarks]
-    return Replicator(board.capability_matrix, comparisons, "paper"), board
+    return Replicator(board.capability_matrix, comparisons, "paper", workers=threads or None), board
 
 
 @dg.op(out=dg.DynamicOut(dict))
@@ -59,7 +61,7 @@ def plan(config: ScaleConfig):
 
 @dg.op(out=dg.Out(dg.Nothing))
 def chunk(config: ScaleConfig, spec: dict) -> None:
-    replicator, _ = _replicator(config)
+    replicator, _ = _replicator(config, config.chunk_threads)
     theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
     path = Path(config.work_dir) / f"{spec['start']:09d}.npy"
     np.save(path.with_suffix(".tmp.npy"), theta, allow_pickle=False)
@@ -91,8 +93,8 @@ def scale_job_on_workers() -> dg.JobDefinition:
     return scale_job.graph.to_job(name="scale_job", executor_def=celery_executor)
 
 
-def ops_config(n_models: int, work_dir: Path) -> dict:
-    config = {"n_models": n_models, "work_dir": str(work_dir)}
+def ops_config(n_models: int, work_dir: Path, chunk_threads: int = 0) -> dict:
+    config = {"n_models": n_models, "work_dir": str(work_dir), "chunk_threads": chunk_threads}
     return {"ops": {name: {"config": config} for name in ("plan", "chunk", "summarize")}}
 
 
@@ -107,7 +109,7 @@ def in_process(n_models: int, work_dir: Path) -> dict:
 
 
 def on_workers(cluster, n_models: int, work_dir: Path) -> "tuple[float, dict[str, float]]":
-    run_config = {**ops_config(n_models, work_dir), "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    run_config = {**ops_config(n_models, work_dir, chunk_threads=1), "loggers": {"console": {"config": {"log_level": "WARNING"}}},
                   "execution": {"config": {"broker": cluster.broker, "backend": cluster.broker}}}
     os.environ["DAGSTER_HOME"] = str(cluster.dagster_home)
     with dg.DagsterInstance.get() as instance:
@@ -162,7 +164,7 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--inprocess", str(n), "--work-dir", str(work)],
                              capture_output=True, text=True, check=True)
         local[n] = json.loads(out.stdout.strip().splitlines()[-1])
-    with services.cluster(tmp / "cluster", workers=2, env={"NUMBA_NUM_THREADS": "1"}, pythonpath=[PROJECT]) as cluster:
+    with services.cluster(tmp / "cluster", workers=2, pythonpath=[PROJECT]) as cluster:
         warm = tmp / "warmup"
         warm.mkdir()
         on_workers(cluster, 200, warm)  # the workers import the code once; not timed

@@ -82,8 +82,10 @@ def test_lineage_runs_fetch_raw_dbt_analysis():
 def test_bootstrap_runs_as_separate_steps():
     graph = all_definitions().resolve_job_def("refresh").graph
     node = graph.node_named("marts__benchmark_correlations")
-    assert {n.name for n in node.definition.nodes} == {"plan_bootstrap", "bootstrap_chunk", "summarize_correlations"}
+    assert {n.name for n in node.definition.nodes} == {"plan_bootstrap", "bootstrap_chunk", "plan_summaries",
+                                                      "summarize_analysis", "write_correlations"}
     assert node.definition.node_named("plan_bootstrap").definition.output_defs[0].is_dynamic
+    assert node.definition.node_named("plan_summaries").definition.output_defs[0].is_dynamic  # one step per analysis
 
 
 def test_dbt_tests_are_asset_checks():

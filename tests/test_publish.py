@@ -112,7 +112,8 @@ KILL_POINTS = [
     ("land", 0.0),
     ("dbt_models", 2.0),
     ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
-    ("marts__benchmark_correlations.summarize_correlations", 0.1),
+    ("marts__benchmark_correlations.summarize_analysis[safetywashing_chat]", 0.1),
+    ("marts__benchmark_correlations.write_correlations", 0.0),
     ("warehouse__published", 0.0),
 ]
 

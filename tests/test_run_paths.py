@@ -141,7 +141,8 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
         monkeypatch.setattr(assets.correlations, "correlation_table", broken)
         first = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config)
         assert not first.success
-        assert [e.step_key for e in first.all_events if e.is_step_failure] == ["marts__benchmark_correlations.summarize_correlations"]
+        failed = [e.step_key for e in first.all_events if e.is_step_failure]
+        assert failed == [f"marts__benchmark_correlations.summarize_analysis[safetywashing_{a}]" for a in ("base", "chat")]
         assert Store(root).current_version() is None and (root / "candidate" / "work" / "bootstrap").is_dir()
         monkeypatch.setattr(assets.correlations, "correlation_table", real)
         options = dg.ReexecutionOptions.from_failure(first.run_id, instance)

@@ -40,13 +40,33 @@ def _orient(v):
 
 
 @njit(cache=True)
+def _dot(a, b):
+    """``a · b`` summed in four interleaved lanes, in a fixed order: the same bits on any machine and any
+    number of threads (BLAS's ``ddot`` splits long vectors by its thread count, and its spinning threads
+    starve a core shared with another worker)."""
+    n = a.size
+    s0 = s1 = s2 = s3 = 0.0
+    top = n - n % 4
+    for t in range(0, top, 4):
+        s0 += a[t] * b[t]
+        s1 += a[t + 1] * b[t + 1]
+        s2 += a[t + 2] * b[t + 2]
+        s3 += a[t + 3] * b[t + 3]
+    for t in range(top, n):
+        s0 += a[t] * b[t]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True)
 def _top_eigenvector(m, start):
     """Top eigenvector of the symmetric matrix ``m`` by power iteration from ``start``, signed."""
     k = m.shape[0]
     v = start / np.sqrt(np.sum(start * start))
     settled = False
     for it in range(_POWER_MAX_ITER):
-        u = m @ v
+        u = np.empty(k)
+        for a in range(k):
+            u[a] = _dot(m[a], v)
         norm = np.sqrt(np.sum(u * u))
         if norm == 0.0:
             break
@@ -247,7 +267,7 @@ def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, r
     for a in range(k):
         wa = packed[a] * weights
         for b in range(a, k):
-            value = np.dot(wa, packed[b])
+            value = _dot(wa, packed[b])
             corr[u, a, b] = value
     for a in range(k):
         for b in range(a + 1, k):
