@@ -4,7 +4,8 @@
 
 Run: uv run python benchmarks/scale.py [--sizes 1000,10000,100000]   (~15 min on 2 cores)
 Prints per size: `scale: models=N benchmarks=50 B=2000 inprocess_s=X workers2_s=Y peak_mib=M max_abs_error=E
-equal_to_inprocess=true|false`, then the per-step times and the projection to 8 and 32 workers (Amdahl).
+equal_to_inprocess=true|false`, then the per-step times and the projection to 8 and 32 workers (Amdahl, see
+:func:`amdahl`).
 
 On the workers a chunk step uses one numba thread (two workers, one chunk each, fill the 2 cores) and the
 plan and summary use every core; in-process every step uses every core.
@@ -61,11 +62,16 @@ def plan(config: ScaleConfig):
 
 @dg.op(out=dg.Out(dg.Nothing))
 def chunk(config: ScaleConfig, spec: dict) -> None:
+    started = time.perf_counter()
     replicator, _ = _replicator(config, config.chunk_threads)
-    theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
+    weights = resample_weights(replicator.n, config.seed, spec["start"], spec["stop"])
+    ready = time.perf_counter()
+    theta = replicator(weights)
     path = Path(config.work_dir) / f"{spec['start']:09d}.npy"
     np.save(path.with_suffix(".tmp.npy"), theta, allow_pickle=False)
     path.with_suffix(".tmp.npy").replace(path)
+    timing = {"setup_s": ready - started, "replicate_s": time.perf_counter() - ready, "resamples": spec["stop"] - spec["start"]}
+    path.with_suffix(".timing.json").write_text(json.dumps(timing))
 
 
 @dg.op(ins={"chunks": dg.In(dg.Nothing)})
@@ -130,15 +136,22 @@ def on_workers(cluster, n_models: int, work_dir: Path) -> "tuple[float, dict[str
     return seconds, steps
 
 
-def amdahl(seconds: float, steps: "dict[str, float]", workers: int) -> "tuple[float, str]":
-    """Projected wall time on ``workers`` workers: the serial steps, plus the chunks spread over the workers,
-    plus the measured orchestration overhead (the wall time not spent in steps at 2 workers)."""
-    chunks = sum(v for k, v in steps.items() if k.startswith("chunk"))
+def amdahl(seconds: float, steps: "dict[str, float]", timings: "list[dict]", workers: int) -> "tuple[float, str]":
+    """Projected wall time on ``workers`` workers, the B resamples split into one chunk step per worker.
+
+    Measured at 2 workers: a chunk step costs its Dagster overhead, a fixed setup (synthetic board, replicator,
+    weights) and a time per resample (one numba thread); plan and summary run once (serial); orchestration is
+    the wall time not spent in steps. Projected: serial + one chunk of ceil(B / workers) resamples + orchestration.
+    """
+    chunk_steps = [v for k, v in steps.items() if k.startswith("chunk")]
+    setup = float(np.median([t["setup_s"] for t in timings]))
+    per_resample = sum(t["replicate_s"] for t in timings) / sum(t["resamples"] for t in timings)
+    step_overhead = max(float(np.mean(chunk_steps)) - setup - per_resample * np.mean([t["resamples"] for t in timings]), 0.0)
     serial = sum(v for k, v in steps.items() if not k.startswith("chunk"))
-    overhead = max(seconds - serial - chunks / 2, 0.0)
-    projected = serial + chunks / workers + overhead
-    parts = {"chunk steps": chunks / workers, "plan+summarize": serial, "orchestration": overhead}
-    return projected, max(parts, key=parts.get)
+    orchestration = max(seconds - serial - sum(chunk_steps) / 2, 0.0)
+    parts = {"chunk steps": step_overhead + setup + per_resample * -(-B // workers), "plan+summarize": serial,
+             "orchestration": orchestration}
+    return sum(parts.values()), max(parts, key=parts.get)
 
 
 def main() -> None:
@@ -180,8 +193,12 @@ def main() -> None:
             chunk_times = [v for k, v in steps.items() if k.startswith("chunk")]
             print(f"  steps: plan={steps['plan']:.1f}s chunks={len(chunk_times)}x{np.mean(chunk_times):.1f}s "
                   f"(sum {sum(chunk_times):.1f}s) summarize={steps['summarize']:.1f}s", flush=True)
+            timings = [json.loads(t.read_text()) for t in sorted(work.glob("*.timing.json"))]
+            setup = np.median([t["setup_s"] for t in timings])
+            print(f"  per chunk step: setup {setup:.1f}s + {np.mean([t['replicate_s'] for t in timings]):.1f}s for "
+                  f"{PER_STEP} resamples (one numba thread)", flush=True)
             for workers in (8, 32):
-                projected, dominant = amdahl(seconds, steps, workers)
+                projected, dominant = amdahl(seconds, steps, timings, workers)
                 print(f"  projected workers={workers}: {projected:.1f}s, dominated by {dominant}", flush=True)
 
 

@@ -25,6 +25,8 @@ class Profile:
     backend: str = ""
     objects: str = ""
     s3_endpoint: str = ""
+    worker_timeout: float = 60.0
+    """seconds a Celery worker may go without answering before the steps it holds fail (see WorkerWatch)"""
 
     @property
     def distributed(self) -> bool:
@@ -54,6 +56,13 @@ def current() -> Profile:
         raise ProfileError("SAFETYWASH_PROFILE=distributed needs DAGSTER_HOME: the Dagster instance the workers share "
                            "(its dagster.yaml names the Postgres storage)")
     broker = os.environ.get("SAFETYWASH_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+    timeout = os.environ.get("SAFETYWASH_WORKER_TIMEOUT", "60")
+    try:
+        worker_timeout = float(timeout)
+    except ValueError:
+        raise ProfileError(f"SAFETYWASH_WORKER_TIMEOUT={timeout!r}: expected seconds, a number") from None
+    if not worker_timeout > 0:
+        raise ProfileError(f"SAFETYWASH_WORKER_TIMEOUT={timeout!r}: expected seconds above 0")
     return Profile(name, broker=broker, backend=os.environ.get("SAFETYWASH_CELERY_BACKEND", broker),
                    objects=os.environ.get("SAFETYWASH_OBJECTS", ""),
-                   s3_endpoint=os.environ.get("SAFETYWASH_S3_ENDPOINT", ""))
+                   s3_endpoint=os.environ.get("SAFETYWASH_S3_ENDPOINT", ""), worker_timeout=worker_timeout)

@@ -22,6 +22,7 @@ from assets.sources import REGISTRY, fetch_key
 
 from .profiles import Profile
 from .progress import Progress
+from .watchdog import WorkerWatch
 from .schedules import RANGE_END, RANGE_START, snapshot_jobs
 
 # Dagster warns that a blocking check "emitted no result" for every check of a step it skipped: in a refresh
@@ -128,8 +129,9 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
             selection = [key for key in job_def.asset_layer.selected_asset_keys if key not in skipped]
         if profile.distributed:
             instance = dg.DagsterInstance.get()
-            job = dg.execute_job(dg.reconstructable(distributed_refresh_job), instance, run_config=job_config,
-                                 raise_on_error=False, asset_selection=selection)
+            with WorkerWatch(profile.broker, profile.backend, timeout=profile.worker_timeout):
+                job = dg.execute_job(dg.reconstructable(distributed_refresh_job), instance, run_config=job_config,
+                                     raise_on_error=False, asset_selection=selection)
         else:
             job = job_def.execute_in_process(run_config=job_config, raise_on_error=False, asset_selection=selection)
     reports = _source_reports(registry, landed)

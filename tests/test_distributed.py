@@ -29,12 +29,13 @@ def cluster(tmp_path_factory):
         yield made
 
 
-def refresh(cluster, root, *extra, wait=True):
+def refresh(cluster, root, *extra, wait=True, env=None):
+    env = env or cluster.env()
     args = [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR),
             "--resamples", str(EVERY_SOURCE_B), "--quiet", *extra]
     if wait:
-        return subprocess.run(args, env=cluster.env(), capture_output=True, text=True, cwd=PROJECT)
-    return subprocess.Popen(args, env=cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        return subprocess.run(args, env=env, capture_output=True, text=True, cwd=PROJECT)
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=PROJECT, start_new_session=True)
 
 
@@ -116,35 +117,48 @@ def test_steps_run_on_both_workers_at_once(distributed, cluster):
 
 
 def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(distributed, cluster, tmp_path):
-    """The process running a step dies (as under the OOM killer): Celery reports the worker lost, the run fails,
-    nothing is published; the worker's pool replaces the process and the next refresh completes."""
+    """Two kills, then one rerun. First the process running a step dies (as under the OOM killer): Celery
+    reports the worker lost and the pool replaces the process. Then a whole worker dies (its host lost): no one
+    answers for its step, and the CLI's watch fails the step after SAFETYWASH_WORKER_TIMEOUT. Each run fails,
+    nothing is published; the next refresh completes on the worker left."""
     root = tmp_path / "warehouse"
     shutil.copytree(distributed[0], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     version, before = Store(root).current_version(), marts(root)
-    proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False)
-    victim = _pool_process_running(cluster, ("bootstrap_chunk", "capabilities"), proc)
-    assert victim, "no worker ran a capabilities or bootstrap step"
-    os.kill(victim, signal.SIGKILL)
-    output = proc.stdout.read()
-    assert proc.wait(timeout=300) == 1, output
-    assert "WorkerLostError" in output and "nothing was published" in output
-    assert Store(root).current_version() == version
-    assert all(frame.equals(before[t]) for t, frame in marts(root).items())
-    again = refresh(cluster, root, "--force")
+    env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
+    for whole_worker in (False, True):
+        proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False, env=env)
+        held = _task_running(cluster, ("bootstrap_chunk", "capabilities"), proc)
+        assert held, "no worker ran a capabilities or bootstrap step"
+        worker, pool_pid = held
+        started = time.monotonic()
+        if whole_worker:
+            main = next(w for w, log in zip(cluster.workers, cluster.logs) if log.name == f"worker-{worker.split('@')[0]}.log")
+            os.killpg(main.pid, signal.SIGKILL)
+        else:
+            os.kill(pool_pid, signal.SIGKILL)
+        output = proc.stdout.read()
+        assert proc.wait(timeout=300) == 1, output
+        assert "WorkerLostError" in output and "nothing was published" in output
+        if whole_worker:
+            assert f"Celery worker {worker} has not answered for 8 s" in output
+            print(f"\nwhole worker killed: the run failed {time.monotonic() - started:.1f} s later")
+        assert Store(root).current_version() == version
+        assert all(frame.equals(before[t]) for t, frame in marts(root).items())
+    again = refresh(cluster, root, "--force", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert Store(root).current_version() != version and leftovers(root) == []
     assert all(frame.equals(before[t]) for t, frame in marts(root).items())
 
 
-def _pool_process_running(cluster, steps, proc) -> int | None:
-    """The pid of the workers' pool process running one of ``steps`` (Celery's own view of its active tasks)."""
+def _task_running(cluster, steps, proc) -> tuple[str, int] | None:
+    """(worker, pool pid) of a task running one of ``steps`` (Celery's own view of its active tasks)."""
     from celery import Celery
 
     app = Celery("dagster", broker=cluster.broker, backend=cluster.broker)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        for tasks in (app.control.inspect(timeout=0.3).active() or {}).values():
+        for worker, tasks in (app.control.inspect(timeout=0.3).active() or {}).items():
             for task in tasks:
                 if any(step in str(task.get("kwargs")) for step in steps):
-                    return task["worker_pid"]
+                    return worker, task["worker_pid"]
     return None
