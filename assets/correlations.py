@@ -5,9 +5,10 @@ bootstrap confidence intervals that refit the capabilities score in every resamp
 ``bootstrap_chunk`` per (analysis, range of resamples), each an independent step that any
 executor can run apart and that writes its replicates under the candidate's ``work/bootstrap/``
 (``.npy``, no pickle), keyed by the run's root id and the settings that shape them, so that a
-re-execution from failure finds the chunks that already succeeded. Once every chunk is in, ``plan_summaries`` fans out one ``summarize_analysis`` step per analysis (point estimates, jackknife,
-permutation p-values and intervals, as Parquet beside the replicates), and ``write_correlations`` replaces the
-two marts in one transaction.
+re-execution from failure finds the chunks that already succeeded. Once every chunk is in,
+``plan_summaries`` fans out one ``summarize_analysis`` step per analysis (point estimates, jackknife,
+permutation p-values and intervals, as Parquet beside the replicates), and ``write_correlations``
+replaces the two marts in one transaction.
 """
 
 import hashlib

@@ -21,15 +21,6 @@ def pytest_configure(config):
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
 
 
-def pytest_collection_modifyitems(config, items):
-    """For pytest-xdist's ``--dist loadgroup``: a module's tests run on one worker (its module fixtures are built
-    once), and every module that uses the cold every-source refresh runs on the worker that builds it."""
-    shared = {item.module.__name__ for item in items if "every_source" in getattr(item, "fixturenames", ())}
-    for item in items:
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("every_source" if module in shared else module))
-
-
 def all_definitions():
     from orchestration.definitions import defs
 
