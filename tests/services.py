@@ -168,7 +168,7 @@ def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path
     env = {**cluster.env(), **(env or {}), "PYTHONPATH": os.pathsep.join(map(str, [config_dir, *pythonpath]))}
     log = tmp / f"worker-{name}.log"
     proc = stack.enter_context(_process(
-        [str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "--prefetch-multiplier=1", "--concurrency=1",
+        [str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "-E", "--prefetch-multiplier=1", "--concurrency=1",
          "-Q", "dagster", "-n", f"{name}@%h", "--loglevel", "INFO"], log, env=env, cwd=PROJECT))
     _wait(f"celery worker {name}", lambda: "ready." in log.read_text(errors="replace"), proc, log, timeout=120)
     cluster.workers.append(proc)

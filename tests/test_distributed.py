@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(dis
         assert proc.wait(timeout=300) == 1, output
         assert "WorkerLostError" in output and "nothing was published" in output
         if whole_worker:
-            assert f"Celery worker {worker} has not answered for 8 s" in output
+            assert f"Celery worker {worker} has not been heard from for 8 s" in output
             print(f"\nwhole worker killed: the run failed {time.monotonic() - started:.1f} s later")
         assert Store(root).current_version() == version
         assert all(frame.equals(before[t]) for t, frame in marts(root).items())
