@@ -26,7 +26,7 @@ class Profile:
     objects: str = ""
     s3_endpoint: str = ""
     worker_timeout: float = 60.0
-    """seconds a Celery worker may go without answering before the steps it holds fail (see WorkerWatch)"""
+    """seconds a Celery worker may go without a heartbeat before the steps it holds fail (see WorkerWatch)"""
 
     @property
     def distributed(self) -> bool:

@@ -22,8 +22,8 @@ from assets.sources import REGISTRY, fetch_key
 
 from .profiles import Profile
 from .progress import Progress
-from .watchdog import WorkerWatch
 from .schedules import RANGE_END, RANGE_START, snapshot_jobs
+from .watchdog import WorkerWatch
 
 # Dagster warns that a blocking check "emitted no result" for every check of a step it skipped: in a refresh
 # where nothing changed that is every check, so the warning says nothing there
