@@ -20,12 +20,24 @@ O(models × inputs) per thread beside the inputs. Compiled on first use and cach
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
 MIN_MODELS = 3
 _POWER_TOL = 1e-10
 _POWER_MAX_ITER = 200
+_FLOAT32_MODELS = 2**22
+_Work = namedtuple("_Work", "ranks packed z weights scratch drawn")
+"""A thread's buffers, each (inputs, models) or (models,): reused by every resample the thread computes."""
+
+
+def storage_dtype(n: int) -> type:
+    """How :func:`replicate` stores multiplicities and ranks for ``n`` models: float32 while they are
+    exact in it (integers and half-integers up to ``n``), which halves the memory its random reads walk;
+    the sums stay float64."""
+    return np.float32 if n <= _FLOAT32_MODELS else np.float64
 
 
 @njit(cache=True)
@@ -152,18 +164,18 @@ def _cross_fixed(order, end, length, w, ry):
 
 
 @njit(cache=True)
-def _cross_dynamic(order, length, scores, mask, w, ry):
-    """Like :func:`_cross_fixed` over the models of ``order[:length]`` (drawn, sorted by ``scores``)
-    that ``mask`` keeps; ties are found by equal scores."""
+def _cross_dynamic(order, length, ordered, mask, w, ry):
+    """Like :func:`_cross_fixed` over the models of ``order[:length]`` (drawn, sorted by score;
+    ``ordered``: their scores in that order) that ``mask`` keeps; ties are found by equal scores."""
     below = 0.0
     sxy = 0.0
     sxx = 0.0
     p = 0
     while p < length:
         i = order[p]
-        value = scores[i]
+        value = ordered[p]
         q = p + 1
-        while q < length and scores[order[q]] == value:
+        while q < length and ordered[q] == value:
             q += 1
         if q == p + 1:
             wi = w[i] * mask[i]
@@ -211,10 +223,24 @@ def _sort_near(idx, length, scores):
 
 
 @njit(cache=True)
-def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, drawn, ranks,
-              mean, sd, corr):
-    """Weighted fit of capabilities unit ``u`` over its ``drawn`` models: fills ``mean[u]``, ``sd[u]``,
-    ``corr[u]`` and ``ranks`` (k, n); returns validity. ``mode`` 0 (paper): correlation of centred ranks;
+def _gram(packed, weights, out, scratch):
+    """``out[a, b] = sum_t weights[t] packed[a, t] packed[b, t]`` for ``b >= a`` (sums in float64);
+    ``scratch``: room for one weighted row."""
+    k, m = packed.shape
+    wa = scratch[:m]
+    for a in range(k):
+        row = packed[a]
+        for t in range(m):
+            wa[t] = row[t] * weights[t]
+        for b in range(a, k):
+            out[a, b] = _dot(wa, packed[b])
+
+
+@njit(cache=True)
+def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, drawn, mean, sd,
+              corr, work):
+    """Weighted fit of capabilities unit ``u`` over its ``drawn`` models: fills ``mean[u]``, ``sd[u]`` and
+    ``corr[u]``; returns validity. ``work``: the thread's :class:`_Work`. ``mode`` 0 (paper): correlation of centred ranks;
     1 (sklearn): correlation of z-scores; 2 (obsscaling): covariance of the centred inputs, scored
     unscaled (``sd`` left at 1)."""
     k = unit_k[u]
@@ -223,52 +249,51 @@ def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, r
     for t in range(m):
         total += w[drawn[t]]
     valid = m >= MIN_MODELS
+    cols = unit_cols[u, :k]
+    sums = np.zeros(k)  # row by row: a model's inputs are adjacent in ``x``, and each column still sums in model order
+    for t in range(m):
+        i = drawn[t]
+        wi = w[i]
+        for a in range(k):
+            sums[a] += wi * x[i, cols[a]]
     for a in range(k):
-        c = unit_cols[u, a]
-        s = 0.0
-        for t in range(m):
-            i = drawn[t]
-            s += w[i] * x[i, c]
-        mu = s / total if total > 0 else 0.0
-        v = 0.0
-        for t in range(m):
-            i = drawn[t]
-            d = x[i, c] - mu
-            v += w[i] * d * d
-        v = v / total if total > 0 else 0.0
+        mean[u, a] = sums[a] / total if total > 0 else 0.0
+    dev = np.zeros(k)
+    for t in range(m):
+        i = drawn[t]
+        wi = w[i]
+        for a in range(k):
+            d = x[i, cols[a]] - mean[u, a]
+            dev[a] += wi * d * d
+    for a in range(k):
+        v = dev[a] / total if total > 0 else 0.0
         if not v > (1e-12 * scale[u, a]) ** 2:
             valid = False
-        mean[u, a] = mu
         sd[u, a] = np.sqrt(v) if v > 0 else 1.0
     if not valid:
         corr[u, :k, :k] = np.eye(k)
         return False
-    half = total / 2.0
-    for a in range(k):
-        row = ranks[a]
-        if mode == 2:
-            sd[u, a] = 1.0
-        if mode == 0:
-            _ranks_fixed(rank_order[u, a], rank_end[u, a], unit_len[u], w, row)
-            for t in range(m):
-                row[drawn[t]] -= half
-        else:
-            c = unit_cols[u, a]
-            for t in range(m):
-                i = drawn[t]
-                row[i] = (x[i, c] - mean[u, a]) / sd[u, a]
-    packed = np.empty((k, m))
-    weights = np.empty(m)
+    weights = work.weights[:m]
     for t in range(m):
         weights[t] = w[drawn[t]]
-    for a in range(k):
+    if mode == 0:
+        half = total / 2.0
+        packed = work.packed[:k, :m]  # centred ranks: exact in the storage type
+        for a in range(k):
+            row = work.ranks[a]
+            _ranks_fixed(rank_order[u, a], rank_end[u, a], unit_len[u], w, row)
+            for t in range(m):
+                packed[a, t] = row[drawn[t]] - half
+        _gram(packed, weights, corr[u], work.scratch)
+    else:
+        if mode == 2:
+            sd[u, :k] = 1.0
+        z = work.z[:k, :m]
         for t in range(m):
-            packed[a, t] = ranks[a, drawn[t]]
-    for a in range(k):
-        wa = packed[a] * weights
-        for b in range(a, k):
-            value = _dot(wa, packed[b])
-            corr[u, a, b] = value
+            i = drawn[t]
+            for a in range(k):
+                z[a, t] = (x[i, cols[a]] - mean[u, a]) / sd[u, a]
+        _gram(z, weights, corr[u], work.scratch)
     for a in range(k):
         for b in range(a + 1, k):
             value = corr[u, a, b] if mode == 2 else corr[u, a, b] / np.sqrt(corr[u, a, a] * corr[u, b, b])
@@ -283,9 +308,13 @@ def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, r
 
 
 @njit(cache=True, parallel=True)
-def replicate(W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts, guesses,
-              var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, x_order, x_end, x_len):
+def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts,
+              guesses, var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, x_order, x_end, x_len):
     """Statistic of every comparison under each row of ``W`` (B, n): array (C, B), NaN = undefined.
+
+    ``threads`` (numba's thread count; a parameter, since calling ``numba.get_num_threads`` here would keep
+    the function from being cached): each takes resamples ``thread, thread + threads, ...`` with buffers
+    it allocates once. Every resample's numbers are its own, whatever the split.
 
     Units are capabilities fits (their models ``unit_ok``, input columns ``unit_cols``); a variant is a
     unit's score (``var_drop`` -1) or the full unit's score without input position ``var_drop`` (a
@@ -299,119 +328,169 @@ def replicate(W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank
     V = var_unit.size
     kmax = unit_cols.shape[1]
     out = np.empty((C, B))
-    for r in prange(B):
-        w = W[r]
-        ranks = np.empty((kmax, n))
-        mean = np.zeros((U, kmax))
-        sd = np.ones((U, kmax))
-        corr = np.zeros((U, kmax, kmax))
-        unit_valid = np.zeros(U, dtype=np.bool_)
-        for u in range(U):
-            ok = unit_ok[u]
-            count = 0
-            for i in range(n):
-                if ok[i] and w[i] > 0:
-                    count += 1
-            drawn = np.empty(count, dtype=np.int64)
-            count = 0
-            for i in range(n):
-                if ok[i] and w[i] > 0:
-                    drawn[count] = i
-                    count += 1
-            unit_valid[u] = _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
-                                      scale, drawn, ranks, mean, sd, corr)
+    threads = max(min(threads, B), 1)
+    for thread in prange(threads):
+        work = _Work(
+            ranks=np.empty((kmax, n), dtype=W.dtype),
+            packed=np.empty((kmax, n), dtype=W.dtype),
+            z=np.empty((kmax if mode != 0 else 0, n)),
+            weights=np.empty(n),
+            scratch=np.empty(n),
+            drawn=np.empty(n, dtype=np.int64),
+        )
         scores = np.empty((V, n))
-        sorted_idx = np.empty((V, n), dtype=np.int64)
-        sorted_len = np.zeros(V, dtype=np.int64)
-        full_pc = np.zeros(kmax)
-        for v in range(V):
-            u = var_unit[v]
-            k = unit_k[u]
-            d = var_drop[v]
-            if d < 0:
-                pc = _top_eigenvector(corr[u, :k, :k].copy(), starts[u, :k].copy())
-                if v == 0:
-                    full_pc[:k] = pc
-                cols = np.arange(k)
-            else:
-                cols = np.empty(k - 1, dtype=np.int64)
-                at = 0
-                for a in range(k):
-                    if a != d:
-                        cols[at] = a
-                        at += 1
-                sub = np.empty((k - 1, k - 1))
-                for a in range(k - 1):
-                    for b in range(k - 1):
-                        sub[a, b] = corr[u, cols[a], cols[b]]
-                pc = _top_eigenvector(sub, full_pc[cols].copy())
-            coef = np.empty(cols.size)
-            shift = 0.0
-            for a in range(cols.size):
-                coef[a] = pc[a] / sd[u, cols[a]]
-                shift += mean[u, cols[a]] * coef[a]
-            guess = guesses[v]
-            m = 0
-            for t in range(guess.size):
-                i = guess[t]
-                if i < 0:
-                    break
-                if w[i] > 0:
-                    s = -shift
-                    for a in range(cols.size):
-                        s += x[i, unit_cols[u, cols[a]]] * coef[a]
-                    scores[v, i] = s
-                    sorted_idx[v, m] = i
-                    m += 1
-            sorted_len[v] = m
-            _sort_near(sorted_idx[v], m, scores[v])
-        ry = np.zeros(n)  # read (times a zero weight) for drawn models outside a comparison
-        for c in range(C):
-            total, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], w, ry)
-            centre = total * total * total / 4.0
-            v = cmp_variant[c]
-            if v < 0:
-                sxy, sxx = _cross_fixed(x_order[c], x_end[c], x_len[c], w, ry)
-                fit_ok = True
-            else:
-                sxy, sxx = _cross_dynamic(sorted_idx[v], sorted_len[v], scores[v], masks[c], w, ry)
-                fit_ok = unit_valid[var_unit[v]]
-            sxy -= centre
-            sxx -= centre
-            syy -= centre
-            tol = 1e-9 * max(total, 1.0) ** 2
-            if fit_ok and drawn_c >= MIN_MODELS and sxx > tol and syy > tol:
-                out[c, r] = min(max(sxy / np.sqrt(sxx * syy), -1.0), 1.0)
-            else:
-                out[c, r] = np.nan
+        sorted_idx = np.empty((V, n), dtype=np.int32)
+        ordered = np.empty((V, n))  # each variant's scores in sorted order
+        ry = np.zeros(n, dtype=W.dtype)  # read (times a zero weight) for drawn models outside a comparison
+        for r in range(thread, B, threads):
+            _replicate_one(r, W[r], out, work, scores, sorted_idx, ordered, ry, x, mode, unit_k, unit_cols, unit_ok,
+                           unit_len, rank_order, rank_end, scale, starts, guesses, var_unit, var_drop, cmp_variant,
+                           masks, y_order, y_end, y_len, x_order, x_end, x_len)
     return out
 
 
+@njit(cache=True)
+def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, ry, x, mode, unit_k, unit_cols, unit_ok, unit_len,
+                   rank_order, rank_end, scale, starts, guesses, var_unit, var_drop, cmp_variant, masks, y_order,
+                   y_end, y_len, x_order, x_end, x_len):
+    """Column ``r`` of :func:`replicate`'s output, for the resample of weights ``w``."""
+    n = w.size
+    C = cmp_variant.size
+    U = unit_k.size
+    V = var_unit.size
+    kmax = unit_cols.shape[1]
+    mean = np.zeros((U, kmax))
+    sd = np.ones((U, kmax))
+    corr = np.zeros((U, kmax, kmax))
+    unit_valid = np.zeros(U, dtype=np.bool_)
+    for u in range(U):
+        ok = unit_ok[u]
+        count = 0
+        for i in range(n):
+            if ok[i] and w[i] > 0:
+                work.drawn[count] = i
+                count += 1
+        unit_valid[u] = _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
+                                  scale, work.drawn[:count], mean, sd, corr, work)
+    sorted_len = np.zeros(V, dtype=np.int64)
+    full_pc = np.zeros(kmax)
+    for v in range(V):
+        u = var_unit[v]
+        k = unit_k[u]
+        d = var_drop[v]
+        if d < 0:
+            pc = _top_eigenvector(corr[u, :k, :k].copy(), starts[u, :k].copy())
+            if v == 0:
+                full_pc[:k] = pc
+            cols = np.arange(k)
+        else:
+            cols = np.empty(k - 1, dtype=np.int64)
+            at = 0
+            for a in range(k):
+                if a != d:
+                    cols[at] = a
+                    at += 1
+            sub = np.empty((k - 1, k - 1))
+            for a in range(k - 1):
+                for b in range(k - 1):
+                    sub[a, b] = corr[u, cols[a], cols[b]]
+            pc = _top_eigenvector(sub, full_pc[cols].copy())
+        coef = np.empty(cols.size)
+        shift = 0.0
+        for a in range(cols.size):
+            coef[a] = pc[a] / sd[u, cols[a]]
+            shift += mean[u, cols[a]] * coef[a]
+        inputs = unit_cols[u][cols]
+        ok = unit_ok[u]
+        for i in range(n):  # in model order: ``x`` is read once, front to back
+            if ok[i] and w[i] > 0:
+                s = -shift
+                for a in range(cols.size):
+                    s += x[i, inputs[a]] * coef[a]
+                scores[v, i] = s
+        guess = guesses[v]
+        m = 0
+        for t in range(guess.size):
+            i = guess[t]
+            if i < 0:
+                break
+            if w[i] > 0:
+                sorted_idx[v, m] = i
+                m += 1
+        sorted_len[v] = m
+        _sort_near(sorted_idx[v], m, scores[v])
+        for t in range(m):
+            ordered[v, t] = scores[v, sorted_idx[v, t]]
+    for c in range(C):
+        total, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], w, ry)
+        centre = total * total * total / 4.0
+        v = cmp_variant[c]
+        if v < 0:
+            sxy, sxx = _cross_fixed(x_order[c], x_end[c], x_len[c], w, ry)
+            fit_ok = True
+        else:
+            sxy, sxx = _cross_dynamic(sorted_idx[v], sorted_len[v], ordered[v], masks[c], w, ry)
+            fit_ok = unit_valid[var_unit[v]]
+        sxy -= centre
+        sxx -= centre
+        syy -= centre
+        tol = 1e-9 * max(total, 1.0) ** 2
+        if fit_ok and drawn_c >= MIN_MODELS and sxx > tol and syy > tol:
+            out[c, r] = min(max(sxy / np.sqrt(sxx * syy), -1.0), 1.0)
+        else:
+            out[c, r] = np.nan
+
+
+_PERM_BATCH = 8
+
+
 @njit(cache=True, parallel=True)
-def permutation_hits(perms, group_m, rx, member_group, ry, threshold):
+def permutation_hits(perms, group_m, group_start, rx, ry, threshold):
     """Count, per member, the permutations whose |statistic| reaches ``threshold``.
 
     ``perms`` (P, n) are permutations of ``0..n-1``; the entries below a group's size ``m``, in their
-    order, are a uniform permutation of ``0..m-1`` (shared draws, exact for every size). A member's
-    statistic is ``sum_j ry[perm(j)] * rx[j]`` over its group's ``m`` centred ranks.
+    order, are a uniform permutation of ``0..m-1`` (shared draws, exact for every size): model ``v < m``
+    lands at position ``j(v)``, its rank among those entries. Group ``g``'s members are columns
+    ``group_start[g]:group_start[g + 1]`` of ``ry`` (n, M); a member's statistic is
+    ``sum_v ry[v] * rx[j(v)]`` over its group's ``m`` centred ranks.
+
+    ``ry`` is read in model order, once per batch of :data:`_PERM_BATCH` permutations, and only ``rx``
+    (one row) is read at random: the arrays outgrow the cache at 100,000 models, where reading ``ry`` at
+    random cost 40 times the time of 10,000. Centred ranks are multiples of 1/2, so every product is a
+    multiple of 1/4 and every sum below 2^51 up to ~200,000 models: exact, in any order.
     """
     P, n = perms.shape
-    M = member_group.size
+    M = ry.shape[1]
+    batches = -(-P // _PERM_BATCH)
     hits = np.zeros((P, M), dtype=np.int64)
-    for p in prange(P):
-        perm = perms[p]
-        for a in range(M):
-            g = member_group[a]
+    for batch in prange(batches):
+        p0 = batch * _PERM_BATCH
+        q_n = min(_PERM_BATCH, P - p0)
+        acc = np.zeros((_PERM_BATCH, M))
+        position = np.empty((n, _PERM_BATCH), dtype=np.int64)
+        for g in range(group_m.size):
             m = group_m[g]
-            acc = 0.0
-            j = 0
-            for t in range(n):
-                v = perm[t]
-                if v < m:
-                    acc += ry[a, v] * rx[g, j]
-                    j += 1
-                    if j == m:
-                        break
-            if abs(acc) >= threshold[a]:
-                hits[p, a] = 1
+            lo = group_start[g]
+            hi = group_start[g + 1]
+            for q in range(q_n):
+                perm = perms[p0 + q]
+                j = 0
+                for t in range(n):
+                    v = perm[t]
+                    if v < m:
+                        position[v, q] = j
+                        j += 1
+                        if j == m:
+                            break
+            rxg = rx[g]
+            for v in range(m):
+                row = ry[v]
+                for q in range(q_n):
+                    r = rxg[position[v, q]]
+                    for a in range(lo, hi):
+                        acc[q, a] += row[a] * r
+        for q in range(q_n):
+            for a in range(M):
+                if abs(acc[q, a]) >= threshold[a]:
+                    hits[p0 + q, a] = 1
     return hits.sum(axis=0)

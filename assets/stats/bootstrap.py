@@ -19,8 +19,8 @@ materialising the resampled data:
   resample's PC1 without the dropped input), with ``numpy.linalg.eigh`` for any matrix that has not
   converged. At 12×12, LAPACK's per-matrix overhead makes a batched ``eigh`` several times slower.
 
-Resamples are drawn in fixed blocks of :data:`BLOCK`, block ``i`` from ``default_rng([seed, 0, i])``:
-the same seed gives the same numbers bit for bit, however the work is chunked or distributed.
+Resample ``r`` is drawn from ``default_rng([seed, 0, r])``: the same seed gives the same numbers bit for
+bit, however the work is chunked or distributed.
 """
 
 from __future__ import annotations
@@ -50,19 +50,16 @@ _POWER_WARMUP = 8
 def resample_weights(n: int, seed: int, start: int, stop: int) -> np.ndarray:
     """Multiplicities of resamples ``start..stop-1`` of ``n`` models, shape ``(stop - start, n)``.
 
-    Resample ``r`` is row ``r % BLOCK`` of block ``r // BLOCK``, drawn from
-    ``numpy.random.default_rng([seed, 0, r // BLOCK])``, so any range is reproducible on its own.
+    Resample ``r`` draws ``n`` models with replacement from ``numpy.random.default_rng([seed, 0, r])``
+    and counts them: the distribution of ``multinomial(n, [1/n] * n)`` at a third of its cost for 100,000
+    models. Any range is reproducible on its own, without drawing the resamples before it.
     """
     if not 0 <= start <= stop:
         raise ValueError(f"bad resample range {start}..{stop}")
-    rows = []
-    for block in range(start // BLOCK, -(-stop // BLOCK)):
-        rng = np.random.default_rng([seed, 0, block])
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=BLOCK)
-        lo = max(start - block * BLOCK, 0)
-        hi = min(stop - block * BLOCK, BLOCK)
-        rows.append(w[lo:hi])
-    return np.concatenate(rows).astype(float) if rows else np.zeros((0, n))
+    w = np.empty((stop - start, n))
+    for row, r in enumerate(range(start, stop)):
+        w[row] = np.bincount(np.random.default_rng([seed, 0, r]).integers(0, n, size=n), minlength=n)
+    return w
 
 
 def jackknife_weights(n: int) -> np.ndarray:
@@ -386,8 +383,9 @@ class Replicator:
         unit_k = np.array([len(cols) for _, cols in units], dtype=np.int64)
         unit_ok = np.array([ok for ok, _ in units], dtype=bool)
         unit_len = unit_ok.sum(axis=1).astype(np.int64)
-        rank_order = np.zeros((U, k, n), dtype=np.int64)
-        rank_end = np.zeros((U, k, n), dtype=np.int64)
+        # model indices as int32: the kernel streams these orders once per resample, at half the bytes
+        rank_order = np.zeros((U, k, n), dtype=np.int32)
+        rank_end = np.zeros((U, k, n), dtype=np.int32)
         scale = np.ones((U, k))
         starts = np.zeros((U, k))
         for u, (ok, cols) in enumerate(units):
@@ -400,7 +398,7 @@ class Replicator:
                 starts[u, : len(cols)] = fit_capabilities(x[np.ix_(ok, cols)], method=self.method).loadings
             except ValueError:  # a degenerate original fit: resamples start from the uniform direction
                 starts[u, : len(cols)] = 1.0 / np.sqrt(len(cols))
-        guesses = np.full((len(variants), n), -1, dtype=np.int64)
+        guesses = np.full((len(variants), n), -1, dtype=np.int32)
         for v, (u, d) in enumerate(variants):
             ok, cols = units[u]
             cols = [c for c in cols if c != d]
@@ -412,8 +410,8 @@ class Replicator:
             guesses[v, : present.size] = present[np.argsort(score, kind="stable")]
         C = len(self.comparisons)
         cmp_variant = np.full(C, -1, dtype=np.int64)
-        y_order, y_end = np.zeros((C, n), dtype=np.int64), np.zeros((C, n), dtype=np.int64)
-        x_order, x_end = np.zeros((C, n), dtype=np.int64), np.zeros((C, n), dtype=np.int64)
+        y_order, y_end = np.zeros((C, n), dtype=np.int32), np.zeros((C, n), dtype=np.int32)
+        x_order, x_end = np.zeros((C, n), dtype=np.int32), np.zeros((C, n), dtype=np.int32)
         y_len = self.masks.sum(axis=1).astype(np.int64)
         x_len = np.zeros(C, dtype=np.int64)
         fixed = iter(xs)
@@ -428,8 +426,16 @@ class Replicator:
                 x_len[at] = present.size
         var_unit = np.array([u for u, _ in variants], dtype=np.int64)
         var_drop = np.array([d for _, d in variants], dtype=np.int64)
-        return (x, ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts,
-                guesses, var_unit, var_drop, cmp_variant, self.masks, y_order, y_end, y_len, x_order, x_end, x_len)
+        # The kernel numbers the models in the order of the sample's capabilities score: its walks in score
+        # order, and in any column that tracks the score, then read memory nearly front to back.
+        self.relabel = np.concatenate([guesses[0, : unit_len[0]], np.flatnonzero(~unit_ok[0])])
+        new_index = np.empty(n + 1, dtype=np.int32)
+        new_index[self.relabel] = np.arange(n)
+        new_index[n] = -1  # guesses' padding (-1) stays -1
+        return (x[self.relabel], ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols,
+                unit_ok[:, self.relabel], unit_len, new_index[rank_order], rank_end, scale, starts, new_index[guesses],
+                var_unit, var_drop, cmp_variant, self.masks[:, self.relabel], new_index[y_order], y_end, y_len,
+                new_index[x_order], x_end, x_len)
 
     def _dense_variant(self, part: slice) -> bool:
         """Rank a score variant's comparisons with the O(n^2) comparison matrix (else by sorting)?"""
@@ -476,7 +482,8 @@ class Replicator:
             threads = numba.get_num_threads()
             numba.set_num_threads(min(self.workers, numba.config.NUMBA_NUM_THREADS))
             try:
-                out[self.order] = _compiled.replicate(np.ascontiguousarray(w), *self._kernel_args)
+                weights = np.ascontiguousarray(w[:, self.relabel], dtype=_compiled.storage_dtype(self.n))
+                out[self.order] = _compiled.replicate(numba.get_num_threads(), weights, *self._kernel_args)
             finally:
                 numba.set_num_threads(threads)
             return out
@@ -583,14 +590,17 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
             ry.append(r)
     ry = np.array(ry)
     member_group = np.array(member_group, dtype=np.int64)
+    group_start = np.searchsorted(member_group, np.arange(len(keys) + 1)).astype(np.int64)
+    ry_by_model = np.ascontiguousarray(ry.T)
     denom = np.sqrt((ry * ry).sum(axis=1) * (rx[member_group] ** 2).sum(axis=1))
     observed = np.abs((ry * rx[member_group]).sum(axis=1))
     threshold = observed - 1e-12 * denom
     hits = np.zeros(len(members), dtype=np.int64)
     for block in range(-(-n_permutations // BLOCK)):
         rows = min(BLOCK, n_permutations - block * BLOCK)
-        perms = np.random.default_rng([seed, 1, block]).permuted(np.tile(np.arange(n, dtype=np.int64), (rows, 1)), axis=1)
-        hits += _compiled.permutation_hits(perms, group_m, rx, member_group, ry, threshold)
+        # int32 entries: the same permutations as int64 ones, at half the memory and a third of the time
+        perms = np.random.default_rng([seed, 1, block]).permuted(np.tile(np.arange(n, dtype=np.int32), (rows, 1)), axis=1)
+        hits += _compiled.permutation_hits(perms, group_m, group_start, rx, ry_by_model, threshold)
     out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
     return out
 
