@@ -29,8 +29,10 @@ MIN_MODELS = 3
 _POWER_TOL = 1e-10
 _POWER_MAX_ITER = 200
 _FLOAT32_MODELS = 2**22
-_Work = namedtuple("_Work", "ranks packed z weights scratch drawn")
-"""A thread's buffers, each (inputs, models) or (models,): reused by every resample the thread computes."""
+_Work = namedtuple("_Work", "wr packed z weights scratch drawn")
+"""A thread's buffers, reused by every resample it computes. ``wr`` (models, 2): the resample's weight and
+the ranks of the column at hand side by side, so that a walk in a column's order reads one cache line per
+model rather than two; ``packed``, ``z`` (inputs, models); the others (models,)."""
 
 
 def storage_dtype(n: int) -> type:
@@ -95,13 +97,27 @@ def _top_eigenvector(m, start):
 
 
 @njit(cache=True)
-def _ranks_fixed(order, end, length, w, out):
+def _ranks_fixed(order, end, length, w, out, tied=True):
     """``rank - 1/2`` under weights ``w`` of the models ``order[:length]`` (sorted; ``end[p]``: one past
     the last position of the tie group at ``p``) into ``out``.
 
     Returns ``(total weight, models drawn, sum w (rank - 1/2)^2)``. Half-integer ranks times integer
     weights: every sum here is exact in float64, so centring afterwards (``- total^3 / 4``) loses nothing.
+    ``tied`` False: the column has no ties, and ``end`` is not read (one stream less per pass).
     """
+    if not tied:
+        below = 0.0
+        ss = 0.0
+        drawn = 0
+        for p in range(length):
+            i = order[p]
+            wi = w[i]
+            r = below + wi / 2.0
+            out[i] = r
+            ss += wi * r * r
+            below += wi
+            drawn += wi > 0
+        return below, drawn, ss
     below = 0.0
     ss = 0.0
     drawn = 0
@@ -133,8 +149,20 @@ def _ranks_fixed(order, end, length, w, out):
 
 
 @njit(cache=True)
-def _cross_fixed(order, end, length, w, ry):
+def _cross_fixed(order, end, length, w, ry, tied=True):
     """(sum w rx ry, sum w rx^2) with ``rx`` the ranks (``- 1/2``) of a fixed sorted column."""
+    if not tied:
+        below = 0.0
+        sxy = 0.0
+        sxx = 0.0
+        for p in range(length):
+            i = order[p]
+            wi = w[i]
+            r = below + wi / 2.0
+            sxy += wi * r * ry[i]
+            sxx += wi * r * r
+            below += wi
+        return sxy, sxx
     below = 0.0
     sxy = 0.0
     sxx = 0.0
@@ -237,8 +265,8 @@ def _gram(packed, weights, out, scratch):
 
 
 @njit(cache=True)
-def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, drawn, mean, sd,
-              corr, work):
+def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale, drawn,
+              mean, sd, corr, work):
     """Weighted fit of capabilities unit ``u`` over its ``drawn`` models: fills ``mean[u]``, ``sd[u]`` and
     ``corr[u]``; returns validity. ``work``: the thread's :class:`_Work`. ``mode`` 0 (paper): correlation of centred ranks;
     1 (sklearn): correlation of z-scores; 2 (obsscaling): covariance of the centred inputs, scored
@@ -279,11 +307,11 @@ def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, r
     if mode == 0:
         half = total / 2.0
         packed = work.packed[:k, :m]  # centred ranks: exact in the storage type
+        wr = work.wr
         for a in range(k):
-            row = work.ranks[a]
-            _ranks_fixed(rank_order[u, a], rank_end[u, a], unit_len[u], w, row)
+            _ranks_fixed(rank_order[u, a], rank_end[u, a], unit_len[u], wr[:, 0], wr[:, 1], rank_tied[u, a])
             for t in range(m):
-                packed[a, t] = row[drawn[t]] - half
+                packed[a, t] = wr[drawn[t], 1] - half
         _gram(packed, weights, corr[u], work.scratch)
     else:
         if mode == 2:
@@ -308,8 +336,9 @@ def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, r
 
 
 @njit(cache=True, parallel=True)
-def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, scale, starts,
-              guesses, var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, x_order, x_end, x_len):
+def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale,
+              starts, guesses, var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, y_tied, x_order, x_end,
+              x_len, x_tied):
     """Statistic of every comparison under each row of ``W`` (B, n): array (C, B), NaN = undefined.
 
     ``threads`` (numba's thread count; a parameter, since calling ``numba.get_num_threads`` here would keep
@@ -331,7 +360,7 @@ def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_or
     threads = max(min(threads, B), 1)
     for thread in prange(threads):
         work = _Work(
-            ranks=np.empty((kmax, n), dtype=W.dtype),
+            wr=np.zeros((n, 2), dtype=W.dtype),
             packed=np.empty((kmax, n), dtype=W.dtype),
             z=np.empty((kmax if mode != 0 else 0, n)),
             weights=np.empty(n),
@@ -341,20 +370,21 @@ def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_or
         scores = np.empty((V, n))
         sorted_idx = np.empty((V, n), dtype=np.int32)
         ordered = np.empty((V, n))  # each variant's scores in sorted order
-        ry = np.zeros(n, dtype=W.dtype)  # read (times a zero weight) for drawn models outside a comparison
         for r in range(thread, B, threads):
-            _replicate_one(r, W[r], out, work, scores, sorted_idx, ordered, ry, x, mode, unit_k, unit_cols, unit_ok,
-                           unit_len, rank_order, rank_end, scale, starts, guesses, var_unit, var_drop, cmp_variant,
-                           masks, y_order, y_end, y_len, x_order, x_end, x_len)
+            _replicate_one(r, W[r], out, work, scores, sorted_idx, ordered, x, mode, unit_k, unit_cols, unit_ok,
+                           unit_len, rank_order, rank_end, rank_tied, scale, starts, guesses, var_unit, var_drop,
+                           cmp_variant, masks, y_order, y_end, y_len, y_tied, x_order, x_end, x_len, x_tied)
     return out
 
 
 @njit(cache=True)
-def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, ry, x, mode, unit_k, unit_cols, unit_ok, unit_len,
-                   rank_order, rank_end, scale, starts, guesses, var_unit, var_drop, cmp_variant, masks, y_order,
-                   y_end, y_len, x_order, x_end, x_len):
+def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, x, mode, unit_k, unit_cols, unit_ok, unit_len,
+                   rank_order, rank_end, rank_tied, scale, starts, guesses, var_unit, var_drop, cmp_variant, masks,
+                   y_order, y_end, y_len, y_tied, x_order, x_end, x_len, x_tied):
     """Column ``r`` of :func:`replicate`'s output, for the resample of weights ``w``."""
     n = w.size
+    wr = work.wr
+    wr[:, 0] = w
     C = cmp_variant.size
     U = unit_k.size
     V = var_unit.size
@@ -371,7 +401,7 @@ def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, ry, x, mode, un
                 work.drawn[count] = i
                 count += 1
         unit_valid[u] = _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
-                                  scale, work.drawn[:count], mean, sd, corr, work)
+                                  rank_tied, scale, work.drawn[:count], mean, sd, corr, work)
     sorted_len = np.zeros(V, dtype=np.int64)
     full_pc = np.zeros(kmax)
     for v in range(V):
@@ -422,14 +452,16 @@ def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, ry, x, mode, un
         for t in range(m):
             ordered[v, t] = scores[v, sorted_idx[v, t]]
     for c in range(C):
-        total, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], w, ry)
+        # the benchmark's ranks land beside the weights; models of other comparisons keep finite old ranks,
+        # read only times a zero weight
+        total, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], wr[:, 0], wr[:, 1], y_tied[c])
         centre = total * total * total / 4.0
         v = cmp_variant[c]
         if v < 0:
-            sxy, sxx = _cross_fixed(x_order[c], x_end[c], x_len[c], w, ry)
+            sxy, sxx = _cross_fixed(x_order[c], x_end[c], x_len[c], wr[:, 0], wr[:, 1], x_tied[c])
             fit_ok = True
         else:
-            sxy, sxx = _cross_dynamic(sorted_idx[v], sorted_len[v], ordered[v], masks[c], w, ry)
+            sxy, sxx = _cross_dynamic(sorted_idx[v], sorted_len[v], ordered[v], masks[c], wr[:, 0], wr[:, 1])
             fit_ok = unit_valid[var_unit[v]]
         sxy -= centre
         sxx -= centre

@@ -25,6 +25,7 @@ bit, however the work is chunked or distributed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,6 +122,29 @@ def _sorted_column(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray,
     tie group (the compiled kernels' form of a fixed column)."""
     order = present[np.argsort(values[present], kind="stable")]
     return order, _tie_bounds(values[order])[1] + 1
+
+
+class _SortedColumns:
+    """:func:`_sorted_column`, sorting each distinct (values, models) once: a benchmark that is also a
+    capabilities input, over the same models, shares the input's sort."""
+
+    def __init__(self):
+        self.done: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        digest = hashlib.blake2b(np.ascontiguousarray(values[present]).tobytes(), digest_size=32)
+        digest.update(present.tobytes())
+        key = digest.digest()
+        if key not in self.done:
+            self.done[key] = _sorted_column(values, present)
+        return self.done[key]
+
+
+def _tied(end: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Whether each sorted column (last axis; ``end`` from :func:`_sorted_column`, ``length`` entries in
+    use) has a tie group."""
+    used = np.arange(end.shape[-1]) < length[..., None]
+    return (used & (end != np.arange(1, end.shape[-1] + 1))).any(axis=-1)
 
 
 def _tie_bounds(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -388,25 +412,29 @@ class Replicator:
         rank_end = np.zeros((U, k, n), dtype=np.int32)
         scale = np.ones((U, k))
         starts = np.zeros((U, k))
+        sorted_columns = _SortedColumns()
+
+        def original_fit(ok: np.ndarray, cols: list[int]):
+            try:
+                return fit_capabilities(x[np.ix_(ok, cols)], method=self.method)
+            except ValueError:  # a degenerate original fit
+                return None
+
+        unit_fits = [original_fit(ok, cols) for ok, cols in units]
         for u, (ok, cols) in enumerate(units):
             unit_cols[u, : len(cols)] = cols
             present = np.flatnonzero(ok)
             for a, col in enumerate(cols):
-                rank_order[u, a, : present.size], rank_end[u, a, : present.size] = _sorted_column(x[:, col], present)
+                rank_order[u, a, : present.size], rank_end[u, a, : present.size] = sorted_columns(x[:, col], present)
                 scale[u, a] = max(np.abs(x[present, col]).max(initial=0.0), 1.0)
-            try:
-                starts[u, : len(cols)] = fit_capabilities(x[np.ix_(ok, cols)], method=self.method).loadings
-            except ValueError:  # a degenerate original fit: resamples start from the uniform direction
-                starts[u, : len(cols)] = 1.0 / np.sqrt(len(cols))
+            # resamples start from the sample's loadings (from the uniform direction if that fit is degenerate)
+            starts[u, : len(cols)] = 1.0 / np.sqrt(len(cols)) if unit_fits[u] is None else unit_fits[u].loadings
         guesses = np.full((len(variants), n), -1, dtype=np.int32)
         for v, (u, d) in enumerate(variants):
             ok, cols = units[u]
-            cols = [c for c in cols if c != d]
             present = np.flatnonzero(ok)
-            try:
-                score = fit_capabilities(x[np.ix_(ok, cols)], method=self.method).scores
-            except ValueError:
-                score = np.zeros(present.size)
+            fit = unit_fits[u] if d < 0 else original_fit(ok, [c for c in cols if c != d])
+            score = np.zeros(present.size) if fit is None else fit.scores
             guesses[v, : present.size] = present[np.argsort(score, kind="stable")]
         C = len(self.comparisons)
         cmp_variant = np.full(C, -1, dtype=np.int64)
@@ -418,11 +446,11 @@ class Replicator:
         for at, j in enumerate(self.order):
             c = self.comparisons[j]
             present = np.flatnonzero(self.masks[at])
-            y_order[at, : present.size], y_end[at, : present.size] = _sorted_column(ys[at], present)
+            y_order[at, : present.size], y_end[at, : present.size] = sorted_columns(ys[at], present)
             if c.x is None:
                 cmp_variant[at] = variant_of[c.drop_input]
             else:
-                x_order[at, : present.size], x_end[at, : present.size] = _sorted_column(next(fixed), present)
+                x_order[at, : present.size], x_end[at, : present.size] = sorted_columns(next(fixed), present)
                 x_len[at] = present.size
         var_unit = np.array([u for u, _ in variants], dtype=np.int64)
         var_drop = np.array([d for _, d in variants], dtype=np.int64)
@@ -433,9 +461,10 @@ class Replicator:
         new_index[self.relabel] = np.arange(n)
         new_index[n] = -1  # guesses' padding (-1) stays -1
         return (x[self.relabel], ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols,
-                unit_ok[:, self.relabel], unit_len, new_index[rank_order], rank_end, scale, starts, new_index[guesses],
-                var_unit, var_drop, cmp_variant, self.masks[:, self.relabel], new_index[y_order], y_end, y_len,
-                new_index[x_order], x_end, x_len)
+                unit_ok[:, self.relabel], unit_len, new_index[rank_order], rank_end, _tied(rank_end, unit_len[:, None]),
+                scale, starts, new_index[guesses], var_unit, var_drop, cmp_variant, self.masks[:, self.relabel],
+                new_index[y_order], y_end, y_len, _tied(y_end, y_len), new_index[x_order], x_end, x_len,
+                _tied(x_end, x_len))
 
     def _dense_variant(self, part: slice) -> bool:
         """Rank a score variant's comparisons with the O(n^2) comparison matrix (else by sorting)?"""
