@@ -14,8 +14,16 @@ each column in its sorted order once:
   iteration from the original sample's (``numpy.linalg.eigh`` when it does not settle);
 - a resample's Spearman correlation is the weighted Pearson correlation of the centred ranks.
 
-Resamples are independent (``prange``): the numbers do not depend on the thread count. Memory is
-O(models × inputs) per thread beside the inputs. Compiled on first use and cached next to this file.
+Resamples are independent (``prange`` over threads, each with buffers it allocates once): the numbers do
+not depend on the thread count. Memory is O(models × inputs) per thread beside the inputs. Compiled on
+first use and cached next to this file.
+
+Past 10,000 models the per-model arrays leave the core's cache, and memory, not arithmetic, sets the
+cost. The layout keeps the walks short and in order: the caller numbers the models in the order of the
+sample's capabilities score (a refitted score's order, and any column that tracks it, then read memory
+nearly front to back); weights and ranks are stored in float32 (exact: integers and half-integers) with
+each model's weight beside its rank; model indices are int32; columns without ties skip their tie
+bounds. The sums themselves are float64, in the same order as before: the numbers did not change.
 """
 
 from __future__ import annotations
