@@ -482,25 +482,27 @@ def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, x, mode, unit_k
 
 
 _PERM_BATCH = 8
+_PERM_BATCH_MEMBERS = 4
 
 
 @njit(cache=True, parallel=True)
-def permutation_hits(perms, group_m, group_start, rx, ry, threshold):
+def permutation_hits(perms, group_m, group_start, rx, ry, ry_at, threshold):
     """Count, per member, the permutations whose |statistic| reaches ``threshold``.
 
     ``perms`` (P, n) are permutations of ``0..n-1``; the entries below a group's size ``m``, in their
     order, are a uniform permutation of ``0..m-1`` (shared draws, exact for every size): model ``v < m``
-    lands at position ``j(v)``, its rank among those entries. Group ``g``'s members are columns
-    ``group_start[g]:group_start[g + 1]`` of ``ry`` (n, M); a member's statistic is
-    ``sum_v ry[v] * rx[j(v)]`` over its group's ``m`` centred ranks.
+    lands at position ``j(v)``, its rank among those entries. Group ``g``'s members are
+    ``group_start[g]:group_start[g + 1]``; their centred ranks are one block of ``ry`` from ``ry_at[g]``,
+    model by model (``m`` rows of the group's size); a member's statistic is ``sum_v ry[v] * rx[j(v)]``
+    over its group's ``m`` centred ranks.
 
-    ``ry`` is read in model order, once per batch of :data:`_PERM_BATCH` permutations, and only ``rx``
-    (one row) is read at random: the arrays outgrow the cache at 100,000 models, where reading ``ry`` at
-    random cost 40 times the time of 10,000. Centred ranks are multiples of 1/2, so every product is a
-    multiple of 1/4 and every sum below 2^51 up to ~200,000 models: exact, in any order.
+    A group of :data:`_PERM_BATCH_MEMBERS` members or more reads ``ry`` in order, once per batch of
+    :data:`_PERM_BATCH` permutations, and only ``rx`` (one row) at random: at 100,000 models and 50 members
+    reading ``ry`` at random cost 40 times the time of 10,000. A smaller group walks each permutation. Centred ranks are multiples of 1/2, so every product is a multiple
+    of 1/4 and every sum below 2^51 up to ~200,000 models: exact, in any order.
     """
     P, n = perms.shape
-    M = ry.shape[1]
+    M = threshold.size
     batches = -(-P // _PERM_BATCH)
     hits = np.zeros((P, M), dtype=np.int64)
     for batch in prange(batches):
@@ -508,10 +510,35 @@ def permutation_hits(perms, group_m, group_start, rx, ry, threshold):
         q_n = min(_PERM_BATCH, P - p0)
         acc = np.zeros((_PERM_BATCH, M))
         position = np.empty((n, _PERM_BATCH), dtype=np.int64)
-        for g in range(group_m.size):
-            m = group_m[g]
+        for q in range(q_n):  # groups of few members: each walks the permutation (one row, in cache)
+            perm = perms[p0 + q]
+            for g in range(group_m.size):
+                lo = group_start[g]
+                size = group_start[g + 1] - lo
+                if size >= _PERM_BATCH_MEMBERS:
+                    continue
+                m = group_m[g]
+                base = ry_at[g]
+                rxg = rx[g]
+                for a in range(size):
+                    total = 0.0
+                    j = 0
+                    for t in range(n):
+                        v = perm[t]
+                        if v < m:
+                            total += ry[base + v * size + a] * rxg[j]
+                            j += 1
+                            if j == m:
+                                break
+                    acc[q, lo + a] = total
+        for g in range(group_m.size):  # larger groups: the batch's positions, then the ranks in model order
             lo = group_start[g]
-            hi = group_start[g + 1]
+            size = group_start[g + 1] - lo
+            if size < _PERM_BATCH_MEMBERS:
+                continue
+            m = group_m[g]
+            base = ry_at[g]
+            rxg = rx[g]
             for q in range(q_n):
                 perm = perms[p0 + q]
                 j = 0
@@ -522,13 +549,12 @@ def permutation_hits(perms, group_m, group_start, rx, ry, threshold):
                         j += 1
                         if j == m:
                             break
-            rxg = rx[g]
             for v in range(m):
-                row = ry[v]
+                row = ry[base + v * size: base + (v + 1) * size]
                 for q in range(q_n):
                     r = rxg[position[v, q]]
-                    for a in range(lo, hi):
-                        acc[q, a] += row[a] * r
+                    for a in range(size):
+                        acc[q, lo + a] += row[a] * r
         for q in range(q_n):
             for a in range(M):
                 if abs(acc[q, a]) >= threshold[a]:

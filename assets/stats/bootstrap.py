@@ -19,8 +19,8 @@ materialising the resampled data:
   resample's PC1 without the dropped input), with ``numpy.linalg.eigh`` for any matrix that has not
   converged. At 12×12, LAPACK's per-matrix overhead makes a batched ``eigh`` several times slower.
 
-Resample ``r`` is drawn from ``default_rng([seed, 0, r])``: the same seed gives the same numbers bit for
-bit, however the work is chunked or distributed.
+Resamples are drawn in blocks of :data:`RESAMPLE_BLOCK`, block ``i`` from ``default_rng([seed, 0, i])``:
+the same seed gives the same numbers bit for bit, however the work is chunked or distributed.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from .capabilities import Method, fit_capabilities, orient
 from .correlation import MIN_MODELS, Comparison, comparator_values
 
 BLOCK = 500
+RESAMPLE_BLOCK = 50
 CI_METHODS = ("bca", "percentile")
 _DENSE_LIMIT = 20_000_000  # comparison-matrix entries above which ranks switch to the sorted path
 _CHUNK_BYTES = 16 * 2**20  # per (resamples × models × comparisons) rank array in a chunk
@@ -51,16 +52,21 @@ _POWER_WARMUP = 8
 def resample_weights(n: int, seed: int, start: int, stop: int) -> np.ndarray:
     """Multiplicities of resamples ``start..stop-1`` of ``n`` models, shape ``(stop - start, n)``.
 
-    Resample ``r`` draws ``n`` models with replacement from ``numpy.random.default_rng([seed, 0, r])``
-    and counts them: the distribution of ``multinomial(n, [1/n] * n)`` at a third of its cost for 100,000
-    models. Any range is reproducible on its own, without drawing the resamples before it.
+    Resample ``r`` is row ``r % RESAMPLE_BLOCK`` of block ``r // RESAMPLE_BLOCK``: the block's rows, in turn,
+    each draw ``n`` models with replacement from ``numpy.random.default_rng([seed, 0, block])``, and the
+    draws are counted (the distribution of ``multinomial(n, [1/n] * n)``, at a third of its cost for
+    100,000 models). Any range is reproducible on its own; one on block bounds draws only its own rows.
     """
     if not 0 <= start <= stop:
         raise ValueError(f"bad resample range {start}..{stop}")
-    w = np.empty((stop - start, n))
-    for row, r in enumerate(range(start, stop)):
-        w[row] = np.bincount(np.random.default_rng([seed, 0, r]).integers(0, n, size=n), minlength=n)
-    return w
+    rows = []
+    for block in range(start // RESAMPLE_BLOCK, -(-stop // RESAMPLE_BLOCK)):
+        lo = max(start - block * RESAMPLE_BLOCK, 0)
+        hi = min(stop - block * RESAMPLE_BLOCK, RESAMPLE_BLOCK)
+        # the first hi rows of the block's draws (a shorter draw is a prefix of a longer one)
+        draws = np.random.default_rng([seed, 0, block]).integers(0, n, size=(hi, n))[lo:]
+        rows.extend(np.bincount(row, minlength=n) for row in draws)
+    return np.array(rows, dtype=float).reshape(stop - start, n)
 
 
 def jackknife_weights(n: int) -> np.ndarray:
@@ -620,7 +626,10 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
     ry = np.array(ry)
     member_group = np.array(member_group, dtype=np.int64)
     group_start = np.searchsorted(member_group, np.arange(len(keys) + 1)).astype(np.int64)
-    ry_by_model = np.ascontiguousarray(ry.T)
+    # each group's members' ranks as one block, model by model: (m, members) in order
+    blocks = [ry[group_start[g] : group_start[g + 1], : group_m[g]].T.ravel() for g in range(len(keys))]
+    ry_at = np.concatenate([[0], np.cumsum([b.size for b in blocks])[:-1]]).astype(np.int64)
+    ry_blocks = np.concatenate(blocks)
     denom = np.sqrt((ry * ry).sum(axis=1) * (rx[member_group] ** 2).sum(axis=1))
     observed = np.abs((ry * rx[member_group]).sum(axis=1))
     threshold = observed - 1e-12 * denom
@@ -629,7 +638,7 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
         rows = min(BLOCK, n_permutations - block * BLOCK)
         # int32 entries: the same permutations as int64 ones, at half the memory and a third of the time
         perms = np.random.default_rng([seed, 1, block]).permuted(np.tile(np.arange(n, dtype=np.int32), (rows, 1)), axis=1)
-        hits += _compiled.permutation_hits(perms, group_m, group_start, rx, ry_by_model, threshold)
+        hits += _compiled.permutation_hits(perms, group_m, group_start, rx, ry_blocks, ry_at, threshold)
     out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
     return out
 
