@@ -54,7 +54,7 @@ def resample_weights(n: int, seed: int, start: int, stop: int) -> np.ndarray:
 
     Resample ``r`` is row ``r % RESAMPLE_BLOCK`` of block ``r // RESAMPLE_BLOCK``: the block's rows, in turn,
     each draw ``n`` models with replacement from ``numpy.random.default_rng([seed, 0, block])``, and the
-    draws are counted (the distribution of ``multinomial(n, [1/n] * n)``, at a third of its cost for
+    draws are counted (the distribution of ``multinomial(n, [1/n] * n)``, at a fifth of its cost for
     100,000 models). Any range is reproducible on its own; one on block bounds draws only its own rows.
     """
     if not 0 <= start <= stop:
