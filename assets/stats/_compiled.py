@@ -113,25 +113,12 @@ def _ranks_fixed(order, end, length, w, out, tied=True):
     weights: every sum here is exact in float64, so centring afterwards (``- total^3 / 4``) loses nothing.
     ``tied`` False: the column has no ties, and ``end`` is not read (one stream less per pass).
     """
-    if not tied:
-        below = 0.0
-        ss = 0.0
-        drawn = 0
-        for p in range(length):
-            i = order[p]
-            wi = w[i]
-            r = below + wi / 2.0
-            out[i] = r
-            ss += wi * r * r
-            below += wi
-            drawn += wi > 0
-        return below, drawn, ss
     below = 0.0
     ss = 0.0
     drawn = 0
     p = 0
     while p < length:
-        q = end[p]
+        q = end[p] if tied else p + 1
         if q == p + 1:  # no branch on the weight: a model not drawn adds zeros
             i = order[p]
             wi = w[i]
@@ -159,24 +146,12 @@ def _ranks_fixed(order, end, length, w, out, tied=True):
 @njit(cache=True)
 def _cross_fixed(order, end, length, w, ry, tied=True):
     """(sum w rx ry, sum w rx^2) with ``rx`` the ranks (``- 1/2``) of a fixed sorted column."""
-    if not tied:
-        below = 0.0
-        sxy = 0.0
-        sxx = 0.0
-        for p in range(length):
-            i = order[p]
-            wi = w[i]
-            r = below + wi / 2.0
-            sxy += wi * r * ry[i]
-            sxx += wi * r * r
-            below += wi
-        return sxy, sxx
     below = 0.0
     sxy = 0.0
     sxx = 0.0
     p = 0
     while p < length:
-        q = end[p]
+        q = end[p] if tied else p + 1
         if q == p + 1:
             i = order[p]
             wi = w[i]
