@@ -372,7 +372,7 @@ class Replicator:
                 xs.append(np.where(mask, np.asarray(c.x, dtype=float), np.nan))
         self.masks = np.array(masks, dtype=bool).reshape(len(comparisons), self.n)  # internal order
         if self.compiled:
-            self._kernel_args = self._compile_inputs(np.array(ys).reshape(len(comparisons), self.n), xs)
+            self._kernel_args, self.relabel = self._compile_inputs(np.array(ys).reshape(len(comparisons), self.n), xs)
             return
         # Two models with identical capability inputs always tie in the score; otherwise scores tie only
         # between copies of one model, and the score side's sum of squares needs no ranks.
@@ -389,9 +389,10 @@ class Replicator:
         per_resample = max(self.n * len(comparisons), dense_dynamic) * np.dtype(self.dtype).itemsize
         self.chunk = max(1, _CHUNK_BYTES // per_resample)
 
-    def _compile_inputs(self, ys: np.ndarray, xs: list[np.ndarray]) -> tuple:
+    def _compile_inputs(self, ys: np.ndarray, xs: list[np.ndarray]) -> tuple[tuple, np.ndarray]:
         """Arrays for :func:`assets.stats._compiled.replicate`: capabilities units (the full fit, and each
-        leave-one-out refit whose models differ from it), score variants, sorted comparison columns."""
+        leave-one-out refit whose models differ from it), score variants, sorted comparison columns; and
+        the kernel's numbering of the models (``relabel[new] = original``), which weights follow too."""
         k = self.cap.shape[1]
         x_full, ok_full, _ = self.fits[None]
         units = [(ok_full, list(range(k)))]
@@ -462,15 +463,16 @@ class Replicator:
         var_drop = np.array([d for _, d in variants], dtype=np.int64)
         # The kernel numbers the models in the order of the sample's capabilities score: its walks in score
         # order, and in any column that tracks the score, then read memory nearly front to back.
-        self.relabel = np.concatenate([guesses[0, : unit_len[0]], np.flatnonzero(~unit_ok[0])])
+        relabel = np.concatenate([guesses[0, : unit_len[0]], np.flatnonzero(~unit_ok[0])])
         new_index = np.empty(n + 1, dtype=np.int32)
-        new_index[self.relabel] = np.arange(n)
+        new_index[relabel] = np.arange(n)
         new_index[n] = -1  # guesses' padding (-1) stays -1
-        return (x[self.relabel], ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols,
-                unit_ok[:, self.relabel], unit_len, new_index[rank_order], rank_end, _tied(rank_end, unit_len[:, None]),
-                scale, starts, new_index[guesses], var_unit, var_drop, cmp_variant, self.masks[:, self.relabel],
+        args = (x[relabel], ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols,
+                unit_ok[:, relabel], unit_len, new_index[rank_order], rank_end, _tied(rank_end, unit_len[:, None]),
+                scale, starts, new_index[guesses], var_unit, var_drop, cmp_variant, self.masks[:, relabel],
                 new_index[y_order], y_end, y_len, _tied(y_end, y_len), new_index[x_order], x_end, x_len,
                 _tied(x_end, x_len))
+        return args, relabel
 
     def _dense_variant(self, part: slice) -> bool:
         """Rank a score variant's comparisons with the O(n^2) comparison matrix (else by sorting)?"""
