@@ -69,6 +69,26 @@ def test_weighted_ranks_equal_rankdata_of_the_repeated_sample():
             assert ss - total**3 / 4 == ((expected - expected.mean()) ** 2).sum()
 
 
+@pytest.mark.parametrize("case", ["near", "ties", "crowded", "constant"])
+def test_a_refitted_score_sorts_and_groups_its_ties_as_numpy_does(case):
+    """The kernel's sort of a refitted score (buckets, then insertion from the sample's order, numpy past too
+    many moves) and its tie bounds, against numpy's sort and unique on the models drawn."""
+    rng = np.random.default_rng(7)
+    n = 5000
+    sample = np.sort(rng.normal(size=n))
+    scores = {"near": sample + rng.normal(scale=0.05, size=n), "ties": np.round(sample + rng.normal(scale=0.05, size=n), 1),
+              "crowded": np.where(np.arange(n) % 3 == 0, 1e6, 1e-9 * rng.normal(size=n)), "constant": np.full(n, 2.5)}[case]
+    drawn = np.flatnonzero(rng.random(n) < 0.63).astype(np.int32)  # in the sample's score order
+    idx, spill, end = drawn.copy(), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    _compiled._sort_near(idx, drawn.size, scores, spill)
+    assert sorted(idx) == sorted(drawn)
+    np.testing.assert_array_equal(scores[idx], np.sort(scores[drawn]))
+    tied = _compiled._tie_ends(idx, drawn.size, scores, end)
+    values, first, counts = np.unique(scores[idx], return_index=True, return_counts=True)
+    np.testing.assert_array_equal(end[: drawn.size], np.repeat(first + counts, counts))
+    assert tied == (counts.max() > 1) == (case != "near")
+
+
 @pytest.mark.parametrize("method", ["paper", "sklearn", "obsscaling"])
 def test_replicates_equal_direct_computation(path, method):
     cap, col, flop = paper_set("chat")

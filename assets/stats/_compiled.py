@@ -23,7 +23,11 @@ cost. The layout keeps the walks short and in order: the caller numbers the mode
 sample's capabilities score (a refitted score's order, and any column that tracks it, then read memory
 nearly front to back); weights and ranks are stored in float32 (exact: integers and half-integers) with
 each model's weight beside its rank; model indices are int32; columns without ties skip their tie
-bounds. The sums themselves are float64, in the same order as before: the numbers did not change.
+bounds, and a refitted score's tie bounds are found once per resample, not by every comparison that
+ranks against it; a thread's resamples read the capability inputs (``x``, the largest array) in batches
+of :data:`_BATCH`; a refitted score is sorted by buckets of its range before insertion, so that sorting
+stays linear in the models. The sums themselves are float64, in the same order as before: the numbers
+did not change.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ MIN_MODELS = 3
 _POWER_TOL = 1e-10
 _POWER_MAX_ITER = 200
 _FLOAT32_MODELS = 2**22
-_Work = namedtuple("_Work", "wr packed z weights scratch drawn")
+_Work = namedtuple("_Work", "wr packed z weights scratch drawn spill")
 """A thread's buffers, reused by every resample it computes. ``wr`` (models, 2): the resample's weight and
 the ranks of the column at hand side by side, so that a walk in a column's order reads one cache line per
 model rather than two; ``packed``, ``z`` (inputs, models); the others (models,)."""
@@ -144,8 +148,10 @@ def _ranks_fixed(order, end, length, w, out, tied=True):
 
 
 @njit(cache=True)
-def _cross_fixed(order, end, length, w, ry, tied=True):
-    """(sum w rx ry, sum w rx^2) with ``rx`` the ranks (``- 1/2``) of a fixed sorted column."""
+def _cross_sorted(order, end, length, w, ry, tied, mask, masked):
+    """(sum w rx ry, sum w rx^2) with ``rx`` the ranks (``- 1/2``) of the sorted models ``order[:length]``
+    (``end``, ``tied``: as in :func:`_ranks_fixed`). ``masked``: only the models ``mask`` keeps count (the
+    others weigh zero); False: every model of ``order`` counts, and ``mask`` is not read."""
     below = 0.0
     sxy = 0.0
     sxx = 0.0
@@ -154,7 +160,7 @@ def _cross_fixed(order, end, length, w, ry, tied=True):
         q = end[p] if tied else p + 1
         if q == p + 1:
             i = order[p]
-            wi = w[i]
+            wi = w[i] * mask[i] if masked else w[i]
             r = below + wi / 2.0
             sxy += wi * r * ry[i]
             sxx += wi * r * r
@@ -163,47 +169,13 @@ def _cross_fixed(order, end, length, w, ry, tied=True):
             continue
         group = 0.0
         for t in range(p, q):
-            group += w[order[t]]
-        r = below + group / 2.0
-        for t in range(p, q):
-            i = order[t]
-            sxy += w[i] * r * ry[i]
-            sxx += w[i] * r * r
-        below += group
-        p = q
-    return sxy, sxx
-
-
-@njit(cache=True)
-def _cross_dynamic(order, length, ordered, mask, w, ry):
-    """Like :func:`_cross_fixed` over the models of ``order[:length]`` (drawn, sorted by score;
-    ``ordered``: their scores in that order) that ``mask`` keeps; ties are found by equal scores."""
-    below = 0.0
-    sxy = 0.0
-    sxx = 0.0
-    p = 0
-    while p < length:
-        i = order[p]
-        value = ordered[p]
-        q = p + 1
-        while q < length and ordered[q] == value:
-            q += 1
-        if q == p + 1:
-            wi = w[i] * mask[i]
-            r = below + wi / 2.0
-            sxy += wi * r * ry[i]
-            sxx += wi * r * r
-            below += wi
-            p = q
-            continue
-        group = 0.0
-        for t in range(p, q):
-            if mask[order[t]]:
-                group += w[order[t]]
+            j = order[t]
+            if not masked or mask[j]:
+                group += w[j]
         r = below + group / 2.0
         for t in range(p, q):
             j = order[t]
-            if mask[j]:
+            if not masked or mask[j]:
                 sxy += w[j] * r * ry[j]
                 sxx += w[j] * r * r
         below += group
@@ -212,10 +184,39 @@ def _cross_dynamic(order, length, ordered, mask, w, ry):
 
 
 @njit(cache=True)
-def _sort_near(idx, length, scores):
+def _sort_near(idx, length, scores, spill):
     """Sort ``idx[:length]`` by ``scores``, given in the original sample's score order, which a refitted
-    score barely changes: insertion sort, or ``numpy.argsort`` once it has to move too much. Equal
-    scores may come in any order: ranks group them by value."""
+    score barely changes. Equal scores may come in any order: ranks group them by value.
+
+    First a counting sort into ``length / 2`` buckets of equal width over the scores' range (monotone in the
+    score; nearly in order, so read and written almost front to back), then insertion sort, which moves
+    each model within its bucket: linear in the models, where insertion alone moves each model by a
+    number of places that grows with them. ``numpy.argsort`` takes over once insertion moves too much (a
+    range where the scores crowd). ``spill``: room for ``length`` indices.
+    """
+    if length < 2:
+        return
+    lo = hi = scores[idx[0]]
+    for p in range(length):
+        value = scores[idx[p]]
+        if not value == value:  # NaN: no range to bucket over
+            hi = lo
+            break
+        lo = min(lo, value)
+        hi = max(hi, value)
+    buckets = length // 2
+    scale = buckets / (hi - lo) if hi > lo else 0.0
+    if 0.0 < scale < np.inf:
+        start = np.zeros(buckets + 1, dtype=np.int32)
+        for p in range(length):
+            start[min(int((scores[idx[p]] - lo) * scale), buckets - 1) + 1] += 1
+        for b in range(buckets):
+            start[b + 1] += start[b]
+        for p in range(length):
+            b = min(int((scores[idx[p]] - lo) * scale), buckets - 1)
+            spill[start[b]] = idx[p]
+            start[b] += 1
+        idx[:length] = spill[:length]
     moves = 0
     limit = 32 * length
     for p in range(1, length):
@@ -234,6 +235,24 @@ def _sort_near(idx, length, scores):
 
 
 @njit(cache=True)
+def _tie_ends(idx, length, scores, end):
+    """Tie bounds of ``idx[:length]``, sorted by ``scores``, into ``end`` (as in :func:`_ranks_fixed`);
+    returns whether any two scores tie."""
+    tied = False
+    p = 0
+    while p < length:
+        value = scores[idx[p]]
+        q = p + 1
+        while q < length and scores[idx[q]] == value:
+            q += 1
+        for t in range(p, q):
+            end[t] = q
+        tied |= q > p + 1
+        p = q
+    return tied
+
+
+@njit(cache=True)
 def _gram(packed, weights, out, scratch):
     """``out[a, b] = sum_t weights[t] packed[a, t] packed[b, t]`` for ``b >= a`` (sums in float64);
     ``scratch``: room for one weighted row."""
@@ -248,42 +267,62 @@ def _gram(packed, weights, out, scratch):
 
 
 @njit(cache=True)
-def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale, drawn,
-              mean, sd, corr, work):
-    """Weighted fit of capabilities unit ``u`` over its ``drawn`` models: fills ``mean[u]``, ``sd[u]`` and
-    ``corr[u]``; returns validity. ``work``: the thread's :class:`_Work`. ``mode`` 0 (paper): correlation of centred ranks;
-    1 (sklearn): correlation of z-scores; 2 (obsscaling): covariance of the centred inputs, scored
-    unscaled (``sd`` left at 1)."""
+def _moments(u, Wb, x, unit_k, unit_cols, unit_ok, scale, mean, sd, total):
+    """Weighted mean and deviation of unit ``u``'s inputs over its models drawn under each row ``j`` of
+    ``Wb``: ``mean[j, u]``, ``sd[j, u]``, ``total[j, u]`` (the weight drawn); returns each row's validity
+    (enough models, every input varying).
+
+    The rows are a batch of resamples that read ``x`` together, model by model (a model's inputs are
+    adjacent): two passes over ``x`` for the batch, and each sum still runs in model order."""
+    R, n = Wb.shape
+    k = unit_k[u]
+    cols = unit_cols[u, :k]
+    ok = unit_ok[u]
+    sums = np.zeros((R, k))
+    drawn = np.zeros(R, dtype=np.int64)
+    for i in range(n):
+        if not ok[i]:
+            continue
+        for j in range(R):
+            wi = Wb[j, i]
+            if wi > 0:
+                total[j, u] += wi
+                drawn[j] += 1
+                for a in range(k):
+                    sums[j, a] += wi * x[i, cols[a]]
+    for j in range(R):
+        for a in range(k):
+            mean[j, u, a] = sums[j, a] / total[j, u] if total[j, u] > 0 else 0.0
+    dev = np.zeros((R, k))
+    for i in range(n):
+        if not ok[i]:
+            continue
+        for j in range(R):
+            wi = Wb[j, i]
+            if wi > 0:
+                for a in range(k):
+                    d = x[i, cols[a]] - mean[j, u, a]
+                    dev[j, a] += wi * d * d
+    valid = drawn >= MIN_MODELS
+    for j in range(R):
+        for a in range(k):
+            v = dev[j, a] / total[j, u] if total[j, u] > 0 else 0.0
+            if not v > (1e-12 * scale[u, a]) ** 2:
+                valid[j] = False
+            sd[j, u, a] = np.sqrt(v) if v > 0 else 1.0
+    return valid
+
+
+@njit(cache=True)
+def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_len, rank_order, rank_end, rank_tied, drawn, total, mean, sd,
+              corr, work):
+    """Weighted fit of capabilities unit ``u`` over its ``drawn`` models (of total weight ``total``; ``mean``,
+    ``sd`` from :func:`_moments`): fills ``corr[u]``. ``work``: the thread's :class:`_Work`. ``mode`` 0
+    (paper): correlation of centred ranks; 1 (sklearn): correlation of z-scores; 2 (obsscaling): covariance
+    of the centred inputs, scored unscaled (``sd`` set to 1)."""
     k = unit_k[u]
     m = drawn.size
-    total = 0.0
-    for t in range(m):
-        total += w[drawn[t]]
-    valid = m >= MIN_MODELS
     cols = unit_cols[u, :k]
-    sums = np.zeros(k)  # row by row: a model's inputs are adjacent in ``x``, and each column still sums in model order
-    for t in range(m):
-        i = drawn[t]
-        wi = w[i]
-        for a in range(k):
-            sums[a] += wi * x[i, cols[a]]
-    for a in range(k):
-        mean[u, a] = sums[a] / total if total > 0 else 0.0
-    dev = np.zeros(k)
-    for t in range(m):
-        i = drawn[t]
-        wi = w[i]
-        for a in range(k):
-            d = x[i, cols[a]] - mean[u, a]
-            dev[a] += wi * d * d
-    for a in range(k):
-        v = dev[a] / total if total > 0 else 0.0
-        if not v > (1e-12 * scale[u, a]) ** 2:
-            valid = False
-        sd[u, a] = np.sqrt(v) if v > 0 else 1.0
-    if not valid:
-        corr[u, :k, :k] = np.eye(k)
-        return False
     weights = work.weights[:m]
     for t in range(m):
         weights[t] = w[drawn[t]]
@@ -315,32 +354,37 @@ def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, r
             corr[u, a, a] = 1.0
     else:
         corr[u, :k, :k] /= total
-    return True
+
+
+_BATCH = 4
+"""Resamples a thread takes through the passes over ``x`` together (the moments and the scores): at 100,000
+models of 40 inputs ``x`` is 32 MB, out of cache, and is then read once per batch instead of per resample."""
 
 
 @njit(cache=True, parallel=True)
 def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale,
-              starts, guesses, var_unit, var_drop, cmp_variant, masks, y_order, y_end, y_len, y_tied, x_order, x_end,
-              x_len, x_tied):
+              starts, guesses, var_unit, var_drop, cmp_variant, masks, cmp_masked, y_order, y_end, y_len, y_tied,
+              x_order, x_end, x_len, x_tied):
     """Statistic of every comparison under each row of ``W`` (B, n): array (C, B), NaN = undefined.
 
     ``threads`` (numba's thread count; a parameter, since calling ``numba.get_num_threads`` here would keep
-    the function from being cached): each takes resamples ``thread, thread + threads, ...`` with buffers
-    it allocates once. Every resample's numbers are its own, whatever the split.
+    the function from being cached): each takes the batches of :data:`_BATCH` resamples ``thread, thread +
+    threads, ...`` with buffers it allocates once. Every resample's numbers are its own, whatever the split.
 
     Units are capabilities fits (their models ``unit_ok``, input columns ``unit_cols``); a variant is a
     unit's score (``var_drop`` -1) or the full unit's score without input position ``var_drop`` (a
     leave-one-out refit over the same models, from the full fit's correlation matrix). A comparison
     ranks its benchmark (sorted ``y_order``) against a fixed column (``cmp_variant`` -1) or a variant's
-    score. ``guesses[v]``: the models of variant ``v`` in the original sample's score order.
+    score, over the models ``masks`` keeps (``cmp_masked`` False: every model of the variant's unit).
+    ``guesses[v]``: the models of variant ``v`` in the original sample's score order.
     """
     B, n = W.shape
     C = cmp_variant.size
-    U = unit_k.size
     V = var_unit.size
     kmax = unit_cols.shape[1]
     out = np.empty((C, B))
-    threads = max(min(threads, B), 1)
+    batches = -(-B // _BATCH)
+    threads = max(min(threads, batches), 1)
     for thread in prange(threads):
         work = _Work(
             wr=np.zeros((n, 2), dtype=W.dtype),
@@ -349,111 +393,142 @@ def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_or
             weights=np.empty(n),
             scratch=np.empty(n),
             drawn=np.empty(n, dtype=np.int64),
+            spill=np.empty(n, dtype=np.int32),
         )
-        scores = np.empty((V, n))
+        scores = np.empty((_BATCH, V, n))
         sorted_idx = np.empty((V, n), dtype=np.int32)
-        ordered = np.empty((V, n))  # each variant's scores in sorted order
-        for r in range(thread, B, threads):
-            _replicate_one(r, W[r], out, work, scores, sorted_idx, ordered, x, mode, unit_k, unit_cols, unit_ok,
-                           unit_len, rank_order, rank_end, rank_tied, scale, starts, guesses, var_unit, var_drop,
-                           cmp_variant, masks, y_order, y_end, y_len, y_tied, x_order, x_end, x_len, x_tied)
+        score_end = np.empty((V, n), dtype=np.int32)  # each variant's tie bounds in its sorted order
+        score_tied = np.zeros(V, dtype=np.bool_)
+        for batch in range(thread, batches, threads):
+            r0 = batch * _BATCH
+            _replicate_batch(r0, W[r0: min(r0 + _BATCH, B)], out, work, scores, sorted_idx, score_end, score_tied,
+                             x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale,
+                             starts, guesses, var_unit, var_drop, cmp_variant, masks, cmp_masked, y_order, y_end,
+                             y_len, y_tied, x_order, x_end, x_len, x_tied)
     return out
 
 
 @njit(cache=True)
-def _replicate_one(r, w, out, work, scores, sorted_idx, ordered, x, mode, unit_k, unit_cols, unit_ok, unit_len,
-                   rank_order, rank_end, rank_tied, scale, starts, guesses, var_unit, var_drop, cmp_variant, masks,
-                   y_order, y_end, y_len, y_tied, x_order, x_end, x_len, x_tied):
-    """Column ``r`` of :func:`replicate`'s output, for the resample of weights ``w``."""
-    n = w.size
+def _replicate_batch(r0, Wb, out, work, scores, sorted_idx, score_end, score_tied, x, mode, unit_k, unit_cols,
+                     unit_ok, unit_len, rank_order, rank_end, rank_tied, scale, starts, guesses, var_unit, var_drop,
+                     cmp_variant, masks, cmp_masked, y_order, y_end, y_len, y_tied, x_order, x_end, x_len, x_tied):
+    """Columns ``r0, r0 + 1, ...`` of :func:`replicate`'s output, for the resamples of weights ``Wb``."""
+    R, n = Wb.shape
     wr = work.wr
-    wr[:, 0] = w
     C = cmp_variant.size
     U = unit_k.size
     V = var_unit.size
     kmax = unit_cols.shape[1]
-    mean = np.zeros((U, kmax))
-    sd = np.ones((U, kmax))
-    corr = np.zeros((U, kmax, kmax))
-    unit_valid = np.zeros(U, dtype=np.bool_)
+    mean = np.zeros((R, U, kmax))
+    sd = np.ones((R, U, kmax))
+    total = np.zeros((R, U))
+    unit_valid = np.zeros((R, U), dtype=np.bool_)
     for u in range(U):
-        ok = unit_ok[u]
-        count = 0
-        for i in range(n):
-            if ok[i] and w[i] > 0:
-                work.drawn[count] = i
-                count += 1
-        unit_valid[u] = _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end,
-                                  rank_tied, scale, work.drawn[:count], mean, sd, corr, work)
-    sorted_len = np.zeros(V, dtype=np.int64)
-    full_pc = np.zeros(kmax)
+        unit_valid[:, u] = _moments(u, Wb, x, unit_k, unit_cols, unit_ok, scale, mean, sd, total)
+    corr = np.zeros((R, U, kmax, kmax))
+    for j in range(R):
+        w = Wb[j]
+        wr[:, 0] = w
+        for u in range(U):
+            if not unit_valid[j, u]:
+                corr[j, u, : unit_k[u], : unit_k[u]] = np.eye(unit_k[u])
+                continue
+            ok = unit_ok[u]
+            count = 0
+            for i in range(n):
+                if ok[i] and w[i] > 0:
+                    work.drawn[count] = i
+                    count += 1
+            _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_len, rank_order, rank_end, rank_tied,
+                      work.drawn[:count], total[j, u], mean[j], sd[j], corr[j], work)
+    coef = np.zeros((R, V, kmax))
+    shift = np.zeros((R, V))
+    for j in range(R):
+        full_pc = np.zeros(kmax)
+        for v in range(V):
+            u = var_unit[v]
+            k = unit_k[u]
+            d = var_drop[v]
+            cols = _variant_inputs(k, d)
+            if d < 0:
+                pc = _top_eigenvector(corr[j, u, :k, :k].copy(), starts[u, :k].copy())
+                if v == 0:
+                    full_pc[:k] = pc
+            else:
+                sub = np.empty((k - 1, k - 1))
+                for a in range(k - 1):
+                    for b in range(k - 1):
+                        sub[a, b] = corr[j, u, cols[a], cols[b]]
+                pc = _top_eigenvector(sub, full_pc[cols].copy())
+            for a in range(cols.size):
+                coef[j, v, a] = pc[a] / sd[j, u, cols[a]]
+                shift[j, v] += mean[j, u, cols[a]] * coef[j, v, a]
     for v in range(V):
         u = var_unit[v]
-        k = unit_k[u]
-        d = var_drop[v]
-        if d < 0:
-            pc = _top_eigenvector(corr[u, :k, :k].copy(), starts[u, :k].copy())
-            if v == 0:
-                full_pc[:k] = pc
-            cols = np.arange(k)
-        else:
-            cols = np.empty(k - 1, dtype=np.int64)
-            at = 0
-            for a in range(k):
-                if a != d:
-                    cols[at] = a
-                    at += 1
-            sub = np.empty((k - 1, k - 1))
-            for a in range(k - 1):
-                for b in range(k - 1):
-                    sub[a, b] = corr[u, cols[a], cols[b]]
-            pc = _top_eigenvector(sub, full_pc[cols].copy())
-        coef = np.empty(cols.size)
-        shift = 0.0
-        for a in range(cols.size):
-            coef[a] = pc[a] / sd[u, cols[a]]
-            shift += mean[u, cols[a]] * coef[a]
-        inputs = unit_cols[u][cols]
+        inputs = unit_cols[u][_variant_inputs(unit_k[u], var_drop[v])]
         ok = unit_ok[u]
-        for i in range(n):  # in model order: ``x`` is read once, front to back
-            if ok[i] and w[i] > 0:
-                s = -shift
-                for a in range(cols.size):
-                    s += x[i, inputs[a]] * coef[a]
-                scores[v, i] = s
-        guess = guesses[v]
-        m = 0
-        for t in range(guess.size):
-            i = guess[t]
-            if i < 0:
-                break
-            if w[i] > 0:
-                sorted_idx[v, m] = i
-                m += 1
-        sorted_len[v] = m
-        _sort_near(sorted_idx[v], m, scores[v])
-        for t in range(m):
-            ordered[v, t] = scores[v, sorted_idx[v, t]]
-    for c in range(C):
-        # the benchmark's ranks land beside the weights; models of other comparisons keep finite old ranks,
-        # read only times a zero weight
-        total, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], wr[:, 0], wr[:, 1], y_tied[c])
-        centre = total * total * total / 4.0
-        v = cmp_variant[c]
-        if v < 0:
-            sxy, sxx = _cross_fixed(x_order[c], x_end[c], x_len[c], wr[:, 0], wr[:, 1], x_tied[c])
-            fit_ok = True
-        else:
-            sxy, sxx = _cross_dynamic(sorted_idx[v], sorted_len[v], ordered[v], masks[c], wr[:, 0], wr[:, 1])
-            fit_ok = unit_valid[var_unit[v]]
-        sxy -= centre
-        sxx -= centre
-        syy -= centre
-        tol = 1e-9 * max(total, 1.0) ** 2
-        if fit_ok and drawn_c >= MIN_MODELS and sxx > tol and syy > tol:
-            out[c, r] = min(max(sxy / np.sqrt(sxx * syy), -1.0), 1.0)
-        else:
-            out[c, r] = np.nan
+        for i in range(n):  # in model order: ``x`` is read once for the batch, front to back
+            if not ok[i]:
+                continue
+            for j in range(R):
+                if Wb[j, i] > 0:
+                    s = -shift[j, v]
+                    for a in range(inputs.size):
+                        s += x[i, inputs[a]] * coef[j, v, a]
+                    scores[j, v, i] = s
+    sorted_len = np.zeros(V, dtype=np.int64)
+    for j in range(R):
+        w = Wb[j]
+        wr[:, 0] = w
+        for v in range(V):
+            guess = guesses[v]
+            m = 0
+            for t in range(guess.size):
+                i = guess[t]
+                if i < 0:
+                    break
+                if w[i] > 0:
+                    sorted_idx[v, m] = i
+                    m += 1
+            sorted_len[v] = m
+            _sort_near(sorted_idx[v], m, scores[j, v], work.spill)
+            score_tied[v] = _tie_ends(sorted_idx[v], m, scores[j, v], score_end[v])
+        for c in range(C):
+            # the benchmark's ranks land beside the weights; models of other comparisons keep finite old
+            # ranks, read only times a zero weight
+            tot, drawn_c, syy = _ranks_fixed(y_order[c], y_end[c], y_len[c], wr[:, 0], wr[:, 1], y_tied[c])
+            centre = tot * tot * tot / 4.0
+            v = cmp_variant[c]
+            if v < 0:
+                sxy, sxx = _cross_sorted(x_order[c], x_end[c], x_len[c], wr[:, 0], wr[:, 1], x_tied[c], masks[c],
+                                         False)
+                fit_ok = True
+            else:
+                sxy, sxx = _cross_sorted(sorted_idx[v], score_end[v], sorted_len[v], wr[:, 0], wr[:, 1],
+                                         score_tied[v], masks[c], cmp_masked[c])
+                fit_ok = unit_valid[j, var_unit[v]]
+            sxy -= centre
+            sxx -= centre
+            syy -= centre
+            tol = 1e-9 * max(tot, 1.0) ** 2
+            if fit_ok and drawn_c >= MIN_MODELS and sxx > tol and syy > tol:
+                out[c, r0 + j] = min(max(sxy / np.sqrt(sxx * syy), -1.0), 1.0)
+            else:
+                out[c, r0 + j] = np.nan
+
+
+@njit(cache=True)
+def _variant_inputs(k, drop):
+    """Input positions of a variant: ``0..k-1``, without ``drop`` (when not -1)."""
+    if drop < 0:
+        return np.arange(k)
+    cols = np.empty(k - 1, dtype=np.int64)
+    at = 0
+    for a in range(k):
+        if a != drop:
+            cols[at] = a
+            at += 1
+    return cols
 
 
 _PERM_BATCH = 8
@@ -473,8 +548,9 @@ def permutation_hits(perms, group_m, group_start, rx, ry, ry_at, threshold):
 
     A group of :data:`_PERM_BATCH_MEMBERS` members or more reads ``ry`` in order, once per batch of
     :data:`_PERM_BATCH` permutations, and only ``rx`` (one row) at random: at 100,000 models and 50 members
-    reading ``ry`` at random cost 40 times the time of 10,000. A smaller group walks each permutation. Centred ranks are multiples of 1/2, so every product is a multiple
-    of 1/4 and every sum below 2^51 up to ~200,000 models: exact, in any order.
+    reading ``ry`` at random cost 40 times the time of 10,000. A smaller group walks each permutation.
+    Centred ranks are multiples of 1/2, so every product is a multiple of 1/4 and every sum below 2^51 up
+    to ~200,000 models: exact, in any order.
     """
     P, n = perms.shape
     M = threshold.size

@@ -39,6 +39,7 @@ from .capabilities import Method, fit_capabilities, orient
 from .correlation import MIN_MODELS, Comparison, comparator_values
 
 BLOCK = 500
+_PERM_ROWS = 64  # permutations drawn into one buffer at a time: 25 MB at 100,000 models
 RESAMPLE_BLOCK = 50
 CI_METHODS = ("bca", "percentile")
 _DENSE_LIMIT = 20_000_000  # comparison-matrix entries above which ranks switch to the sorted path
@@ -461,6 +462,9 @@ class Replicator:
                 x_len[at] = present.size
         var_unit = np.array([u for u, _ in variants], dtype=np.int64)
         var_drop = np.array([d for _, d in variants], dtype=np.int64)
+        # a comparison over every model of its variant's unit needs no mask in its walk
+        cmp_masked = np.array([v >= 0 and not np.array_equal(self.masks[at], unit_ok[var_unit[v]])
+                               for at, v in enumerate(cmp_variant)], dtype=bool)
         # The kernel numbers the models in the order of the sample's capabilities score: its walks in score
         # order, and in any column that tracks the score, then read memory nearly front to back.
         relabel = np.concatenate([guesses[0, : unit_len[0]], np.flatnonzero(~unit_ok[0])])
@@ -469,7 +473,7 @@ class Replicator:
         new_index[n] = -1  # guesses' padding (-1) stays -1
         args = (x[relabel], ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols,
                 unit_ok[:, relabel], unit_len, new_index[rank_order], rank_end, _tied(rank_end, unit_len[:, None]),
-                scale, starts, new_index[guesses], var_unit, var_drop, cmp_variant, self.masks[:, relabel],
+                scale, starts, new_index[guesses], var_unit, var_drop, cmp_variant, self.masks[:, relabel], cmp_masked,
                 new_index[y_order], y_end, y_len, _tied(y_end, y_len), new_index[x_order], x_end, x_len,
                 _tied(x_end, x_len))
         return args, relabel
@@ -584,8 +588,8 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
     ``p = (1 + #{|r*| >= |r|}) / (1 + n_permutations)``. Permutations of all ``n`` models are drawn in
     blocks of :data:`BLOCK`, block ``i`` from ``default_rng([seed, 1, i])``; a comparison over ``m``
     models uses the entries below ``m`` of each, in order, which is a uniform permutation of ``m``. One
-    draw serves every comparison, memory stays at one block, and the counting loop is compiled
-    (:func:`assets.stats._compiled.permutation_hits`).
+    draw serves every comparison, memory stays at :data:`_PERM_ROWS` permutations, and the counting loop is
+    compiled (:func:`assets.stats._compiled.permutation_hits`).
     """
     from scipy.stats import rankdata
 
@@ -636,11 +640,18 @@ def permutation_pvalues(replicator: Replicator, n_permutations: int, seed: int) 
     observed = np.abs((ry * rx[member_group]).sum(axis=1))
     threshold = observed - 1e-12 * denom
     hits = np.zeros(len(members), dtype=np.int64)
+    identity = np.arange(n, dtype=np.int32)
+    # int32 entries: the same permutations as int64 ones, at half the memory and a third of the time
+    perms = np.empty((min(_PERM_ROWS, n_permutations), n), dtype=np.int32)
     for block in range(-(-n_permutations // BLOCK)):
-        rows = min(BLOCK, n_permutations - block * BLOCK)
-        # int32 entries: the same permutations as int64 ones, at half the memory and a third of the time
-        perms = np.random.default_rng([seed, 1, block]).permuted(np.tile(np.arange(n, dtype=np.int32), (rows, 1)), axis=1)
-        hits += _compiled.permutation_hits(perms, group_m, group_start, rx, ry_blocks, ry_at, threshold)
+        rng = np.random.default_rng([seed, 1, block])
+        stop = min(BLOCK, n_permutations - block * BLOCK)
+        for lo in range(0, stop, _PERM_ROWS):
+            rows = perms[: min(_PERM_ROWS, stop - lo)]
+            for row in rows:  # row by row from one generator: the draws of ``rng.permuted`` along axis 1
+                row[:] = identity
+                rng.shuffle(row)
+            hits += _compiled.permutation_hits(rows, group_m, group_start, rx, ry_blocks, ry_at, threshold)
     out[members] = np.where(denom > 0, (1 + hits) / (1 + n_permutations), np.nan)
     return out
 
