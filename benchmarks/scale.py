@@ -171,6 +171,11 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="safetywash-scale-"))
     local = {}
+    warm = tmp / "inprocess-warmup"
+    warm.mkdir()
+    # numba compiles the kernels on first use into its cache (once per change of their source); not timed
+    subprocess.run([sys.executable, __file__, "--inprocess", "200", "--work-dir", str(warm)], capture_output=True,
+                   check=True)
     for n in sizes:
         work = tmp / f"inprocess-{n}"
         work.mkdir()
