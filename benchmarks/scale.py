@@ -2,7 +2,7 @@
 100k models x 50 benchmarks, B=2,000, in-process and on 2 Celery workers (Redis, Postgres, SeaweedFS started on
 127.0.0.1 as the tests do), as Dagster steps: a plan, one step per range of resamples, a summary.
 
-Run: uv run python benchmarks/scale.py [--sizes 1000,10000,100000]   (~8 min on 2 cores)
+Run: uv run python benchmarks/scale.py [--sizes 1000,10000,100000]   (~7 min on 2 cores)
 Prints per size: `scale: models=N benchmarks=50 B=2000 inprocess_s=X workers2_s=Y peak_mib=M max_abs_error=E
 equal_to_inprocess=true|false`, then the per-step times and the projection to 8 and 32 workers (Amdahl, see
 :func:`amdahl`).
