@@ -267,6 +267,22 @@ def _gram(packed, weights, out, scratch):
 
 
 @njit(cache=True)
+def _weighted_sums(Wb, x, cols, ok, centre, square, out):
+    """``out[j, a] += sum_i Wb[j, i] d`` over the models ``ok`` drawn in row ``j``, in model order, with
+    ``d = x[i, cols[a]] - centre[j, a]`` (squared when ``square``): one pass over ``x`` for every row."""
+    R, n = Wb.shape
+    for i in range(n):
+        if not ok[i]:
+            continue
+        for j in range(R):
+            wi = Wb[j, i]
+            if wi > 0:
+                for a in range(cols.size):
+                    d = x[i, cols[a]] - centre[j, a]
+                    out[j, a] += wi * d * d if square else wi * d
+
+
+@njit(cache=True)
 def _moments(u, Wb, x, unit_k, unit_cols, unit_ok, scale, mean, sd, total):
     """Weighted mean and deviation of unit ``u``'s inputs over its models drawn under each row ``j`` of
     ``Wb``: ``mean[j, u]``, ``sd[j, u]``, ``total[j, u]`` (the weight drawn); returns each row's validity
@@ -278,32 +294,21 @@ def _moments(u, Wb, x, unit_k, unit_cols, unit_ok, scale, mean, sd, total):
     k = unit_k[u]
     cols = unit_cols[u, :k]
     ok = unit_ok[u]
+    valid = np.empty(R, dtype=np.bool_)
+    for j in range(R):
+        drawn = 0
+        for i in range(n):
+            if ok[i] and Wb[j, i] > 0:
+                total[j, u] += Wb[j, i]
+                drawn += 1
+        valid[j] = drawn >= MIN_MODELS
     sums = np.zeros((R, k))
-    drawn = np.zeros(R, dtype=np.int64)
-    for i in range(n):
-        if not ok[i]:
-            continue
-        for j in range(R):
-            wi = Wb[j, i]
-            if wi > 0:
-                total[j, u] += wi
-                drawn[j] += 1
-                for a in range(k):
-                    sums[j, a] += wi * x[i, cols[a]]
+    _weighted_sums(Wb, x, cols, ok, np.zeros((R, k)), False, sums)
     for j in range(R):
         for a in range(k):
             mean[j, u, a] = sums[j, a] / total[j, u] if total[j, u] > 0 else 0.0
     dev = np.zeros((R, k))
-    for i in range(n):
-        if not ok[i]:
-            continue
-        for j in range(R):
-            wi = Wb[j, i]
-            if wi > 0:
-                for a in range(k):
-                    d = x[i, cols[a]] - mean[j, u, a]
-                    dev[j, a] += wi * d * d
-    valid = drawn >= MIN_MODELS
+    _weighted_sums(Wb, x, cols, ok, mean[:, u, :k], True, dev)
     for j in range(R):
         for a in range(k):
             v = dev[j, a] / total[j, u] if total[j, u] > 0 else 0.0
