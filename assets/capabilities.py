@@ -12,7 +12,7 @@ from .model_sets import load_model_sets, skipped_sources
 from .resources import Warehouse
 from .settings import CapabilitiesSettings
 from .stats.capabilities import fit_capabilities
-from .warehouse import WRITER_POOL, replace_tables
+from .warehouse import WRITER_POOL, query_frame, replace_tables
 
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"]),
              dg.AssetKey(["marts", "model_identity"])]
@@ -34,13 +34,16 @@ NOT_REIMPUTED = ("imputed once on the whole population; the bootstrap resamples 
                  "up-to-1,000-fit procedure in each of B resamples would cost B times the fit)")
 ANALYSES_SCHEMA = {"analysis": pl.String, "description": pl.String, "source": pl.String, "model_set": pl.String,
                    "population": pl.String, "snapshot": pl.String, "snapshot_date": pl.Date, "n_snapshots": pl.Int64,
+                   "n_snapshots_not_landed": pl.Int64, "snapshots_not_landed": pl.String,
                    "inputs_source": pl.String, "inputs_snapshot": pl.String, "inputs_sha256": pl.String,
                    "capability_inputs": pl.List(pl.String), "targets": pl.String, "missing": pl.String,
                    "bootstrap_imputation": pl.String, "capabilities_method": pl.String, "resamples": pl.Int64,
                    "n_models": pl.Int64, "n_models_scored": pl.Int64, "coverage": pl.Float64, "excluded": pl.String,
                    "status": pl.String, "definition": pl.String}
 ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, one row each: its population (source, "
-                        "model set, files, families), the snapshot it reads (the newest one when it reads each), the "
+                        "model set, files, families), the snapshot it reads (the newest one when it reads each), how many "
+                        "pinned snapshots it would read are not landed (failed or not fetched: marts.snapshots_missing "
+                        "says why) and which, the "
                         "source and snapshot of its inputs, its inputs and targets, missing-value method and how the "
                         "bootstrap treats imputed cells, capabilities method, resamples B (null: the run's), the "
                         "newest snapshot's models, models scored, coverage (fraction of (model, input) cells "
@@ -88,6 +91,12 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
         with candidate.connect(read_only=True) as con:
             model_sets = load_model_sets(con, analyses)
             skipped = skipped_sources(con, analyses)
+            not_landed = query_frame(con, """
+                select m.source, m.snapshot, cast(timezone('UTC', m.snapshot_at) as date) as snapshot_date, m.status,
+                       m.snapshot_at > coalesce(l.newest, '-infinity'::timestamptz) as after_newest_landed
+                from raw.snapshots_missing m
+                left join (select source, max(snapshot_at) as newest from raw.snapshots group by source) l using (source)
+                order by m.snapshot_at""")
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
     for row in skipped.iter_rows(named=True):
@@ -124,9 +133,13 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
                          f"{name}: PC1 explains {info['variance_explained']:.1%} over {info['n_models']} models")
     score_frame = pl.DataFrame(score_rows, schema=SCORES_SCHEMA)
     component_frame = pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA)
-    described = pl.DataFrame([_describe(a, newest.get(a.name), summary.get(a.name), config.method,
-                                        sum(ms.analysis == a.name for ms in model_sets)) for a in analyses],
+    described = pl.DataFrame([{**_describe(a, newest.get(a.name), summary.get(a.name), config.method,
+                                           sum(ms.analysis == a.name for ms in model_sets)),
+                               **_not_landed(a, not_landed)} for a in analyses],
                              schema=ANALYSES_SCHEMA)
+    for row in described.filter(pl.col("n_snapshots_not_landed") > 0).iter_rows(named=True):
+        context.log.warning(f"{row['analysis']}: {row['n_snapshots_not_landed']} snapshot(s) it would read are not "
+                            f"landed: {row['snapshots_not_landed']}")
     with candidate.connect() as con:
         replace_tables(con, {
             "marts.capabilities_scores": (score_frame, capabilities.specs_by_key[SCORES_KEY].description),
@@ -168,6 +181,22 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
             "loadings": table_metadata(newest_components.select("analysis", "benchmark", "loading")),
         },
     )
+
+
+def _not_landed(analysis, missing: pl.DataFrame) -> dict:
+    """The pinned snapshots of the analysis's sources it would read but cannot: every one from ``since`` when it
+    reads each snapshot; those newer than the newest landed when it reads the newest (its own, or its inputs')."""
+    own = missing.filter(pl.col("source") == analysis.source)
+    if analysis.snapshot == "each" and analysis.since is not None:
+        own = own.filter(pl.col("snapshot_date") >= analysis.since)
+    elif analysis.snapshot == "latest":
+        own = own.filter(pl.col("after_newest_landed"))
+    inputs = missing.filter((pl.col("source") == (analysis.inputs_source or "")) & pl.col("after_newest_landed"))
+    rows = pl.concat([own, inputs])
+    listed = "; ".join(f"{r['source']} {r['snapshot']} ({r['snapshot_date']}, {r['status']})"
+                       for r in rows.head(20).iter_rows(named=True))
+    return {"n_snapshots_not_landed": rows.height,
+            "snapshots_not_landed": (listed + (f"; and {rows.height - 20} more" if rows.height > 20 else "")) or None}
 
 
 def _describe(analysis, ms, summary, default_method: str, n_snapshots: int) -> dict:

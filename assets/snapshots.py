@@ -170,6 +170,21 @@ class LandedStore:
     def read(self, source: str, cid: str, table: str) -> pl.DataFrame:
         return pl.read_parquet(self.path(source, cid) / f"{table}.parquet")
 
+    # ---- pinned snapshots that could not be landed, and why
+
+    def failures(self, source: str) -> dict[str, dict]:
+        """The last failure of each pinned snapshot of ``source`` not landed yet, by content id."""
+        path = self.root / source / "failures.json"
+        recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return {cid: record for cid, record in recorded.items() if not self.has(source, cid)}
+
+    def record_failures(self, source: str, tried: set[str], failed: Mapping[str, dict]) -> None:
+        """Replace the failures of the snapshots ``tried`` by ``failed`` (the others tried landed)."""
+        kept = {cid: r for cid, r in self.failures(source).items() if cid not in tried}
+        (self.root / source).mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.root / source / "failures.json",
+                          json.dumps({**kept, **failed}, indent=1, sort_keys=True).encode())
+
     # ---- the state of conditional requests to a source's latest addresses
 
     def latest_state(self, source: str) -> dict:

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from .metadata import table_metadata
 from .parsers import ParseError
-from .registry import Registered, SourceFile, load_registry
+from .registry import Registered, Snapshot, SourceFile, load_registry
 from .resources import Fetcher, FetchError, NotMirrored, Warehouse
 from .snapshots import (
     LANDED_FORMAT,
@@ -45,13 +45,14 @@ from .snapshots import (
     pinned_content_id,
     resolve_snapshots,
 )
-from .warehouse import WRITER_POOL, WarehouseError, transaction, write_table
+from .warehouse import WRITER_POOL, WarehouseError, query_frame, transaction, write_table
 
 # single-run backfills of the pinned snapshots are what the asset is for; Dagster flags the parameter as beta
 warnings.filterwarnings("ignore", message=".*`backfill_policy`.*", category=dg.BetaWarning)
 
 REGISTRY: dict[str, Registered] = load_registry()
 SNAPSHOTS_KEY = dg.AssetKey(["raw", "snapshots"])
+MISSING_KEY = dg.AssetKey(["raw", "snapshots_missing"])
 FETCH_STATUSES = ("new", "known", "unchanged", "not_mirrored", "failed")
 
 LOG_DDL = """
@@ -70,6 +71,8 @@ LOG_COMMENTS = {
     "raw.fetch_log": "Every file of every snapshot: source, file, URL, snapshot, sha256, bytes, when it was first "
                      "fetched, how (https or mirror) and where it is stored (relative to the warehouse folder).",
     "raw.parse_log": "Every file landed: rows dropped because they repeat an earlier row exactly, and their lines.",
+    "raw.snapshots_missing": "Every pinned snapshot that is not landed: failed (with file, line and reason) or not "
+                             "fetched yet. A source with a missing snapshot still publishes its others.",
     "raw.snapshots": "Every distinct snapshot of every source (identical bytes under two addresses are one): its "
                      "name, date, content id, whether the registry pins it, where it was first seen, its rows.",
 }
@@ -112,6 +115,46 @@ def land_files(registered: Registered, warehouse: Warehouse, fetched: list[tuple
     return cid, True
 
 
+class SnapshotFailure(Exception):
+    """One pinned snapshot could not be fetched, verified or parsed; ``record`` says which file, line and why."""
+
+    def __init__(self, record: dict):
+        self.record = record
+        super().__init__(describe_failure(record))
+
+
+def describe_failure(record: dict) -> str:
+    """One line: the snapshot, its file and line, and the reason."""
+    where = f", line {record['line']}" if record.get("line") is not None else ""
+    return (f"source {record['source']!r}, snapshot {record['snapshot']} ({record['date'][:10]}), "
+            f"file {record['file']!r}{where}: {record['reason']}")
+
+
+def land_pinned(registered: Registered, snap: Snapshot, warehouse: Warehouse, fetcher: Fetcher) -> tuple[str, bool]:
+    """Fetch, verify and land one pinned snapshot; raise :class:`SnapshotFailure` naming the file and line."""
+    base = {"source": registered.name, "snapshot": snap.id, "date": snap.date, "failed_at": _now()}
+    fetched = []
+    for spec in snap.files:
+        try:
+            data = fetcher.get(spec.url)
+        except FetchError as exc:
+            raise SnapshotFailure({**base, "file": spec.name, "line": None, "url": spec.url,
+                                   "reason": f"fetch failed: {exc}"}) from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != spec.sha256:
+            raise SnapshotFailure({**base, "file": spec.name, "line": None, "url": spec.url,
+                                   "reason": f"sha256 {digest} ({len(data)} bytes) differs from the pinned "
+                                             f"{spec.sha256}: a corrupted or changed file, refused"})
+        fetched.append((spec, data))
+    first_seen = {"snapshot": snap.id, "date": snap.date, "urls": [f.url for f in snap.files]}
+    try:
+        return land_files(registered, warehouse, fetched, first_seen, fetcher.describe())
+    except ParseError as exc:
+        spec = next((f for f in snap.files if exc.file.split("/")[0] == f.name), snap.files[0])
+        raise SnapshotFailure({**base, "file": exc.file, "line": exc.line, "url": spec.url,
+                               "reason": exc.reason}) from exc
+
+
 def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
     """``snapshots/<source>``: the source's pinned snapshots, one partition each."""
     by_key = {partition_key(s): s for s in registered.snapshots}
@@ -126,43 +169,46 @@ def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
         f"commit): fetched, checked against their sha256 and landed as Parquet. {registered.description}",
         metadata={"licence": registered.licence, "format": registered.format},
     )
-    def snapshot_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher) -> dg.MaterializeResult:
-        rows = []
+    def snapshot_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, fetcher: Fetcher):
+        rows, failures = [], {}
         for key in context.partition_keys:
             snap = by_key[key]
             cid = pinned_content_id(snap)
             if warehouse.landed.has(registered.name, cid):
                 rows.append({"partition": key, "content_id": cid[:12], "status": "already landed"})
                 continue
-            fetched = []
-            for spec in snap.files:
-                try:
-                    data = fetcher.get(spec.url)
-                except FetchError as exc:
-                    raise dg.Failure(f"source {registered.name!r}, snapshot {snap.id}, file {spec.name!r}: "
-                                     f"fetch failed: {exc}") from exc
-                digest = hashlib.sha256(data).hexdigest()
-                if digest != spec.sha256:
-                    raise dg.Failure(
-                        f"source {registered.name!r}, snapshot {snap.id}, file {spec.name!r}: sha256 {digest} "
-                        f"({len(data)} bytes) differs from the pinned {spec.sha256} for {spec.url}; refusing a "
-                        "corrupted or changed file. Nothing was landed.",
-                        metadata={"url": spec.url, "sha256": digest, "expected_sha256": spec.sha256},
-                    )
-                fetched.append((spec, data))
-            first_seen = {"snapshot": snap.id, "date": snap.date, "urls": [f.url for f in snap.files]}
             try:
-                cid, new = land_files(registered, warehouse, fetched, first_seen, fetcher.describe())
-            except ParseError as exc:
-                raise dg.Failure(f"{exc}. Nothing was landed.") from exc
+                cid, new = land_pinned(registered, snap, warehouse, fetcher)
+            except SnapshotFailure as exc:
+                failures[cid] = {"partition": key, **exc.record}
+                rows.append({"partition": key, "content_id": cid[:12], "status": "FAILED"})
+                context.log.error(f"{registered.name} {key}: {exc}")
+                continue
             rows.append({"partition": key, "content_id": cid[:12], "status": "landed" if new else "same content as another"})
             context.log.info(f"{registered.name} {key}: {rows[-1]['status']} ({cid[:12]})")
-        return dg.MaterializeResult(metadata={
+        tried = {pinned_content_id(by_key[k]) for k in context.partition_keys}
+        warehouse.landed.record_failures(registered.name, tried, failures)
+        metadata = {
             "partitions": len(rows),
             "landed": sum(r["status"] == "landed" for r in rows),
+            "failed": len(failures),
             "snapshots": table_metadata(pl.DataFrame(rows).head(100)),
             "via": fetcher.describe(),
-        })
+        }
+        if failures:
+            # the others are landed and recorded as materialized, partition by partition; the step fails so that
+            # the run, the backfill and `safetywash refresh` say which snapshots are missing and why
+            for row in rows:
+                if row["status"] != "FAILED":
+                    yield dg.AssetMaterialization(asset_key=context.asset_key, partition=row["partition"],
+                                                  metadata={"content_id": row["content_id"], "status": row["status"]})
+            raise dg.Failure(
+                f"source {registered.name!r}: {len(failures)} of {len(rows)} pinned snapshot(s) could not be landed "
+                f"(the other {len(rows) - len(failures)} are): "
+                + "; ".join(describe_failure(f) for f in failures.values()),
+                metadata={**metadata, "failed_snapshots": dg.MetadataValue.json(list(failures.values()))},
+            )
+        yield dg.MaterializeResult(metadata=metadata)
 
     return snapshot_asset
 
@@ -291,7 +337,9 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
     """``land``: the raw tables of every source, rebuilt for the sources whose snapshots changed."""
     specs = [dg.AssetSpec(SNAPSHOTS_KEY, kinds={"duckdb"}, skippable=True,
                           deps=[snapshots_key(r.name) for r in sources] + [fetch_key(r.name) for r in sources if r.latest],
-                          description=LOG_COMMENTS["raw.snapshots"])]
+                          description=LOG_COMMENTS["raw.snapshots"]),
+             dg.AssetSpec(MISSING_KEY, kinds={"duckdb"}, skippable=True, deps=[SNAPSHOTS_KEY],
+                          description=LOG_COMMENTS["raw.snapshots_missing"])]
     for reg in sources:
         upstream = [snapshots_key(reg.name)] + ([fetch_key(reg.name)] if reg.latest else [])
         specs += [dg.AssetSpec(raw_key(reg.name, table), deps=upstream, kinds={"duckdb"}, skippable=True,
@@ -305,7 +353,9 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
         for reg in sources:
             if missing := missing_pinned(reg, landed):
-                context.log.warning(f"{reg.name}: {len(missing)} pinned snapshot(s) not landed yet; backfill "
+                failed = landed.failures(reg.name)
+                context.log.warning(f"{reg.name}: {len(missing)} pinned snapshot(s) not landed ({len(failed)} failed: "
+                                    f"{'; '.join(describe_failure(f) for f in failed.values()) or '-'}); backfill "
                                     f"snapshots/{reg.name} (`safetywash refresh` does it) to add them")
         held = _published_snapshots(warehouse)
         changed = sorted(name for name, rows in resolved.items()
@@ -320,11 +370,17 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
                 counts = dict(con.execute("select source, count(*) from raw.snapshots group by source").fetchall())
                 newest = {s: (n, str(d)) for s, n, d in con.execute(
                     "select source, arg_max(snapshot, snapshot_at), max(snapshot_at) from raw.snapshots group by source").fetchall()}
+                not_landed = query_frame(con, "select source, status, count(*) as n from raw.snapshots_missing group by all "
+                                           "order by all")
         context.log.info(f"new snapshots: {({s: len(r) for s, r in added.items()})}" + (" (forced rebuild)" if config.force else ""))
         yield dg.MaterializeResult(asset_key=SNAPSHOTS_KEY, metadata={
             "dagster/row_count": sum(counts.values()),
             "changed_sources": ", ".join(sorted(added)),
             "snapshots_per_source": dg.MetadataValue.json(counts),
+        })
+        yield dg.MaterializeResult(asset_key=MISSING_KEY, metadata={
+            "dagster/row_count": int(not_landed["n"].sum()),
+            "missing": table_metadata(not_landed),
         })
         for reg in sources:
             new = added.get(reg.name, [])
@@ -379,9 +435,31 @@ def write_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]) 
         con.register("new_rows", pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA).to_arrow())
         con.execute("insert into raw.snapshots by name select * from new_rows")
         con.unregister("new_rows")
+    write_table(con, "raw.snapshots_missing", missing_snapshots(landed))
     for table, comment in LOG_COMMENTS.items():
         con.execute(f"comment on table {table} is '{comment}'")
     return added
+
+
+MISSING_SCHEMA = {"source": pl.String, "snapshot": pl.String, "snapshot_at": pl.Datetime("us", "UTC"),
+                  "partition": pl.String, "status": pl.String, "file": pl.String, "line": pl.Int64, "url": pl.String,
+                  "reason": pl.String, "failed_at": pl.Datetime("us", "UTC")}
+
+
+def missing_snapshots(landed: LandedStore) -> pl.DataFrame:
+    """Every pinned snapshot of every source that is not landed: ``failed`` with its file, line and reason, or
+    ``not fetched`` (its source was not selected, or its backfill has not run)."""
+    rows = []
+    for reg in REGISTRY.values():
+        failed = landed.failures(reg.name)
+        for snap in missing_pinned(reg, landed):
+            record = failed.get(pinned_content_id(snap))
+            rows.append({"source": reg.name, "snapshot": snap.id, "snapshot_at": _utc(snap.date),
+                         "partition": partition_key(snap), "status": "failed" if record else "not fetched",
+                         "file": record and record["file"], "line": record and record["line"],
+                         "url": record and record["url"], "reason": record and record["reason"],
+                         "failed_at": record and _utc(record["failed_at"])})
+    return pl.DataFrame(rows, schema=MISSING_SCHEMA)
 
 
 def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]]:

@@ -197,7 +197,9 @@ def refresh(
         kept = f"readers still see version {before}" if before else "nothing has been published yet"
         raise fail(f"refresh FAILED after {seconds:.1f} s; nothing was published: {kept}")
     version = store.current_version()
-    if not outcome.published:
+    if not outcome.published and version is None:
+        typer.echo(f"refresh done in {seconds:.1f} s: no source has a snapshot yet, so nothing was published")
+    elif not outcome.published:
         typer.echo(f"refresh done in {seconds:.1f} s: no source has a new snapshot, so nothing was rebuilt; "
                    f"version {version} stays current (--force rebuilds anyway)")
     else:
@@ -212,8 +214,16 @@ def refresh(
         if report.is_file():
             typer.echo(f"  report: {report.as_uri()}")
     if outcome.failed_sources:
-        raise fail(f"{len(outcome.failed_sources)} source(s) failed and kept their last good snapshot: "
-                   f"{', '.join(outcome.failed_sources)}; the others were published", 3)
+        what = ", ".join(f"{name} ({failure_counts(outcome.sources[name])})" for name in outcome.failed_sources)
+        state = (f"everything else was published as version {version}" if outcome.published
+                 else f"version {version} stays current" if version else "nothing has been published yet")
+        raise fail(f"{len(outcome.failed_sources)} source(s) had failures: {what}; {state}", 3)
+
+
+def failure_counts(report) -> str:
+    parts = [f"{len(report.snapshot_errors)} snapshot(s) not landed" if report.snapshot_errors else "",
+             f"{len(report.latest_errors)} latest address(es) failed" if report.latest_errors else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def sources_summary(outcome) -> None:
@@ -222,8 +232,12 @@ def sources_summary(outcome) -> None:
     for name, report in sorted(outcome.sources.items()):
         latest = f"  latest: {', '.join(report.latest)}" if report.latest else ""
         typer.echo(f"  {name:<14} {report.snapshots:>3} snapshot(s), newest {report.newest[:19] or '-'}{latest}")
-        for error in report.errors:
-            typer.echo(f"    FAILED (kept the last good snapshot): {error}", err=True)
+        for error in report.snapshot_errors:
+            typer.echo(f"    FAILED (this snapshot is not landed; the source's others are): {error}", err=True)
+        kept = (f"kept the last good snapshot: {report.snapshots} held, newest {report.newest[:19]}" if report.snapshots
+                else "nothing kept: this source has no snapshot yet")
+        for error in report.latest_errors:
+            typer.echo(f"    FAILED ({kept}): {error}", err=True)
 
 
 @app.command()

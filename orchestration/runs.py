@@ -18,7 +18,7 @@ import dagster as dg
 from assets.registry import Registered
 from assets.resources import Fetcher, Warehouse
 from assets.snapshots import LandedStore, missing_pinned, partition_key, resolve_snapshots
-from assets.sources import REGISTRY, fetch_key
+from assets.sources import REGISTRY, describe_failure, fetch_key
 
 from .profiles import Profile
 from .progress import Progress
@@ -39,7 +39,14 @@ class SourceReport:
     newest: str = ""
     latest: list[str] = field(default_factory=list)
     """one ``status`` per latest address: new, known, unchanged, not_mirrored, failed"""
-    errors: list[str] = field(default_factory=list)
+    snapshot_errors: list[str] = field(default_factory=list)
+    """one line per pinned snapshot that could not be landed (snapshot, file, line, reason)"""
+    latest_errors: list[str] = field(default_factory=list)
+    """one line per latest address that failed"""
+
+    @property
+    def errors(self) -> list[str]:
+        return self.snapshot_errors + self.latest_errors
 
     @property
     def failed(self) -> bool:
@@ -121,7 +128,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
                 tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
             backfills.append(result)
             if not result.success:
-                failures.setdefault(name, []).extend(message for _, message in step_failures(result))
+                failures.setdefault(name, []).extend(snapshot_failures(result))
         job_def = defs.resolve_job_def("refresh")
         selection = None
         if sources is not None:
@@ -140,10 +147,22 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
             name = event.asset_key.path[1]
             outcomes = event.step_materialization_data.materialization.metadata["outcomes"].value
             reports[name].latest = [o["status"] for o in outcomes]
-            failures.setdefault(name, []).extend(o["error"] for o in outcomes if o["status"] == "failed")
+            reports[name].latest_errors = [o["error"] for o in outcomes if o["status"] == "failed" and o["error"]]
     for name, errors in failures.items():
-        reports[name].errors = [e for e in errors if e]
+        reports[name].snapshot_errors = [e for e in errors if e]
     return Refresh(backfills, job, reports)
+
+
+def snapshot_failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per pinned snapshot a backfill could not land (from its step's ``failed_snapshots``), else
+    one per failed step."""
+    out = []
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        records = data and data.user_failure_data and (data.user_failure_data.metadata or {}).get("failed_snapshots")
+        if records:
+            out.extend(describe_failure(r) for r in records.value)
+    return out or [message for _, message in step_failures(result)]
 
 
 def distributed_refresh_job() -> dg.JobDefinition:

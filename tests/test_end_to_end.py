@@ -120,7 +120,8 @@ def test_truncated_pinned_file_lands_nothing_and_publishes_nothing(tmp_path):
     outcome = refresh(tmp_path / "warehouse", mirror=broken_mirror(tmp_path))
     assert outcome.failed_sources == ["safetywashing"]
     [error] = outcome.sources["safetywashing"].errors
-    assert error.startswith(f"source 'safetywashing', snapshot {PAPER.id}, file 'benchmarks_chat_models.csv': sha256 ")
+    assert error.startswith(f"source 'safetywashing', snapshot {PAPER.id} ({PAPER.date[:10]}), "
+                            "file 'benchmarks_chat_models.csv': sha256 ")
     assert "differs from the pinned" in error
     assert Warehouse(directory=str(tmp_path / "warehouse")).landed.content_ids("safetywashing") == []
     assert outcome.job.success and not outcome.published  # nothing new: nothing to publish
@@ -139,9 +140,10 @@ def test_cli_reports_the_bad_file_keeps_the_last_good_snapshot_and_the_marts(war
     out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)),
                                    "--quiet", "--source", "safetywashing"])
     assert out.exit_code == 3, out.output
-    assert (f"FAILED (kept the last good snapshot): source 'safetywashing', snapshot {PAPER.id}, "
-            "file 'benchmarks_chat_models.csv': sha256") in out.output
-    assert "error: 1 source(s) failed and kept their last good snapshot: safetywashing" in out.output
+    assert (f"FAILED (this snapshot is not landed; the source's others are): source 'safetywashing', snapshot "
+            f"{PAPER.id} ({PAPER.date[:10]}), file 'benchmarks_chat_models.csv': sha256") in out.output
+    assert (f"error: 1 source(s) had failures: safetywashing (1 snapshot(s) not landed); version {version} stays "
+            "current") in out.output
     assert Store(warehouse_copy).current_version() == version
     assert table(warehouse_copy, "select * from marts.benchmark_correlations").equals(before)
 

@@ -175,8 +175,11 @@ def test_a_changed_latest_file_adds_one_snapshot_and_keeps_the_old_ones(runs):
 def test_a_broken_latest_file_keeps_the_last_good_snapshot_and_the_others_publish(runs):
     out = runs["broken"]
     assert out.exit_code == 3, out.output
-    assert "FAILED (kept the last good snapshot): source 'arena', file 'lmarena_text.csv', line 1: an HTML page" in out.output
-    assert "1 source(s) failed and kept their last good snapshot: arena; the others were published" in out.output
+    held = runs["changed_snapshots"].filter(pl.col("source") == "arena").height
+    assert (f"FAILED (kept the last good snapshot: {held} held, newest 2026-11-27 " in out.output
+            and "source 'arena', file 'lmarena_text.csv', line 1: an HTML page" in out.output)
+    assert "1 source(s) had failures: arena (1 latest address(es) failed); version " in out.output
+    assert "stays current" in out.output
     counts = dict(table(runs["root"], "select source, count(*) from marts.snapshots group by all").iter_rows())
     assert counts == dict(runs["changed_snapshots"].group_by("source").len().iter_rows())
     checks = table(runs["root"], "select count(*) n from marts.scores where source = 'safetywashing'")
