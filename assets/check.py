@@ -8,6 +8,7 @@ taken from the warehouse gives back the warehouse's row. No dagster import.
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 
@@ -54,38 +55,70 @@ class CheckResult:
         return f"MODERATE capabilities correlation {rho:.2f}{interval} (between {LOW} and {HIGH})"
 
 
-def read_scores(data: bytes, file: str) -> pl.DataFrame:
-    """``model, score`` (oriented so that higher is better) from a CSV; errors name the file and line."""
+def _decode(data: bytes, file: str) -> str:
+    """The file's text; a file that is not UTF-8 is refused naming the line of its first bad byte."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CheckError(f"{file}: not UTF-8: it starts with a UTF-16 byte-order mark; save it as UTF-8")
     try:
-        frame = pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except Exception as exc:  # noqa: BLE001 - polars raises several kinds for a file that is not CSV
-        raise CheckError(f"{file}: not a readable CSV ({' '.join(str(exc).split())[:200]})") from None
-    missing = {"model", "score"} - set(frame.columns)
-    if missing:
-        raise CheckError(f"{file}: missing column(s) {sorted(missing)}; expected model, score[, higher_is_better]")
-    rows = []
-    for line, row in enumerate(frame.iter_rows(named=True), start=2):
-        name = (row["model"] or "").strip()
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CheckError(f"{file}, line {line}: not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+                         "save it as UTF-8") from None
+    if "\0" in text:
+        line = text[: text.index("\0")].count("\n") + 1
+        raise CheckError(f"{file}, line {line}: a NUL character: not a UTF-8 text CSV (UTF-16 has one beside every "
+                         "ASCII character); save it as UTF-8")
+    return text
+
+
+def read_scores(data: bytes, file: str) -> pl.DataFrame:
+    """``model, score`` (oriented so that higher is better) from a CSV; errors name the file and line.
+
+    Two rows whose names have one ``model_key`` (two spellings of one model) are refused, naming both lines."""
+    reader = csv.reader(io.StringIO(_decode(data, file), newline=""), strict=True)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        missing = {"model", "score"} - set(header)
+        if missing:
+            raise CheckError(f"{file}, line 1: missing column(s) {sorted(missing)} in the header {header}; expected "
+                             "model, score[, higher_is_better]")
+        records = []
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                raise CheckError(f"{file}, line {reader.line_num}: {len(fields)} field(s), the header has {len(header)}")
+            records.append((reader.line_num, dict(zip(header, fields))))
+    except csv.Error as exc:
+        raise CheckError(f"{file}, line {reader.line_num}: not a readable CSV row ({exc})") from None
+    if not records:
+        raise CheckError(f"{file}: no rows after the header; a check needs model, score rows")
+    rows, first = [], {}
+    for line, row in records:
+        name = row["model"].strip()
         if not name:
             raise CheckError(f"{file}, line {line}: empty model name")
         try:
             score = float(row["score"])
-        except (TypeError, ValueError):
+        except ValueError:
             raise CheckError(f"{file}, line {line}: score {row['score']!r} of {name!r} is not a number") from None
         if not np.isfinite(score):
             raise CheckError(f"{file}, line {line}: score of {name!r} is not finite")
         flag = (row.get("higher_is_better") or "true").strip().lower()
         if flag not in ("true", "false", "1", "0", "yes", "no"):
             raise CheckError(f"{file}, line {line}: higher_is_better {row['higher_is_better']!r} is not true/false")
+        key = model_key(name).key
+        if key in first:
+            other_line, other = first[key]
+            raise CheckError(f"{file}, lines {other_line} and {line}: {other!r} and {name!r} are one model "
+                             f"(model_key {key!r}); keep one row per model")
+        first[key] = (line, name)
         rows.append({"model": name, "score": score if flag in ("true", "1", "yes") else -score, "line": line})
-    out = pl.DataFrame(rows, schema={"model": pl.String, "score": pl.Float64, "line": pl.Int64})
-    dupes = out.filter(pl.col("model").is_duplicated())
-    if not dupes.is_empty():
-        raise CheckError(f"{file}, lines {dupes['line'].to_list()}: model {dupes['model'][0]!r} appears more than once")
-    return out
+    return pl.DataFrame(rows, schema={"model": pl.String, "score": pl.Float64, "line": pl.Int64})
 
 
-def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet):
+def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet, file: str):
     """Each row's model in the population, by key: the name's rule key or any key `marts.model_identity`
     gives the name (a reviewed alias), against each model's identity key and rule key. A row joins only
     when exactly one model of the population shares a key."""
@@ -97,13 +130,18 @@ def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet):
                              "where model_key is not null and raw_name in (select unnest(?)) group by raw_name",
                              [scores["model"].to_list()]).fetchall())
     y = np.full(len(ms.model_ids), np.nan)
-    matched, unmatched = [], []
-    for name, score in scores.select("model", "score").iter_rows():
+    matched, unmatched, taken = [], [], {}
+    for name, score, line in scores.select("model", "score", "line").iter_rows():
         keys = {model_key(name).key, *known.get(name, [])}
         found = set().union(*(owners.get(k, set()) for k in keys))
         key = model_key(name).key
         if len(found) == 1:
             model_id = found.pop()
+            if model_id in taken:  # two spellings that only a reviewed alias makes one model
+                other_line, other = taken[model_id]
+                raise CheckError(f"{file}, lines {other_line} and {line}: {other!r} and {name!r} both stand for model "
+                                 f"{model_id!r} of analysis {ms.analysis!r} (model_key {key!r}); keep one row per model")
+            taken[model_id] = (line, name)
             y[ms.model_ids.index(model_id)] = score
             matched.append((name, model_id, key))
         else:
@@ -114,10 +152,11 @@ def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet):
 
 
 def check(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, analysis: str | None = None,
-          benchmark: str = "your_benchmark") -> CheckResult:
+          benchmark: str = "your_benchmark", file: str = "scores") -> CheckResult:
     """Correlate ``scores`` (from :func:`read_scores`) with an analysis of the published warehouse ``con``.
 
-    ``analysis`` None: the fitted analysis whose newest population matches the most rows.
+    ``analysis`` None: the fitted analysis whose newest population matches the most rows. ``file`` names the
+    scores' file in errors.
     """
     analyses = fitted_analyses(con)
     if analysis is not None:
@@ -131,7 +170,7 @@ def check(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, analysis: str | 
         if not sets:
             continue
         ms = sets[-1]
-        y, matched, unmatched = _match(con, scores, ms)
+        y, matched, unmatched = _match(con, scores, ms, file)
         if best is None or matched.height > best[2].height:
             best = (a, ms, matched, unmatched, y)
     if best is None:

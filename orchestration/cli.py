@@ -309,7 +309,7 @@ def check(
     try:
         frame = read_scores(scores.read_bytes(), str(scores))
         with store.read(version) as con:
-            result = run_check(con, frame, analysis, benchmark=scores.stem)
+            result = run_check(con, frame, analysis, benchmark=scores.stem, file=str(scores))
     except OSError as exc:
         raise fail(f"{scores}: {exc.strerror or exc}", 2) from None
     except (CheckError, WarehouseError) as exc:

@@ -60,3 +60,38 @@ def test_bad_rows_are_named(tmp_path):
     assert out.exit_code == 2 and f"{path}, line 3: score 'x' of 'b' is not a number" in out.output
     path.write_text("name,score\na,1\n")
     assert "missing column(s) ['model']" in CliRunner().invoke(app, ["check", str(path)]).output
+
+
+def test_two_spellings_of_one_model_are_refused_naming_both_lines(refreshed, tmp_path):
+    path = column_csv(tmp_path / "twice.csv", "MT_Bench")
+    rows = path.read_text().splitlines()
+    name = "Llama-2-13b-chat-hf"
+    path.write_text("\n".join(rows + [f"{name.upper()},5.0"]) + "\n")
+    out = CliRunner().invoke(app, ["check", str(path), "--warehouse", str(refreshed)])
+    assert out.exit_code == 2, out.output
+    line = 1 + next(i for i, r in enumerate(rows) if r.startswith(name + ","))
+    assert (f"error: {path}, lines {line} and {len(rows) + 1}: {name!r} and 'LLAMA-2-13B-CHAT-HF' are one model "
+            "(model_key 'llama-2-13b-chat'); keep one row per model") in out.output
+
+
+def test_matched_counts_distinct_models_and_equals_n(refreshed, tmp_path):
+    path = column_csv(tmp_path / "mt.csv", "MT_Bench")
+    out = CliRunner().invoke(app, ["check", str(path), "--warehouse", str(refreshed)])
+    n = len(path.read_text().splitlines()) - 1
+    assert f"{n} of {n} models matched" in out.output and f"versus capabilities  n={n} " in out.output
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"model,score\n", ": no rows after the header; a check needs model, score rows"),
+    (b"model,score\na,1\nb,2,3\n", ", line 3: 3 field(s), the header has 2"),
+    (b"model,score\na,1\n\xff\xd8\xff\xe0garbage\n", ", line 3: not UTF-8 (byte 16: b'\\xff'); save it as UTF-8"),
+    ("model,score\na,1\n".encode("utf-16"), ": not UTF-8: it starts with a UTF-16 byte-order mark; save it as UTF-8"),
+    ("model,score\na,1\n".encode("utf-16-le"), ", line 1: a NUL character: not a UTF-8 text CSV"),
+    (b'model,score\n"a,1\n', ", line 2: not a readable CSV row (unexpected end of data)"),
+], ids=["header-only", "ragged", "garbage", "utf-16", "utf-16-no-bom", "open-quote"])
+def test_unreadable_files_exit_2_naming_the_line(tmp_path, data, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(data)
+    out = CliRunner().invoke(app, ["check", str(path)])
+    assert out.exit_code == 2, out.output
+    assert f"error: {path}{message}" in out.output
