@@ -69,7 +69,7 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     root, seconds = distributed
     reference = marts(every_source["root"])
     got = marts(root)
-    assert len(got) == 14 and got.keys() == reference.keys() and got["scores"].height > 100_000
+    assert len(got) == 15 and got.keys() == reference.keys() and got["scores"].height > 100_000
     for table, frame in reference.items():
         assert got[table].equals(frame), table
     assert leftovers(root) == []

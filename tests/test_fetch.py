@@ -38,8 +38,9 @@ def test_pinned_checksum_mismatch_is_refused_and_nothing_is_landed(tmp_path):
                             resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(tmp_path / "mirror"))})
     assert not result.success
     message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
-    assert message.startswith("source 'demo', snapshot v1, file 'a.csv': sha256 ")
-    assert "differs from the pinned" in message and "Nothing was landed" in message
+    assert message.startswith("source 'demo': 1 of 1 pinned snapshot(s) could not be landed (the other 0 are): "
+                              "source 'demo', snapshot v1 (2024-01-01), file 'a.csv': sha256 ")
+    assert "differs from the pinned" in message and "a corrupted or changed file, refused" in message
     assert warehouse.landed.content_ids("demo") == []
 
 
