@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -15,7 +15,7 @@ import typer
 from typer.exceptions import TyperException
 
 from assets.settings import BootstrapSettings, CapabilitiesSettings, SettingsError, validate
-from assets.warehouse import Store, WarehouseError, query_frame
+from assets.warehouse import Store, WarehouseError
 
 from .profiles import Profile, ProfileError, current as current_profile
 
@@ -246,6 +246,9 @@ def sql(
     warehouse: WarehouseOption = None,
     version: VersionOption = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    limit: Annotated[Optional[int], typer.Option(
+        help="Rows to print (default: 40 in the table format, every row in CSV and JSON).", min=0)] = None,
+    timeout: Annotated[float, typer.Option(help="Cancel the query after this many seconds (exit 124).", min=0.001)] = 300.0,
     allow_files: Annotated[
         bool, typer.Option(help="Let the query read and write files (read_csv, copy ... to): off by default.")
     ] = False,
@@ -256,10 +259,14 @@ def sql(
     """Run a read-only SQL query on the current published version (or --version) and print the result.
 
     The query cannot write the warehouse, nor read or write files, attach databases or install
-    extensions, unless --allow-files lets it reach files (to join your own CSV or Parquet, say).
+    extensions, unless --allow-files lets it reach files (to join your own CSV or Parquet, say). Rows
+    stream: a CSV or JSON of any size never sits in memory. Lists, structs and maps print as JSON,
+    intervals as ISO 8601. Exit codes: 0 done, 1 the query failed, 2 nothing published or bad options,
+    124 --timeout reached, 130 interrupted (Ctrl-C).
     """
     import duckdb
-    import polars as pl
+
+    from .sql_output import write_csv, write_json, write_table
 
     store = Store(warehouse or "")
     try:
@@ -270,22 +277,63 @@ def sql(
             settings = settings_from_environment()
             if not settings.uri:
                 raise WarehouseError("--remote needs SAFETYWASH_OBJECTS (a folder or s3://bucket/prefix)")
-            with read_remote(*settings.filesystem()) as con:
-                frame = query_frame(con, query)
+            connection = read_remote(*settings.filesystem())
         else:
-            with store.read(version, allow_files=allow_files) as con:
-                frame = query_frame(con, query)
+            connection = store.read(version, allow_files=allow_files)
+        with connection as con, Cancellation(con, timeout) as cancel:
+            try:
+                relation = con.sql(query)
+                if relation is None:  # a statement with no result (set, pragma ...)
+                    return
+                if format is Format.csv:
+                    write_csv(relation, sys.stdout, limit)
+                elif format is Format.json:
+                    write_json(relation, sys.stdout, limit)
+                else:
+                    width = min(max(shutil.get_terminal_size((160, 24)).columns, 80), 240)
+                    write_table(relation, sys.stdout, 40 if limit is None else limit, width)
+                sys.stdout.flush()
+            except (duckdb.InterruptException, KeyboardInterrupt):
+                raise cancel.exit() from None
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except duckdb.Error as exc:
         raise fail(" ".join(str(exc).split()), 1) from None
-    if format is Format.csv:
-        sys.stdout.write(frame.write_csv())
-    elif format is Format.json:
-        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=1) + "\n")
-    else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=240, tbl_hide_dataframe_shape=False):
-            typer.echo(frame)
+    except BrokenPipeError:  # the reader stopped reading (`| head`): not an error of the query
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class Cancellation:
+    """Interrupts a DuckDB query at ``timeout`` seconds or at Ctrl-C, and turns either into one line and an
+    exit code (124, 130) instead of a traceback."""
+
+    def __init__(self, con, timeout: float):
+        self.con, self.timeout, self.reason = con, timeout, None
+
+    def _cancel(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.con.interrupt()
+
+    def __enter__(self) -> "Cancellation":
+        import signal
+        import threading
+
+        self.timer = threading.Timer(self.timeout, self._cancel, args=("timeout",))
+        self.timer.daemon = True
+        self.timer.start()
+        self.previous = signal.signal(signal.SIGINT, lambda *_: self._cancel("interrupt"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        self.timer.cancel()
+        signal.signal(signal.SIGINT, self.previous)
+
+    def exit(self) -> typer.Exit:
+        if self.reason == "timeout":
+            return fail(f"query cancelled after {self.timeout:g} s (--timeout)", 124)
+        return fail("query cancelled (interrupted)", 130)
 
 
 @app.command()
