@@ -53,8 +53,13 @@ def write_report(store: Store, out_dir: Path | str | None = None, version: str |
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
     tmp = out / f".{REPORT_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, exc.filename or str(path)) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return Report(path.resolve(), info["version"], analyses, charts)
 
 

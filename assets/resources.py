@@ -7,6 +7,8 @@ definitions serve the CLI, ``dg dev`` and the tests; the Launchpad can override 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,15 +85,38 @@ class Warehouse(dg.ConfigurableResource):
         return self.store.candidate(context.run.root_run_id or context.run.run_id)
 
 
+UNREACHABLE_SECONDS = 300.0
+"""How long a host that could not be reached is not asked again by this process."""
+_unreachable: dict[str, tuple[float, str]] = {}
+_unreachable_lock = threading.Lock()
+
+
+def _host_down(host: str) -> str | None:
+    with _unreachable_lock:
+        since, reason = _unreachable.get(host, (0.0, ""))
+        return reason if time.monotonic() - since < UNREACHABLE_SECONDS else None
+
+
+def _mark_down(host: str, reason: str) -> None:
+    with _unreachable_lock:
+        _unreachable[host] = (time.monotonic(), reason)
+
+
 class Fetcher(dg.ConfigurableResource):
     """HTTP(S) fetching with timeouts and retries, or an offline mirror folder.
 
     With ``mirror`` (or ``$SAFETYWASH_MIRROR``) set to ``DIR``, a fetch of ``https://H/P`` reads
     ``DIR/H/P`` instead; everything downstream (checksums, storage, fetch log) is unchanged.
+
+    A server that answers 429 or 5xx is retried ``retries`` times with exponential backoff. A host that
+    cannot be reached at all (no DNS, no route, connect timeout) is tried twice, then every other address
+    on it fails at once for :data:`UNREACHABLE_SECONDS`, naming the way to a mirror: offline, a refresh
+    fails in seconds rather than retrying each of its ~150 addresses.
     """
 
     mirror: str = ""
     timeout_seconds: float = 30.0
+    connect_timeout_seconds: float = 5.0
     retries: int = 4
     backoff_seconds: float = 1.0
 
@@ -126,8 +151,13 @@ class Fetcher(dg.ConfigurableResource):
             if etag is not None and etag == tag:
                 return Fetched(None, tag, modified)
             return Fetched(path.read_bytes(), tag, modified)
+        host = urlsplit(url).netloc
+        if (reason := _host_down(host)) is not None:
+            raise FetchError(f"{url}: not tried, {host} was unreachable moments ago ({reason}); offline, "
+                             "point --mirror or SAFETYWASH_MIRROR at a mirror folder")
         retry = Retry(
             total=self.retries,
+            connect=1,
             backoff_factor=self.backoff_seconds,
             status_forcelist=(429, 500, 502, 503, 504),
             allowed_methods=("GET",),
@@ -141,10 +171,43 @@ class Fetcher(dg.ConfigurableResource):
             session.mount("https://", HTTPAdapter(max_retries=retry))
             session.mount("http://", HTTPAdapter(max_retries=retry))
             try:
-                response = session.get(url, timeout=self.timeout_seconds, headers=headers)
+                response = session.get(url, timeout=(self.connect_timeout_seconds, self.timeout_seconds), headers=headers)
                 if response.status_code == 304:
                     return Fetched(None, response.headers.get("ETag", etag), response.headers.get("Last-Modified", last_modified))
                 response.raise_for_status()
+            except requests.ConnectionError as exc:
+                if _unreached(exc):
+                    reason = _cause(exc)
+                    _mark_down(host, reason)
+                    raise FetchError(f"{url}: {host} cannot be reached ({reason}); no mirror is set: offline, point "
+                                     "--mirror or SAFETYWASH_MIRROR at a mirror folder") from exc
+                raise FetchError(f"{url}: {exc}") from exc
             except requests.RequestException as exc:
                 raise FetchError(f"{url}: {exc}") from exc
             return Fetched(response.content, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+
+def _unreached(exc: requests.ConnectionError) -> bool:
+    """Whether the connection itself failed (DNS, route, refused, connect timeout), not a read after it."""
+    import urllib3.exceptions as u3
+
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (u3.NewConnectionError, u3.ConnectTimeoutError, requests.ConnectTimeout)):
+            return True
+        if isinstance(cause, u3.MaxRetryError):
+            cause = cause.reason
+            continue
+        cause = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else cause.__cause__
+    return False
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a connection error, in one short line (``Name or service not known``)."""
+    text = str(exc)
+    for marker in ("Failed to resolve", "Name or service not known", "Temporary failure in name resolution",
+                   "Connection refused", "Network is unreachable", "No route to host", "timed out"):
+        if marker in text:
+            return marker.lower() if marker != "Failed to resolve" else "the name does not resolve"
+    return " ".join(text.split())[:200]

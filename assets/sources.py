@@ -354,14 +354,16 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         for reg in sources:
             if missing := missing_pinned(reg, landed):
                 failed = landed.failures(reg.name)
-                context.log.warning(f"{reg.name}: {len(missing)} pinned snapshot(s) not landed ({len(failed)} failed: "
-                                    f"{'; '.join(describe_failure(f) for f in failed.values()) or '-'}); backfill "
+                why = (f"{len(failed)} failed: {'; '.join(describe_failure(f) for f in failed.values())}" if failed
+                       else "not fetched yet")
+                context.log.warning(f"{reg.name}: {len(missing)} pinned snapshot(s) not landed ({why}); backfill "
                                     f"snapshots/{reg.name} (`safetywash refresh` does it) to add them")
         held = _published_snapshots(warehouse)
         changed = sorted(name for name, rows in resolved.items()
                          if any((r.snapshot, r.content_id) not in held.get(name, set()) for r in rows))
         if not changed and not config.force:
             context.log.info("no source has a new snapshot since the published version: nothing to rebuild")
+            warehouse.store.clean()  # what an earlier failed run left (its candidate) goes at the next start
             return
         candidate = warehouse.candidate(context)
         with candidate.connect() as con:

@@ -45,8 +45,9 @@ PARQUET_DIR = "parquet"
 VERSION_FILE = "version.json"
 RUN_FILE = "run.json"
 LOCK_FILE = ".refresh.lock"
-DISCARDED_DIR = ".discarded"  # one empty file per run whose candidate a later run discarded
+DISCARDED_DIR = ".discarded"  # one empty file per run whose candidate a later run discarded (the newest kept)
 TOMBSTONE_DAYS = 30
+TOMBSTONE_KEEP = 100  # and at most this many, the newest
 DEFAULT_KEEP_VERSIONS = 5
 # the Dagster concurrency pool of every step that writes the warehouse (limit 1 in dagster.yaml)
 WRITER_POOL = "safetywash_warehouse"
@@ -187,19 +188,23 @@ def writer_lock(root: Path, *, wait: bool, on_wait: Callable[[str], None] | None
             if on_wait:
                 on_wait(holder)
             fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
-        fh.flush()
+        _note_holder(fh.fileno(), f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}")
         held[root] = 1
         try:
             yield
         finally:
             held.pop(root, None)
-            fh.seek(0)
-            fh.truncate()
-            fh.flush()
+            _note_holder(fh.fileno(), "")
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _note_holder(fd: int, text: str) -> None:
+    """Who holds the lock, for the waiting message: a courtesy, so a full disk does not stop the writer."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError:
+        pass
 
 
 # ----------------------------------------------------------------------------------------- candidate
@@ -280,8 +285,15 @@ class Store:
     def lock(self, wait: bool, on_wait: Callable[[str], None] | None = None):
         return writer_lock(self.root, wait=wait, on_wait=on_wait)
 
+    def check_folder(self) -> None:
+        """Refuse a warehouse path that names something other than a folder."""
+        if self.root.exists() and not self.root.is_dir():
+            raise WarehouseError(f"the warehouse path {self.root} is a file, not a folder: pass --warehouse (or "
+                                 "SAFETYWASH_WAREHOUSE) a folder, or move the file")
+
     def check_usable(self) -> None:
         """Refuse, in one line, a warehouse folder that cannot be created or written."""
+        self.check_folder()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".probe.{os.getpid()}"
@@ -298,6 +310,7 @@ class Store:
 
     def versions(self) -> list[dict]:
         """Every kept published version, newest first, as recorded in its ``version.json``."""
+        self.check_folder()
         out = []
         if self.versions_dir.is_dir():
             for path in sorted(self.versions_dir.iterdir(), reverse=True):
@@ -307,6 +320,7 @@ class Store:
 
     def version_db(self, version: str | None = None) -> Path:
         """The DuckDB file of ``version`` (default: the current one), resolved once."""
+        self.check_folder()
         chosen = version or self.current_version()
         if chosen is None:
             raise WarehouseError(f"nothing is published in {self.root} yet; run `safetywash refresh` first")
@@ -396,8 +410,9 @@ class Store:
             tombstones = self.root / DISCARDED_DIR
             tombstones.mkdir(exist_ok=True)
             (tombstones / json.loads(run_file.read_text())["run_key"]).touch()
-            for old in tombstones.iterdir():
-                if time.time() - old.stat().st_mtime > TOMBSTONE_DAYS * 86400:
+            by_age = sorted(tombstones.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+            for rank, old in enumerate(by_age):
+                if rank >= TOMBSTONE_KEEP or time.time() - old.stat().st_mtime > TOMBSTONE_DAYS * 86400:
                     old.unlink()
         for path in (self.candidate_dir, self.root / ".candidate.tmp"):
             if path.exists():

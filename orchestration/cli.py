@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import re
 import shutil
 import sys
 import time
@@ -61,6 +64,16 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
     return typer.Exit(code)
 
 
+def os_error(exc: OSError, doing: str) -> str:
+    """An OSError in one line: its cause first, then what was being done and where
+    (``no space left on device while writing /w/candidate/safetywash.duckdb``)."""
+    cause = (exc.strerror or str(exc)).lower()
+    where = exc.filename2 or exc.filename or ""
+    if exc.errno not in _WRITING:
+        return f"{cause} at {where}" if where else cause
+    return f"{cause} while {doing}{f' {where}' if where else ''}"
+
+
 class Output(str, Enum):
     progress = "progress"
     verbose = "verbose"
@@ -94,19 +107,49 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Ou
     if output is not Output.progress:
         return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=output is Output.quiet, sources=sources,
                                   profile=profile)
-    path = log_file(store.root)
-    typer.echo(f"log: {path}", err=True)
-    with path.open("w", encoding="utf-8") as log:
-        progress = Progress(sys.stderr, log, level=getattr(logging, log_level.upper()))
+    try:
+        path = log_file(store.root)
+        log = path.open("w", encoding="utf-8")
+        typer.echo(f"log: {path}", err=True)
+    except OSError as exc:
+        path, log = None, io.StringIO()
+        typer.echo(f"log: not written ({os_error(exc, 'creating')}); the run goes on", err=True)
+    progress = Progress(sys.stderr, log, level=getattr(logging, log_level.upper()))
+    try:
         return refresh_in_process(defs, warehouse, fetcher, run_config, sources=sources, progress=progress,
                                   profile=profile)
+    finally:
+        try:
+            log.close()
+        except OSError as exc:
+            progress.log_error = progress.log_error or exc
+        if progress.log_error is not None and path is not None:
+            typer.echo(f"log: {path} is incomplete ({os_error(progress.log_error, 'writing')})", err=True)
 
 
 def step_errors(result) -> list[str]:
     """One line per failed step: the step and its own message (source, file, line, digests)."""
     from .runs import step_failures
 
-    return [f"step {step} failed: {message}" for step, message in step_failures(result)]
+    return [f"step {step} failed: {plain_cause(message)}" for step, message in step_failures(result)]
+
+
+_ERRNO = re.compile(r"^(?:[\w.]+: )?\[Errno (\d+)\] ([^:]+?)(?:: '([^']*)'(?: -> '([^']*)')?)?$")
+_DISK_FULL = "No space left on device"
+_WRITING = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG)  # errors only a write meets
+
+
+def plain_cause(message: str) -> str:
+    """A step's error with an operating-system cause said first: ``OSError: [Errno 28] No space left on
+    device: '/w/x'`` becomes ``no space left on device while writing /w/x``, and DuckDB's and others'
+    messages that end in a full disk start with it."""
+    if match := _ERRNO.match(message):
+        code, cause, where = int(match.group(1)), match.group(2).lower(), match.group(4) or match.group(3)
+        doing = "while writing" if code in _WRITING else "at"
+        return f"{cause} {doing} {where}" if where else cause
+    if _DISK_FULL in message and not message.lower().startswith(_DISK_FULL.lower()):
+        return f"{_DISK_FULL.lower()}: {message}"
+    return message
 
 
 @app.command()
@@ -156,7 +199,6 @@ def refresh(
         "capabilities": {"config": caps.model_dump()},
         "marts__benchmark_correlations": {"config": bootstrap.model_dump(exclude={"resamples_per_step"})},
     }
-    before = None
     previous = os.environ.get("SAFETYWASH_ANALYSES")
     if analyses is not None:  # read by the run's steps; restored after, for callers that invoke this in-process
         os.environ["SAFETYWASH_ANALYSES"] = str(analyses.resolve())
@@ -175,13 +217,21 @@ def refresh(
                 typer.echo("the analyses file differs from the published version's: rebuilding the analyses", err=True)
                 force = True
             output = Output.quiet if quiet else Output.verbose if verbose else Output.progress
-            outcome = run_refresh(store, mirror, output, log_level.value, asset_config, force, source, profile)
+            outcome = None
+            try:
+                outcome = run_refresh(store, mirror, output, log_level.value, asset_config, force, source, profile)
+            finally:
+                if outcome is None or not outcome.success:
+                    discard_candidate(store)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        raise fail(f"{type(exc).__name__}: {exc}", 1, None if debug else "(run again with --debug for the traceback)") from None
+        cause = plain_cause(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        kept = readers_see(store)
+        raise fail(f"refresh FAILED: {cause}; nothing was published: {kept}", 1,
+                   None if debug else "(run again with --debug for the traceback)") from None
     finally:
         if analyses is not None:
             if previous is None:
@@ -189,13 +239,12 @@ def refresh(
             else:
                 os.environ["SAFETYWASH_ANALYSES"] = previous
     seconds = time.perf_counter() - started
-    sources_summary(outcome)
+    sources_summary(outcome, store)
     if not outcome.success:
         for result in [*outcome.backfills, outcome.job]:
             for line in step_errors(result):
                 typer.echo(f"error: {line}", err=True)
-        kept = f"readers still see version {before}" if before else "nothing has been published yet"
-        raise fail(f"refresh FAILED after {seconds:.1f} s; nothing was published: {kept}")
+        raise fail(f"refresh FAILED after {seconds:.1f} s; nothing was published: {readers_see(store)}")
     version = store.current_version()
     if not outcome.published and version is None:
         typer.echo(f"refresh done in {seconds:.1f} s: no source has a snapshot yet, so nothing was published")
@@ -220,20 +269,45 @@ def refresh(
         raise fail(f"{len(outcome.failed_sources)} source(s) had failures: {what}; {state}", 3)
 
 
+def readers_see(store: Store) -> str:
+    version = store.current_version()
+    return f"readers still see version {version}" if version else "nothing has been published yet"
+
+
+def discard_candidate(store: Store) -> None:
+    """Remove what a failed refresh left (its candidate, up to twice a version, and temporary files); what
+    cannot be removed now (a full disk) the next run's start removes."""
+    try:
+        store.clean()
+    except OSError as exc:
+        typer.echo(f"warning: the failed run's candidate stays until the next refresh ({os_error(exc, 'removing')})",
+                   err=True)
+
+
 def failure_counts(report) -> str:
     parts = [f"{len(report.snapshot_errors)} snapshot(s) not landed" if report.snapshot_errors else "",
              f"{len(report.latest_errors)} latest address(es) failed" if report.latest_errors else ""]
     return ", ".join(p for p in parts if p)
 
 
-def sources_summary(outcome) -> None:
-    """One line per source: its snapshots, its newest, what its latest addresses answered, its errors."""
+SHOWN_SNAPSHOT_ERRORS = 3
+
+
+def sources_summary(outcome, store: Store) -> None:
+    """One line per source: its snapshots, its newest, what its latest addresses answered, its errors (the
+    first few failed snapshots; every one is in the landed store's ``failures.json``)."""
+    from assets.snapshots import LandedStore
+
     typer.echo("sources:")
     for name, report in sorted(outcome.sources.items()):
         latest = f"  latest: {', '.join(report.latest)}" if report.latest else ""
         typer.echo(f"  {name:<14} {report.snapshots:>3} snapshot(s), newest {report.newest[:19] or '-'}{latest}")
-        for error in report.snapshot_errors:
-            typer.echo(f"    FAILED (this snapshot is not landed; the source's others are): {error}", err=True)
+        others = "the source's others are" if report.snapshots else "nor is any other of this source"
+        for error in report.snapshot_errors[:SHOWN_SNAPSHOT_ERRORS]:
+            typer.echo(f"    FAILED (this snapshot is not landed; {others}): {error}", err=True)
+        if (more := len(report.snapshot_errors) - SHOWN_SNAPSHOT_ERRORS) > 0:
+            typer.echo(f"    ... and {more} more snapshot(s) not landed, each listed in "
+                       f"{LandedStore(store.root).root / name / 'failures.json'}", err=True)
         kept = (f"kept the last good snapshot: {report.snapshots} held, newest {report.newest[:19]}" if report.snapshots
                 else "nothing kept: this source has no snapshot yet")
         for error in report.latest_errors:
@@ -397,7 +471,7 @@ def report(
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
     except OSError as exc:
-        raise fail(f"{out}: {exc.strerror or exc}", 2) from None
+        raise fail(f"cannot write the report: {os_error(exc, 'writing')}; nothing was written", 2) from None
     typer.echo(f"report of version {written.version}: {written.path} ({len(written.analyses)} analyses, "
                f"{written.charts} charts); open it in a browser: {written.path.as_uri()}")
 
@@ -424,7 +498,10 @@ def tables(warehouse: WarehouseOption = None, version: VersionOption = None) -> 
 def versions(warehouse: WarehouseOption = None) -> None:
     """List the kept published versions, newest first: id, time, run, source snapshots, row counts."""
     store = Store(warehouse or "")
-    kept = store.versions()
+    try:
+        kept = store.versions()
+    except WarehouseError as exc:
+        raise fail(str(exc), 2) from None
     if not kept:
         raise fail(f"nothing is published in {store.root} yet; run `safetywash refresh` first", 2)
     current = store.current_version()

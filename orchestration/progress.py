@@ -4,10 +4,14 @@ A Dagster logger (``progress``, in the Definitions) receives every event of a ru
 run config and installs a :class:`Progress` that draws one line (redrawn in place on a terminal, a line every
 few seconds otherwise) and writes every log line to the log file. Runs launched without it (the UI, the
 schedule) log to the console as usual.
+
+The log file is a convenience, never a reason to fail a run: when it cannot be written (a full disk, say)
+the handler stops writing it and remembers why (:attr:`Progress.log_error`), and the run goes on.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -36,6 +40,7 @@ class Progress(logging.Handler):
         self.current = ""
         self._drawn = 0.0
         self._width = 0
+        self.log_error: OSError | None = None
         self.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
 
     def __enter__(self) -> "Progress":
@@ -52,11 +57,20 @@ class Progress(logging.Handler):
 
     def write_log(self, text: str) -> None:
         """Other output of the run (dbt's lines) into the log file only."""
-        self.log.write(text)
+        if self.log_error is not None:
+            return
+        try:
+            self.log.write(text)
+        except OSError as exc:
+            self.log_error = exc
+
+    def as_stream(self) -> "LogStream":
+        """A text stream into the log file (for ``redirect_stdout``) that shares its quiet failure."""
+        return LogStream(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= self.level_written:
-            self.log.write(self.format(record) + "\n")
+            self.write_log(self.format(record) + "\n")
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
         if event is None:
@@ -99,6 +113,18 @@ class Progress(logging.Handler):
             return
         self._drawn = now
         self.stream.flush()
+
+
+class LogStream(io.TextIOBase):
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.progress.write_log(text)
+        return len(text)
 
 
 def _value(metadata_value: object) -> list:

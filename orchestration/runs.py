@@ -102,7 +102,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     registry = {name: reg for name, reg in REGISTRY.items() if sources is None or name in sources}
     if progress is not None:
         quiet_io = contextlib.ExitStack()
-        quiet_io.enter_context(contextlib.redirect_stdout(progress.log))
+        quiet_io.enter_context(contextlib.redirect_stdout(progress.as_stream()))
         quiet_io.enter_context(progress)
     else:
         quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
