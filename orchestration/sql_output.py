@@ -10,7 +10,6 @@ No dagster import.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from typing import IO
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 BATCH_ROWS = 10_000
 NESTED = {"list", "struct", "map", "array", "union", "variant"}
@@ -78,22 +76,16 @@ def _batches(relation: duckdb.DuckDBPyRelation, intervals: set[str]) -> Iterator
 def write_csv(relation: duckdb.DuckDBPyRelation, out: IO[str], limit: int | None = None) -> int:
     """The result as CSV (header first, nulls empty, JSON text for nested values); returns the rows written."""
     shown, _, intervals = printable(relation)
-    sink = io.BytesIO()
-    writer = None
-    written = 0
+    written, header = 0, True
     for batch in _batches(shown, intervals):
         if limit is not None:
             batch = batch.slice(0, limit - written)
-        if writer is None:
-            writer = pacsv.CSVWriter(sink, batch.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
-        writer.write_batch(batch)
-        written += batch.num_rows
-        out.write(sink.getvalue().decode("utf-8"))
-        sink.seek(0)
-        sink.truncate()
+        # polars quotes a field only when it must (Arrow's writer quotes every string and the header)
+        out.write(pl.from_arrow(batch).write_csv(include_header=header))
+        written, header = written + batch.num_rows, False
         if limit is not None and written >= limit:
             break
-    if writer is None:  # no rows: the header alone
+    if header:  # no batch at all: the header alone
         csv.writer(out, lineterminator="\n").writerow(shown.columns)
     return written
 

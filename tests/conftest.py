@@ -21,6 +21,22 @@ def pytest_configure(config):
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
 
 
+LIGHT_CLI = ("import atexit, sys\n"
+             "atexit.register(lambda: print('heavy imports:', sorted(m for m in ('dagster', 'dbt', 'numba', 'sklearn') "
+             "if m in sys.modules), file=sys.stderr))\n"
+             "from orchestration.cli import main\nsys.argv = ['safetywash', *sys.argv[1:]]\nmain()")
+"""The CLI in a subprocess that says, last on stderr, which heavy packages it imported (a refusal imports none)."""
+
+
+def heavy_imports(stderr: str) -> tuple[str, list[str]]:
+    """(stderr without the last line, the heavy packages it names) of a :data:`LIGHT_CLI` run."""
+    import ast
+
+    *rest, last = stderr.rstrip("\n").split("\n")
+    assert last.startswith("heavy imports: "), stderr
+    return "".join(line + "\n" for line in rest), ast.literal_eval(last.removeprefix("heavy imports: "))
+
+
 def all_definitions():
     from orchestration.definitions import defs
 

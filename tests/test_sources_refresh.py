@@ -81,10 +81,7 @@ def runs(tmp_path_factory, every_source):
 
 
 def _later_runs(root, mirror, analyses):
-    out = {}
-    started = time.perf_counter()
-    out["again"] = refresh(root, mirror, FAST, sources=None)
-    out["again_seconds"] = time.perf_counter() - started
+    out = {"again": refresh(root, mirror, FAST, sources=None)}
     original = mirror_path(MIRROR, ARENA_LATEST).read_bytes()
     data, model, score = edited_arena(original)
     swap(mirror, ARENA_LATEST, data, NEW_DAY)
@@ -151,7 +148,6 @@ def test_a_refresh_with_nothing_new_rebuilds_nothing(runs):
     skipped = {e.step_key for e in again.job.all_events if e.event_type_value == "STEP_SKIPPED"}
     assert {"dbt_models", "capabilities", "marts__benchmark_correlations.plan_bootstrap", "warehouse__published"} <= skipped
     assert again.sources["arena"].latest == ["unchanged"]
-    assert runs["again_seconds"] < 3
 
 
 def test_a_changed_latest_file_adds_one_snapshot_and_keeps_the_old_ones(runs):

@@ -32,7 +32,7 @@ def test_every_type_prints_as_csv(refreshed):
     header, row = list(csv.reader(io.StringIO(out.stdout)))
     assert header == ["l", "s", "m", "i", "j", "a", "d", "b", "f", "n", "q"]
     assert row == ["[1,2]", '{"a":1,"b":[true]}', '{"k":1.5}', "P1Y3DT5H1.5S", "PT-1H-30M", "[1,2]", "1.50", "x",
-                   "nan", "", 'a,"b']
+                   "NaN", "", 'a,"b']
 
 
 def test_every_type_prints_as_json(refreshed):
