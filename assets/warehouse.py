@@ -410,9 +410,9 @@ class Store:
             tombstones = self.root / DISCARDED_DIR
             tombstones.mkdir(exist_ok=True)
             (tombstones / json.loads(run_file.read_text())["run_key"]).touch()
-            by_age = sorted(tombstones.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-            for rank, old in enumerate(by_age):
-                if rank >= TOMBSTONE_KEEP or time.time() - old.stat().st_mtime > TOMBSTONE_DAYS * 86400:
+            newest_first = sorted(((p.stat().st_mtime, p) for p in tombstones.iterdir()), reverse=True)
+            for rank, (mtime, old) in enumerate(newest_first):
+                if rank >= TOMBSTONE_KEEP or time.time() - mtime > TOMBSTONE_DAYS * 86400:
                     old.unlink()
         for path in (self.candidate_dir, self.root / ".candidate.tmp"):
             if path.exists():

@@ -67,9 +67,12 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
 def os_error(exc: OSError, doing: str) -> str:
     """An OSError in one line: its cause first, then what was being done and where
     (``no space left on device while writing /w/candidate/safetywash.duckdb``)."""
-    cause = (exc.strerror or str(exc)).lower()
-    where = exc.filename2 or exc.filename or ""
-    if exc.errno not in _WRITING:
+    return _located(exc.errno, (exc.strerror or str(exc)).lower(), exc.filename2 or exc.filename or "", doing)
+
+
+def _located(code: int | None, cause: str, where: str, doing: str) -> str:
+    """``cause while <doing> <where>`` for errors only a write meets (a full disk), else ``cause at <where>``."""
+    if code not in _WRITING:
         return f"{cause} at {where}" if where else cause
     return f"{cause} while {doing}{f' {where}' if where else ''}"
 
@@ -145,8 +148,7 @@ def plain_cause(message: str) -> str:
     messages that end in a full disk start with it."""
     if match := _ERRNO.match(message):
         code, cause, where = int(match.group(1)), match.group(2).lower(), match.group(4) or match.group(3)
-        doing = "while writing" if code in _WRITING else "at"
-        return f"{cause} {doing} {where}" if where else cause
+        return _located(code, cause, where, "writing") if where else cause
     if _DISK_FULL in message and not message.lower().startswith(_DISK_FULL.lower()):
         return f"{_DISK_FULL.lower()}: {message}"
     return message
