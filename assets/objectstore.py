@@ -64,20 +64,6 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
         return src.read()
 
 
-class ObjectStore(dg.ConfigurableResource, ObjectStoreSettings):
-    """Where the published versions and the raw store are copied for readers on other hosts (empty: nowhere)."""
-
-
-def settings_from_environment() -> ObjectStoreSettings:
-    """The object store of ``SAFETYWASH_OBJECTS`` / ``SAFETYWASH_S3_ENDPOINT`` / ``AWS_*`` (a reader's, at call time)."""
-    import os
-
-    return ObjectStoreSettings(uri=os.environ.get("SAFETYWASH_OBJECTS", ""),
-                               endpoint=os.environ.get("SAFETYWASH_S3_ENDPOINT", ""),
-                               access_key=os.environ.get("AWS_ACCESS_KEY_ID", ""),
-                               secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
-
-
 class JsonIOManager(dg.ConfigurableIOManager, ObjectStoreSettings):
     """Step outputs as JSON objects under ``<store>/io/<run id>/<step>/<output>[/<mapping key>].json``."""
 

@@ -1,7 +1,7 @@
-"""Publish: the audited candidate becomes the warehouse's current version, in one atomic step.
+"""Publish: the audited candidate becomes the lake's current version, in one DuckLake transaction.
 
 It runs only when every step before it succeeded: dbt's build (a failing dbt test fails it) and the
-blocking asset checks of the Python marts. Readers see the previous version until the pointer moves.
+blocking asset checks of the Python marts. Readers see the previous version until that commit.
 """
 
 import dagster as dg
@@ -9,11 +9,9 @@ import dagster as dg
 from .analyses import analyses_sha256
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .correlations import CORRELATIONS_KEY, HISTORY_KEY
+from .model_identity import IDENTITY_KEY, UNMATCHED_KEY
 from .residuals import RESIDUALS_KEY
-from .exports import EXPORTS_KEY
 from .metadata import table_metadata
-from .objectstore import ObjectStore
-from .remote import POINTER, upload_version
 from .resources import Warehouse
 from .settings import BootstrapSettings, CapabilitiesSettings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
@@ -26,13 +24,13 @@ SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlat
 @dg.asset(
     key=PUBLISHED_KEY,
     group_name="warehouse",
-    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, RESIDUALS_KEY, EXPORTS_KEY],
-    kinds={"duckdb"},
+    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, RESIDUALS_KEY, IDENTITY_KEY, UNMATCHED_KEY],
+    kinds={"duckdb", "ducklake"},
     pool=WRITER_POOL,
-    description="The published warehouse: this run's audited candidate (DuckDB file + Parquet) made the "
-    "current version in one atomic step. `safetywash versions` lists the kept versions.",
+    description="The published warehouse: this run's audited candidate copied into the lake in one DuckLake "
+    "transaction (a snapshot, whose commit message records the version). `safetywash versions` lists the kept ones.",
 )
-def published(context: dg.AssetExecutionContext, warehouse: Warehouse, object_store: ObjectStore) -> dg.MaterializeResult:
+def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
         sources = query_frame(con, """
@@ -54,20 +52,13 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse, object_st
     except WarehouseError as exc:
         raise dg.Failure(str(exc)) from None
     context.log.info(f"published version {info['version']} ({sum(row_counts.values())} mart rows)")
-    remote = {}
-    if object_store.uri:  # readers on other hosts: the Parquet and raw files, then the pointer, last
-        fs, base = object_store.filesystem()
-        pointer = upload_version(warehouse.store, info["version"], fs, base)
-        remote = {"remote": f"{object_store.uri.rstrip('/')}/{POINTER}",
-                  "remote_raw_files_uploaded": pointer["raw_files_uploaded"]}
-        context.log.info(f"version {info['version']} is current at {remote['remote']}")
     return dg.MaterializeResult(
         metadata={
             "version": info["version"],
-            "path": str(warehouse.store.versions_dir / info["version"]),
+            "snapshot_id": info["snapshot_id"],
+            "lake": warehouse.store.lake.uri,
             "row_counts": dg.MetadataValue.json(row_counts),
             "sources": table_metadata(sources),
-            **remote,
         },
         data_version=dg.DataVersion(info["version"]),
     )

@@ -47,8 +47,8 @@ def write_report(store: Store, out_dir: Path | str | None = None, version: str |
     """Render the published ``version`` (default: the current one) to ``out_dir/report.html``
     (default: ``<warehouse>/report``), replacing the file in one rename."""
     out = Path(out_dir) if out_dir else store.root / "report"
-    with store.read(version) as con:
-        info = _version_info(store, version)
+    info = store.version_info(version)
+    with store.read(info["snapshot_id"]) as con:
         page, analyses, charts = render(con, info)
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
@@ -61,11 +61,6 @@ def write_report(store: Store, out_dir: Path | str | None = None, version: str |
     finally:
         tmp.unlink(missing_ok=True)
     return Report(path.resolve(), info["version"], analyses, charts)
-
-
-def _version_info(store: Store, version: str | None) -> dict:
-    wanted = version or store.current_version()
-    return next(v for v in store.versions() if v["version"] == wanted)
 
 
 def render(con: duckdb.DuckDBPyConnection, info: dict) -> tuple[str, list[str], int]:

@@ -1,23 +1,22 @@
-"""The warehouse on disk: published versions, the candidate a refresh builds, the raw store, the lock.
+"""The warehouse: its DuckLake of published versions, the candidate a refresh builds, the raw store, the lock.
 
 The one home of the write path, shared by the assets, the CLI and the tests. No dagster import, so the
 CLI can take the lock and answer readers before the heavy imports.
 
-Layout of a warehouse folder::
+Layout of a warehouse folder (the lake's catalog and data may live elsewhere: PostgreSQL, S3)::
 
-    safetywash.duckdb -> current/safetywash.duckdb    fixed links: what users and notebooks open
-    parquet           -> current/parquet
-    current           -> versions/<id>                 the pointer, replaced atomically by a publish
-    versions/<id>/    safetywash.duckdb, parquet/, version.json   (read-only once published)
-    candidate/        the refresh being built: a copy of the current version, then the run's writes
-    raw/<source>/<sha256><suffix>                      append-only, content-addressed, fsynced
-    dbt_state/        dbt's partial-parse cache of this warehouse
-    .refresh.lock     one writer at a time (flock)
+    lake/catalog.sqlite, lake/data/    the published lake: DuckLake catalog + Parquet files
+    candidate/                         the refresh being built: its own lake (catalog.sqlite, data/), a copy
+                                       of the published tables plus the run's writes; run.json; work/
+    raw/<source>/<sha256><suffix>      append-only, content-addressed, fsynced
+    landed/                            parsed snapshots (Parquet), keyed by content
+    dbt_state/                         dbt's partial-parse cache of this warehouse
+    .refresh.lock                      one writer at a time (flock)
 
-A refresh writes only into ``candidate/``. Publishing checkpoints it, turns it into ``versions/<id>``
-with one rename and swings ``current`` to it with a second (``rename(2)`` of a link): readers see the
-old version or the new one, whole, and never wait for a writer, because no published file is written
-again. A run that stops anywhere leaves ``current`` untouched; the next run discards the leftovers.
+A refresh writes only into ``candidate/``. Publishing copies its tables into the lake in ONE DuckLake
+transaction whose commit message records the version: readers, pinned to a snapshot, see the old version
+or the new one, whole, and never wait for a writer. A run that stops anywhere leaves the lake untouched;
+the next run discards the leftovers. Versions are the lake's snapshots (time travel); older ones expire.
 """
 
 from __future__ import annotations
@@ -38,12 +37,19 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from . import lake
+from .lake import LakeAddress, LakeError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse"
-DUCKDB_FILE = "safetywash.duckdb"
-PARQUET_DIR = "parquet"
-VERSION_FILE = "version.json"
+LAKE_DIR = "lake"
+CATALOG_FILE = "catalog.sqlite"
+DATA_DIR = "data"
 RUN_FILE = "run.json"
+AUTHOR = "safetywash"  # the author of every publish commit in the lake
+LEGACY_DIR = "legacy"  # where the published versions of a warehouse from before the lake are moved
+LEGACY_NAMES = ("versions", "current", "safetywash.duckdb", "parquet")
+LEGACY_DUCKDB = "2.0"
 LOCK_FILE = ".refresh.lock"
 DISCARDED_DIR = ".discarded"  # one empty file per run whose candidate a later run discarded (the newest kept)
 TOMBSTONE_DAYS = 30
@@ -122,11 +128,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 def _write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` whole or not at all (fsynced temporary file, then ``rename(2)``)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -138,14 +139,6 @@ def _write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
         tmp.chmod(mode)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
-
-
-def _link_atomically(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` (relative) in one ``rename(2)``: never absent, never half-made."""
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
 
 
 # ---------------------------------------------------------------------------------------------- lock
@@ -212,37 +205,29 @@ def _note_holder(fd: int, text: str) -> None:
 
 @dataclass(frozen=True)
 class Candidate:
-    """The warehouse a refresh builds: a private copy of the current version plus the run's writes."""
+    """The lake a refresh builds: a private copy of the published tables plus the run's writes.
+
+    Its own DuckLake (catalog ``candidate/catalog.sqlite``, data ``candidate/data/``), so that every step's
+    SQL says ``marts.scores`` whether it runs against the candidate or a reader runs it against the
+    published lake.
+    """
 
     root: Path
     run_key: str
 
     @property
-    def duckdb_path(self) -> Path:
-        return self.root / DUCKDB_FILE
-
-    @property
-    def parquet_dir(self) -> Path:
-        return self.root / PARQUET_DIR
+    def address(self) -> LakeAddress:
+        return LakeAddress(f"sqlite:{self.root / CATALOG_FILE}", f"{self.root / DATA_DIR}/")
 
     @property
     def work_dir(self) -> Path:
-        """Scratch space of the run (bootstrap replicates, dbt target); removed before publishing."""
+        """Scratch space of the run (bootstrap replicates, dbt target); removed with the candidate."""
         return self.root / "work"
 
     @contextmanager
-    def connect(self, read_only: bool = False, timeout_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the candidate. Steps of one run may run in parallel processes: a step that
-        finds the file locked by a sibling retries until ``timeout_seconds``."""
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            try:
-                con = duckdb.connect(str(self.duckdb_path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose default database is the candidate lake (attached as ``candidate``)."""
+        con = lake.connect((self.address, "candidate", {"read_only": read_only}), use="candidate")
         try:
             yield con
         finally:
@@ -253,17 +238,28 @@ class Candidate:
 
 
 class Store:
-    """A warehouse folder: read its published versions, build and publish a candidate, keep raw files."""
+    """A warehouse folder: its lake's published versions, the candidate a refresh builds, raw files.
 
-    def __init__(self, root: Path | str = "", keep_versions: int = DEFAULT_KEEP_VERSIONS):
+    The published lake's catalog and data default to ``<root>/lake/`` and may live elsewhere
+    (``catalog``/``data_path``, or ``$SAFETYWASH_CATALOG``/``$SAFETYWASH_DATA_PATH``): PostgreSQL and S3
+    for readers on other hosts.
+    """
+
+    def __init__(self, root: Path | str = "", keep_versions: int = DEFAULT_KEEP_VERSIONS,
+                 catalog: str = "", data_path: str = ""):
         self.root = warehouse_dir(root)
         self.keep_versions = keep_versions
+        self._catalog = catalog
+        self._data_path = data_path
 
     # ---- paths
 
     @property
-    def versions_dir(self) -> Path:
-        return self.root / "versions"
+    def lake(self) -> LakeAddress:
+        """The published lake: ``ATTACH '<lake.uri>' AS sw (READ_ONLY)`` reads it from any DuckDB."""
+        catalog = self._catalog or os.environ.get("SAFETYWASH_CATALOG") or f"sqlite:{self.root / LAKE_DIR / CATALOG_FILE}"
+        data = self._data_path or os.environ.get("SAFETYWASH_DATA_PATH") or f"{self.root / LAKE_DIR / DATA_DIR}/"
+        return LakeAddress(catalog, data if data.endswith("/") else data + "/")
 
     @property
     def candidate_dir(self) -> Path:
@@ -272,15 +268,6 @@ class Store:
     @property
     def dbt_state_dir(self) -> Path:
         return self.root / "dbt_state"
-
-    @property
-    def duckdb_path(self) -> Path:
-        """The fixed path of the current published DuckDB file (a link)."""
-        return self.root / DUCKDB_FILE
-
-    @property
-    def parquet_dir(self) -> Path:
-        return self.root / PARQUET_DIR
 
     def lock(self, wait: bool, on_wait: Callable[[str], None] | None = None):
         return writer_lock(self.root, wait=wait, on_wait=on_wait)
@@ -304,43 +291,77 @@ class Store:
 
     # ---- published versions
 
-    def current_version(self) -> str | None:
-        link = self.root / "current"
-        return os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else None
-
-    def versions(self) -> list[dict]:
-        """Every kept published version, newest first, as recorded in its ``version.json``."""
-        self.check_folder()
-        out = []
-        if self.versions_dir.is_dir():
-            for path in sorted(self.versions_dir.iterdir(), reverse=True):
-                if (path / VERSION_FILE).is_file() and not path.name.startswith("."):
-                    out.append(json.loads((path / VERSION_FILE).read_text()))
-        return out
-
-    def version_db(self, version: str | None = None) -> Path:
-        """The DuckDB file of ``version`` (default: the current one), resolved once."""
-        self.check_folder()
-        chosen = version or self.current_version()
-        if chosen is None:
-            raise WarehouseError(f"nothing is published in {self.root} yet; run `safetywash refresh` first")
-        path = self.versions_dir / chosen / DUCKDB_FILE
-        if not path.is_file():
-            raise WarehouseError(f"no version {chosen!r} in {self.root}; `safetywash versions` lists the kept ones")
-        return path
+    def _has_lake(self) -> bool:
+        address = self.lake
+        return address.kind != "sqlite" or Path(address.catalog.split(":", 1)[1]).is_file()
 
     @contextmanager
-    def read(self, version: str | None = None, *, allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection to a published version (default: the current one).
+    def _catalog_connection(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """The published lake attached read-only as ``sw`` at its newest snapshot (None: no lake yet)."""
+        self.check_folder()
+        if not self._has_lake():
+            yield None
+            return
+        try:
+            con = lake.connect((self.lake, "sw", {"read_only": True}))
+        except LakeError as exc:
+            raise WarehouseError(str(exc)) from None
+        try:
+            yield con
+        finally:
+            con.close()
 
-        Sandboxed unless ``allow_files``: no file reads or writes outside the database (``copy``,
+    def versions(self) -> list[dict]:
+        """Every kept published version, newest first: its commit's record plus its snapshot id."""
+        with self._catalog_connection() as con:
+            if con is None:
+                return []
+            rows = con.execute(
+                "select snapshot_id, commit_extra_info from sw.snapshots() where author = ? "
+                "and commit_message like 'publish %' order by snapshot_id desc", [AUTHOR]).fetchall()
+        return [{**json.loads(extra), "snapshot_id": snapshot} for snapshot, extra in rows]
+
+    def current_version(self) -> str | None:
+        kept = self.versions()
+        return kept[0]["version"] if kept else None
+
+    def version_info(self, version: str | int | None = None) -> dict:
+        """The record of a kept version, named by its id or snapshot id (default: the current one)."""
+        kept = self.versions()
+        if not kept:
+            raise WarehouseError(f"nothing is published in {self.root} yet; run `safetywash refresh` first"
+                                 + self._legacy_hint())
+        if version in (None, ""):
+            return kept[0]
+        for info in kept:
+            if str(version) in (info["version"], str(info["snapshot_id"])):
+                return info
+        raise WarehouseError(f"no version {version!r} in {self.root}; `safetywash versions` lists the kept ones")
+
+    def _legacy_hint(self) -> str:
+        legacy = self.root / LEGACY_DIR
+        return (f" (the versions written before the lake are kept in {legacy}: DuckDB {LEGACY_DUCKDB} files)"
+                if legacy.is_dir() else "")
+
+    @contextmanager
+    def read(self, version: str | int | None = None, *, allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to a published version (default: the current one), pinned to its
+        DuckLake snapshot: every query on it sees that version whole, whatever is published meanwhile.
+
+        Sandboxed unless ``allow_files``: no file reads or writes beyond the lake's own files (``copy``,
         ``read_csv``, ``attach``), no extension install or load, settings locked.
         """
-        config = dict(SANDBOX)
-        if allow_files:
-            del config["enable_external_access"]
-        con = duckdb.connect(str(self.version_db(version)), read_only=True, config=config)
+        snapshot = self.version_info(version)["snapshot_id"]
         try:
+            con = lake.connect((self.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="sw")
+        except LakeError as exc:
+            raise WarehouseError(str(exc)) from None
+        try:
+            if not allow_files:
+                if not self.lake.data_path.startswith("s3://"):
+                    con.execute(f"set allowed_directories = {[self.lake.data_path]!r}")
+                for setting, value in SANDBOX.items():
+                    con.execute(f"set {setting} = {str(value).lower()}")
             yield con
         finally:
             con.close()
@@ -381,7 +402,8 @@ class Store:
         Re-executions of a run share its root id and so continue its candidate. Any other candidate,
         and every leftover of a run that was killed, is discarded first; a run whose candidate was
         discarded by another cannot start a new one half-way (its earlier steps' work is gone). Call it
-        holding the lock.
+        holding the lock. The candidate starts as a copy of the published tables; ``run.json``, written
+        last, marks it whole.
         """
         run_file = self.candidate_dir / RUN_FILE
         if run_file.is_file() and json.loads(run_file.read_text()).get("run_key") == run_key:
@@ -392,19 +414,25 @@ class Store:
                 "launch a new run (re-executing this one cannot publish)"
             )
         self.clean()
-        self.adopt_unversioned()
-        building = self.root / ".candidate.tmp"
-        building.mkdir(parents=True)
-        current = self.current_version()
-        if current:
-            shutil.copyfile(self.version_db(current), building / DUCKDB_FILE)
+        self.migrate_legacy()
+        candidate = Candidate(self.candidate_dir, run_key)
+        candidate.root.mkdir(parents=True)
+        base = self.versions()[:1]
+        sources = [(self.lake, "sw", {"read_only": True, "snapshot": base[0]["snapshot_id"]})] if base else []
+        con = lake.connect((candidate.address, "candidate", {"create": True}), *sources)
+        try:
+            if base:
+                with transaction(con):
+                    lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"))
+        finally:
+            con.close()
         started = datetime.now(timezone.utc).isoformat()
-        (building / RUN_FILE).write_text(json.dumps({"run_key": run_key, "base_version": current, "started_at": started}))
-        os.rename(building, self.candidate_dir)
-        return Candidate(self.candidate_dir, run_key)
+        _write_atomically(run_file, json.dumps({"run_key": run_key, "base_version": base[0]["version"] if base else None,
+                                                "started_at": started}).encode())
+        return candidate
 
     def clean(self) -> None:
-        """Remove what a stopped run can leave: the candidate, half-written files and links."""
+        """Remove what a stopped run can leave: the candidate, half-written files."""
         run_file = self.candidate_dir / RUN_FILE
         if run_file.is_file():  # remembered, so that the run it belonged to cannot continue on a new one
             tombstones = self.root / DISCARDED_DIR
@@ -414,10 +442,9 @@ class Store:
             for rank, (mtime, old) in enumerate(newest_first):
                 if rank >= TOMBSTONE_KEEP or time.time() - mtime > TOMBSTONE_DAYS * 86400:
                     old.unlink()
-        for path in (self.candidate_dir, self.root / ".candidate.tmp"):
-            if path.exists():
-                shutil.rmtree(path)
-        patterns = (".*.tmp", "raw/*/.*.tmp", "landed/*/*/.*.tmp", "versions/.*", "dbt_state/.*.tmp", ".probe.*")
+        if self.candidate_dir.exists():
+            shutil.rmtree(self.candidate_dir)
+        patterns = (".*.tmp", "raw/*/.*.tmp", "landed/*/*/.*.tmp", "dbt_state/.*.tmp", ".probe.*", "candidate/.*.tmp")
         for pattern in patterns:
             for path in self.root.glob(pattern):
                 if path.is_dir() and not path.is_symlink():
@@ -425,79 +452,82 @@ class Store:
                 else:
                     path.unlink()
 
-    def adopt_unversioned(self) -> str | None:
-        """Turn a warehouse written before versioning (a plain ``safetywash.duckdb`` file and
-        ``parquet/`` folder) into its first published version, so that nothing is lost."""
-        if not self.duckdb_path.is_file() or self.duckdb_path.is_symlink():
+    def migrate_legacy(self) -> str | None:
+        """Move a warehouse written before the lake out of the way, losing nothing; return where to.
+
+        Its published versions are DuckDB 2.0 files (``versions/``, ``current``, ``safetywash.duckdb``,
+        ``parquet/``), which the DuckDB of the lake (1.5) cannot open: they move, whole, to
+        ``legacy/<time>/``. Its raw files and landed snapshots are the lake's inputs too, so they stay
+        and the refresh that migrates rebuilds every version from them.
+        """
+        names = [n for n in LEGACY_NAMES if (self.root / n).exists() or (self.root / n).is_symlink()]
+        if not names:
             return None
-        stamp = datetime.fromtimestamp(self.duckdb_path.stat().st_mtime, timezone.utc)
-        version = stamp.strftime("%Y%m%dT%H%M%SZ") + "-unversioned"
-        target = self.versions_dir / version
+        target = self.root / LEGACY_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         target.mkdir(parents=True)
-        os.replace(self.duckdb_path, target / DUCKDB_FILE)
-        if self.parquet_dir.is_dir() and not self.parquet_dir.is_symlink():
-            os.replace(self.parquet_dir, target / PARQUET_DIR)
-        info = {"version": version, "published_at": stamp.isoformat(), "run_id": None,
-                "note": "adopted from a warehouse written before versioning"}
-        (target / VERSION_FILE).write_text(json.dumps(info, indent=1))
-        self._point_at(version)
-        return version
+        for name in names:
+            os.replace(self.root / name, target / name)
+        (target / "README.txt").write_text(
+            f"The published versions of {self.root} before it became a DuckLake (moved here "
+            f"{datetime.now(timezone.utc).isoformat()}). They are DuckDB {LEGACY_DUCKDB} files: open them with "
+            f"duckdb {LEGACY_DUCKDB} (`uv run --with 'duckdb>=2.0,<2.1' python`). The lake was rebuilt from the "
+            "same raw files and landed snapshots.\n")
+        _fsync_dir(self.root)
+        return str(target)
 
     # ---- publish
 
     def publish(self, candidate: Candidate, run_id: str, details: Mapping[str, object]) -> dict:
-        """Make ``candidate`` the current version in one atomic step; return its ``version.json``.
+        """Make ``candidate`` the current version in one DuckLake transaction; return its record.
 
-        The candidate is checkpointed and fsynced, renamed to ``versions/<id>``, and ``current`` is
-        swung to it. Older versions beyond ``keep_versions`` are removed (never the current one).
+        Every base table of the candidate replaces its published namesake (with its comments), tables the
+        candidate no longer has are dropped, and ``meta.version`` names the version: all in one commit
+        whose message carries the record, so readers see the whole old version or the whole new one.
+        Snapshots older than the ``keep_versions`` newest versions are then expired and their files
+        deleted.
         """
         published_at = datetime.now(timezone.utc)
         version = published_at.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + run_id[:8]
-        with candidate.connect() as con:
-            leftovers = [
-                f"{s}.{t}" for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()
-                if t.endswith(DBT_LEFTOVER_SUFFIXES)
-            ]
-            if leftovers:
-                raise WarehouseError(f"the candidate holds dbt's temporary tables {leftovers}; refusing to publish it")
-            con.execute("create schema if not exists meta")
-            con.execute("create or replace table meta.version as select ? as version, ? as published_at, ? as run_id",
-                        [version, published_at, run_id])
-            con.execute("comment on table meta.version is 'The published version this database file is.'")
-            con.execute("checkpoint")
-        shutil.rmtree(candidate.work_dir, ignore_errors=True)
         run = json.loads((candidate.root / RUN_FILE).read_text())
-        (candidate.root / RUN_FILE).unlink()
         info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id,
                 "building_started_at": run["started_at"], "base_version": run["base_version"], **details}
-        (candidate.root / VERSION_FILE).write_text(json.dumps(info, indent=1, default=str))
-        files = [p for p in candidate.root.rglob("*") if p.is_file()]
-        for path in files:
-            _fsync_file(path)
-            path.chmod(0o444)
-        for path in [candidate.root, *(p for p in candidate.root.rglob("*") if p.is_dir())]:
-            _fsync_dir(path)
-        self.versions_dir.mkdir(exist_ok=True)
-        os.rename(candidate.root, self.versions_dir / version)
-        _fsync_dir(self.versions_dir)
-        self._point_at(version)
-        self._prune()
+        con = lake.connect((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True}))
+        try:
+            tables = lake.lake_tables(con, "candidate")
+            leftovers = [f"{s}.{t}" for s, t, _ in tables if t.endswith(DBT_LEFTOVER_SUFFIXES)]
+            if leftovers:
+                raise WarehouseError(f"the candidate holds dbt's temporary tables {leftovers}; refusing to publish it")
+            tables = [t for t in tables if t[0] != "meta"]
+            kept = {(s, t) for s, t, _ in tables}
+            with transaction(con):
+                lake.copy_tables(con, "candidate", "sw", tables)
+                for schema, table, _ in lake.lake_tables(con, "sw"):
+                    if (schema, table) not in kept and schema != "meta":
+                        con.execute(f'drop table sw."{schema}"."{table}"')
+                con.execute("create schema if not exists sw.meta")
+                con.execute("create or replace table sw.meta.version as select ? as version, ? as published_at, "
+                            "? as run_id", [version, published_at, run_id])
+                con.execute("comment on table sw.meta.version is 'The published version this snapshot of the lake is.'")
+                con.execute("call sw.set_commit_message(?, ?, extra_info => ?)",
+                            [AUTHOR, f"publish {version}", json.dumps(info, default=str)])
+            info["snapshot_id"] = con.execute(
+                "select max(snapshot_id) from sw.snapshots() where commit_message = ?", [f"publish {version}"]).fetchone()[0]
+            self._expire(con)
+        finally:
+            con.close()
+        shutil.rmtree(candidate.root, ignore_errors=True)
         return info
 
-    def _point_at(self, version: str) -> None:
-        _link_atomically(self.root / "current", f"versions/{version}")
-        for name in (DUCKDB_FILE, PARQUET_DIR):
-            link = self.root / name
-            if not link.is_symlink():
-                _link_atomically(link, f"current/{name}")
-        _fsync_dir(self.root)
-
-    def _prune(self) -> None:
-        current = self.current_version()
-        kept = [v["version"] for v in self.versions()]
-        for version in kept[self.keep_versions:]:
-            if version != current:
-                shutil.rmtree(self.versions_dir / version)
+    def _expire(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Expire the snapshots before the oldest kept version, then delete the files only they used."""
+        kept = con.execute(
+            "select snapshot_id from sw.snapshots() where author = ? and commit_message like 'publish %' "
+            "order by snapshot_id desc limit ?", [AUTHOR, self.keep_versions]).fetchall()
+        oldest = kept[-1][0]
+        older = [r[0] for r in con.execute("select snapshot_id from sw.snapshots() where snapshot_id < ?", [oldest]).fetchall()]
+        if older:
+            con.execute(f"call ducklake_expire_snapshots('sw', versions => {older})")
+            con.execute("call ducklake_cleanup_old_files('sw', cleanup_all => true)")
 
     # ---- dbt partial-parse cache
 

@@ -254,8 +254,9 @@ def refresh(
         typer.echo(f"refresh done in {seconds:.1f} s: no source has a new snapshot, so nothing was rebuilt; "
                    f"version {version} stays current (--force rebuilds anyway)")
     else:
-        typer.echo(f"refresh done in {seconds:.1f} s; published version {version} at {store.duckdb_path} "
-                   f"(Parquet: {store.parquet_dir})")
+        snapshot = store.versions()[0]["snapshot_id"]
+        typer.echo(f"refresh done in {seconds:.1f} s; published version {version} (lake snapshot {snapshot}) "
+                   f"in {store.lake.uri}")
         typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
                    f"capabilities method: {capabilities_method.value}")
         counts = next(v for v in store.versions() if v["version"] == version).get("row_counts", {})
@@ -328,16 +329,14 @@ def sql(
     allow_files: Annotated[
         bool, typer.Option(help="Let the query read and write files (read_csv, copy ... to): off by default.")
     ] = False,
-    remote: Annotated[bool, typer.Option(
-        help="Read the current version from the object store ($SAFETYWASH_OBJECTS, $SAFETYWASH_S3_ENDPOINT, "
-        "$AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY) instead of the local warehouse.")] = False,
 ) -> None:
     """Run a read-only SQL query on the current published version (or --version) and print the result.
 
     The query cannot write the warehouse, nor read or write files, attach databases or install
     extensions, unless --allow-files lets it reach files (to join your own CSV or Parquet, say). Rows
     stream: a CSV or JSON of any size never sits in memory. Lists, structs and maps print as JSON,
-    intervals as ISO 8601. Exit codes: 0 done, 1 the query failed, 2 nothing published or bad options,
+    intervals as ISO 8601. On another host, SAFETYWASH_CATALOG and SAFETYWASH_DATA_PATH (with the S3
+    keys) name the lake. Exit codes: 0 done, 1 the query failed, 2 nothing published or bad options,
     124 --timeout reached, 130 interrupted (Ctrl-C).
     """
     import duckdb
@@ -346,17 +345,7 @@ def sql(
 
     store = Store(warehouse or "")
     try:
-        if remote:
-            from assets.objectstore import settings_from_environment
-            from assets.remote import read_remote
-
-            settings = settings_from_environment()
-            if not settings.uri:
-                raise WarehouseError("--remote needs SAFETYWASH_OBJECTS (a folder or s3://bucket/prefix)")
-            connection = read_remote(*settings.filesystem())
-        else:
-            connection = store.read(version, allow_files=allow_files)
-        with connection as con, Cancellation(con, timeout) as cancel:
+        with store.read(version, allow_files=allow_files) as con, Cancellation(con, timeout) as cancel:
             try:
                 relation = con.sql(query)
                 if relation is None:  # a statement with no result (set, pragma ...)
@@ -513,8 +502,9 @@ def versions(warehouse: WarehouseOption = None) -> None:
         rows = sum((info.get("row_counts") or {}).values())
         snaps = ", ".join(sorted({f"{s['source']}@{s['snapshot'][:12]}" + (f" (+{s['snapshots'] - 1} older)" if s.get("snapshots", 1) > 1 else "")
                                    for s in info.get("sources", [])})) or "-"
-        typer.echo(f"{mark} {info['version']}  published {info['published_at'][:19]}  run {run}  {rows} mart rows  {snaps}")
-    typer.echo("(* = current; `safetywash sql --version ID` reads an older one)")
+        typer.echo(f"{mark} {info['version']}  snapshot {info['snapshot_id']}  published {info['published_at'][:19]}  "
+                   f"run {run}  {rows} mart rows  {snaps}")
+    typer.echo("(* = current; `safetywash sql --version ID` (the version or its snapshot) reads an older one)")
 
 
 def main() -> None:

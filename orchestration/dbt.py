@@ -19,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging.version import Version
 
 from assets.resources import Warehouse
+from assets.lake import extension_dir
 from assets.warehouse import WRITER_POOL, Candidate
 
 from .manifest import SQL_DIR, dbt_executable, ensure_manifest
@@ -86,22 +87,26 @@ def dbt_resource() -> DbtCoreCliResource:
 @contextmanager
 def dbt_target(warehouse: Warehouse, candidate: Candidate) -> Iterator[Path]:
     """A private dbt target folder in the candidate, started from the warehouse's partial-parse
-    cache, with dbt's profile (``SAFETYWASH_DUCKDB``) pointed at the candidate database."""
+    cache, with dbt's profile (``SAFETYWASH_CANDIDATE_*``) pointed at the candidate lake."""
     target = candidate.work_dir / "dbt"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     cached = warehouse.store.dbt_state_dir / "partial_parse.msgpack"
     if cached.is_file():
         shutil.copyfile(cached, target / cached.name)
-    previous = os.environ.get("SAFETYWASH_DUCKDB")
-    os.environ["SAFETYWASH_DUCKDB"] = str(candidate.duckdb_path)
+    address = candidate.address
+    settings = {"SAFETYWASH_CANDIDATE_CATALOG": address.catalog.split(":", 1)[1],
+                "SAFETYWASH_CANDIDATE_DATA": address.data_path, "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir())}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield target
     finally:
-        if previous is None:
-            os.environ.pop("SAFETYWASH_DUCKDB", None)
-        else:
-            os.environ["SAFETYWASH_DUCKDB"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(

@@ -6,12 +6,11 @@ import dagster as dg
 
 from assets.capabilities import capabilities
 from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
-from assets.exports import marts_parquet
 from assets.model_identity import model_identity
 from assets.publish import published
 from assets.report_asset import report
 from assets.residuals import safety_residuals
-from assets.objectstore import JsonIOManager, ObjectStore
+from assets.objectstore import JsonIOManager
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 
@@ -28,7 +27,7 @@ def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 all_assets = dg.map_asset_specs(_owned, [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations,
-                                         safety_residuals, marts_parquet, published, report])
+                                         safety_residuals, published, report])
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(
@@ -41,8 +40,6 @@ defs = dg.Definitions(
         "warehouse": Warehouse(),
         "fetcher": Fetcher(),
         "dbt": dbt_resource(),
-        # where published versions are copied for other hosts (none unless configured)
-        "object_store": ObjectStore(),
         # the values steps hand each other (the bootstrap plan), as JSON objects any worker can read
         "io_manager": JsonIOManager(),
     },

@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from assets.warehouse import DEFAULT_WAREHOUSE, DUCKDB_FILE
+from assets.lake import extension_dir
+from assets.warehouse import DEFAULT_WAREHOUSE, Candidate
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 TARGET = SQL_DIR / "target"
@@ -66,10 +67,13 @@ def ensure_manifest(force: bool = False) -> Path:
     if not force and _loadable() and MANIFEST.stat().st_mtime >= _newest_source_mtime():
         return MANIFEST
     scratch = SQL_DIR / f".target-{os.getpid()}.tmp"
+    candidate = Candidate(DEFAULT_WAREHOUSE / "candidate", "")
     env = {
         **os.environ,
         # parse against the default warehouse's candidate, so that its first build parses partially
-        "SAFETYWASH_DUCKDB": str(DEFAULT_WAREHOUSE / "candidate" / DUCKDB_FILE),
+        "SAFETYWASH_CANDIDATE_CATALOG": candidate.address.catalog.split(":", 1)[1],
+        "SAFETYWASH_CANDIDATE_DATA": candidate.address.data_path,
+        "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
         "DBT_TARGET_PATH": str(scratch),
         "DBT_LOG_PATH": str(scratch),
     }

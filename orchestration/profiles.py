@@ -41,7 +41,7 @@ class Profile:
             store |= {"access_key": {"env": "AWS_ACCESS_KEY_ID"}, "secret_key": {"env": "AWS_SECRET_ACCESS_KEY"}}
         return {
             "execution": {"config": {"celery": {"broker": self.broker, "backend": self.backend}}},
-            "resources": {"io_manager": {"config": store}, "object_store": {"config": store} if self.objects else {}},
+            "resources": {"io_manager": {"config": store}},
         }
 
 

@@ -115,8 +115,6 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
         extra = profile.run_config()
         job_config["resources"]["warehouse"]["config"]["lock"] = False
         job_config["resources"]["io_manager"] = {"config": {**extra["resources"]["io_manager"]["config"], "warehouse_dir": root}}
-        if extra["resources"]["object_store"]:
-            job_config["resources"]["object_store"] = extra["resources"]["object_store"]
         job_config["execution"] = extra["execution"]
     with quiet_io:
         for name, reg in registry.items():

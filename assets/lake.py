@@ -1,0 +1,182 @@
+"""DuckLake: where a lake's catalog and Parquet files are, and DuckDB connections to it.
+
+A lake is a SQL catalog (a SQLite file on one host, a PostgreSQL database across hosts) plus a folder or
+S3 prefix of Parquet files. DuckDB reaches it through its ``ducklake`` extension and the catalog's
+(``sqlite``, ``postgres``) and storage's (``httpfs``) extensions. They come from the PyPI wheels
+``duckdb-extension-<name>`` pinned in the lock (DuckDB's own signed binaries): each is installed from its
+wheel into the environment's extension folder once, so nothing is ever downloaded at run time.
+
+No dagster import: the CLI's readers use this before (or without) the heavy imports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+# every connection: known extensions never fetched or loaded behind our back
+BASE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# the name DuckDB loads an extension by, for each wheel
+EXTENSIONS = {"ducklake": "ducklake", "sqlite": "sqlite_scanner", "postgres": "postgres_scanner", "httpfs": "httpfs"}
+_installed: set[str] = set()
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be reached or opened; the message names the catalog and says what to do."""
+
+
+def extension_dir() -> Path:
+    """Where this environment's DuckDB extensions are installed (inside the environment, not ``~``)."""
+    return Path(sys.prefix) / "duckdb_extensions"
+
+
+def _wheel_file(name: str) -> Path:
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise LakeError(f"the DuckDB extension {name} is not installed: run `uv sync --frozen` (it is the "
+                        f"locked wheel duckdb-extension-{name})")
+    found = sorted(Path(spec.submodule_search_locations[0]).glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension"))
+    if not found:
+        raise LakeError(f"the wheel duckdb-extension-{name} holds no build for DuckDB {duckdb.__version__}")
+    return found[0]
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Install ``names`` from their wheels (once per environment) and load them into ``con``."""
+    for name in names:
+        platform = con.execute("select platform from pragma_platform()").fetchone()[0]
+        target = extension_dir() / f"v{duckdb.__version__}" / platform / f"{EXTENSIONS[name]}.duckdb_extension"
+        if name not in _installed and not target.is_file():
+            con.execute(f"install '{_wheel_file(name)}'")
+        _installed.add(name)
+        con.execute(f"load {EXTENSIONS[name]}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class LakeAddress:
+    """Where a lake lives.
+
+    ``catalog`` is DuckLake's metadata address: ``sqlite:/abs/catalog.sqlite`` or ``postgres:dbname=sw
+    host=db-host user=…``; ``data_path`` a folder (``/abs/data/``) or an S3 prefix (``s3://bucket/lake/``);
+    ``metadata_schema`` the PostgreSQL schema of the catalog's tables (several lakes share one database).
+    """
+
+    catalog: str
+    data_path: str
+    metadata_schema: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.catalog.split(":", 1)[0]
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        names = ["ducklake", "postgres" if self.kind == "postgres" else "sqlite"]
+        if self.data_path.startswith("s3://"):
+            names.append("httpfs")
+        return tuple(names)
+
+    @property
+    def uri(self) -> str:
+        """What a plain DuckDB client attaches: ``ATTACH '<uri>' AS sw (READ_ONLY)``."""
+        return f"ducklake:{self.catalog}"
+
+    def local_files(self) -> list[Path]:
+        """The catalog file and data folder when they are on this host (what a sandboxed reader may open)."""
+        out = []
+        if self.kind == "sqlite":
+            out.append(Path(self.catalog.split(":", 1)[1]))
+        if not self.data_path.startswith("s3://"):
+            out.append(Path(self.data_path))
+        return out
+
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool = False,
+               snapshot: int | None = None, create: bool = False) -> None:
+        """Attach this lake to ``con`` as ``alias`` (``snapshot``: as it was at that DuckLake snapshot)."""
+        load_extensions(con, self.extensions)
+        if self.data_path.startswith("s3://"):
+            _s3_secret(con)
+        options = []
+        if create or not read_only:
+            options.append(f"data_path {_quote(self.data_path)}")
+        if self.metadata_schema:
+            options.append(f"metadata_schema {_quote(self.metadata_schema)}")
+        if read_only:
+            options.append("read_only")
+        if snapshot is not None:
+            options.append(f"snapshot_version {int(snapshot)}")
+        if create:
+            for path in self.local_files():
+                (path if path == Path(self.data_path) else path.parent).mkdir(parents=True, exist_ok=True)
+        elif self.kind == "sqlite" and not Path(self.catalog.split(":", 1)[1]).is_file():
+            raise LakeError(f"no lake catalog at {self.catalog.split(':', 1)[1]}")
+        try:
+            con.execute(f"attach {_quote(self.uri)} as {alias} ({', '.join(options)})" if options
+                        else f"attach {_quote(self.uri)} as {alias}")
+        except duckdb.Error as exc:
+            raise LakeError(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
+
+
+def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """The S3 credentials of the data files, from the environment (``AWS_*``, ``SAFETYWASH_S3_ENDPOINT``)."""
+    endpoint = os.environ.get("SAFETYWASH_S3_ENDPOINT", "")
+    parts = {"type": "s3", "key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+             "secret": os.environ.get("AWS_SECRET_ACCESS_KEY", ""), "region": os.environ.get("AWS_REGION", "us-east-1")}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        parts.update(endpoint=host or scheme, url_style="path", use_ssl="true" if scheme == "https" else "false")
+    body = ", ".join(f"{k} {v if k in ('type', 'use_ssl') else _quote(v)}" for k, v in parts.items())
+    con.execute(f"create or replace secret safetywash_s3 ({body})")
+
+
+def connect(*lakes: tuple[LakeAddress, str, Mapping[str, object]], use: str | None = None,
+            config: Mapping[str, object] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with each ``(address, alias, attach options)`` attached; ``use``
+    makes one of them the default database, so ``marts.scores`` means ``<use>.marts.scores``."""
+    con = duckdb.connect(config={**BASE_CONFIG, "extension_directory": str(extension_dir()), **(config or {})})
+    try:
+        for address, alias, options in lakes:
+            address.attach(con, alias, **options)
+        if use:
+            con.execute(f"use {use}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def lake_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str, str | None]]:
+    """``(schema, table, comment)`` of every base table of the lake attached as ``alias``."""
+    return con.execute(
+        "select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
+        "order by schema_name, table_name", [alias]).fetchall()
+
+
+def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,
+                tables: list[tuple[str, str, str | None]]) -> None:
+    """``create or replace`` each ``(schema, table, comment)`` of ``source`` in ``target``, with its table
+    and column comments (the caller holds the transaction)."""
+    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, comment in con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() "
+            "where database_name = ? and comment is not null", [source]).fetchall():
+        columns.setdefault((schema, table), []).append((column, comment))
+    for schema in sorted({s for s, _, _ in tables}):
+        con.execute(f'create schema if not exists {target}."{schema}"')
+    for schema, table, comment in tables:
+        name = f'{target}."{schema}"."{table}"'
+        con.execute(f'create or replace table {name} as select * from {source}."{schema}"."{table}"')
+        if comment:
+            con.execute(f"comment on table {name} is {_quote(comment)}")
+        for column, text in columns.get((schema, table), []):
+            con.execute(f'comment on column {name}."{column}" is {_quote(text)}')
