@@ -11,10 +11,13 @@ No dagster import: the CLI's readers use this before (or without) the heavy impo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sqlite3
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +121,8 @@ class LakeAddress:
         if create:
             for path in self.local_files():
                 (path if path == Path(self.data_path) else path.parent).mkdir(parents=True, exist_ok=True)
+            if self.kind == "sqlite":
+                _wal(Path(self.catalog.split(":", 1)[1]))
         elif self.kind == "sqlite" and not Path(self.catalog.split(":", 1)[1]).is_file():
             raise LakeError(f"no lake catalog at {self.catalog.split(':', 1)[1]}")
         try:
@@ -125,6 +130,15 @@ class LakeAddress:
                         else f"attach {_quote(self.uri)} as {alias}")
         except duckdb.Error as exc:
             raise LakeError(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
+
+
+def _wal(path: Path) -> None:
+    """Put a new SQLite catalog in write-ahead-log mode (kept in the file): readers and the writer stop
+    blocking each other, and a commit costs one fsync of the log instead of two of the database."""
+    if path.exists():
+        return
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("pragma journal_mode = wal")
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
@@ -139,20 +153,58 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create or replace secret safetywash_s3 ({body})")
 
 
-def connect(*lakes: tuple[LakeAddress, str, Mapping[str, object]], use: str | None = None,
-            config: Mapping[str, object] | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with each ``(address, alias, attach options)`` attached; ``use``
-    makes one of them the default database, so ``marts.scores`` means ``<use>.marts.scores``."""
-    con = duckdb.connect(config={**BASE_CONFIG, "extension_directory": str(extension_dir()), **(config or {})})
+_shared: dict[str, object] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_instance() -> tuple[duckdb.DuckDBPyConnection, set[str]]:
+    """This process's DuckDB instance for lake sessions and the aliases attached to it now. Loading the
+    extensions costs ~0.1 s each per instance (their signatures are checked), so sessions share one."""
+    with _shared_lock:
+        if _shared.get("pid") != os.getpid():  # a forked child gets its own
+            _shared.update(pid=os.getpid(), instance=duckdb.connect(config=_config()), aliases=set())
+        return _shared["instance"], _shared["aliases"]
+
+
+def _config(extra: Mapping[str, object] | None = None) -> dict:
+    return {**BASE_CONFIG, "extension_directory": str(extension_dir()), **(extra or {})}
+
+
+@contextlib.contextmanager
+def session(*lakes: tuple[LakeAddress, str, Mapping[str, object]], use: str | None = None,
+            private: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with each ``(address, alias, attach options)`` attached; ``use`` makes one of
+    them the default database, so ``marts.scores`` means ``<use>.marts.scores``.
+
+    A cursor of the process's shared instance, the lakes detached again at the end; ``private`` (a
+    sandboxed reader, whose settings are global to its instance) or an alias in use by another session
+    of this process gives a connection of its own.
+    """
+    instance, attached = _shared_instance()
+    aliases = {alias for _, alias, _ in lakes}
+    with _shared_lock:
+        private = private or bool(aliases & attached)
+        if not private:
+            attached |= aliases
+    con = duckdb.connect(config=_config()) if private else instance.cursor()
+    done: list[str] = []
     try:
         for address, alias, options in lakes:
             address.attach(con, alias, **options)
+            done.append(alias)
         if use:
             con.execute(f"use {use}")
-    except BaseException:
+        yield con
+    finally:
+        if not private:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("use memory")
+            for alias in done:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(f"detach {alias}")
+            with _shared_lock:
+                attached -= aliases
         con.close()
-        raise
-    return con
 
 
 def lake_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str, str | None]]:
@@ -160,6 +212,27 @@ def lake_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, s
     return con.execute(
         "select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
         "order by schema_name, table_name", [alias]).fetchall()
+
+
+def latest_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int:
+    return con.execute(f"select max(snapshot_id) from {alias}.snapshots()").fetchone()[0]
+
+
+def changed_since(con: duckdb.DuckDBPyConnection, alias: str, snapshot: int) -> set[tuple[str, str]]:
+    """``(schema, table)`` of every table of ``alias`` created, altered, written or deleted from after
+    ``snapshot`` (from the lake's own change record; tables it names by id are looked up)."""
+    names, ids = set(), set()
+    for (changes,) in con.execute(f"select changes from {alias}.snapshots() where snapshot_id > ?", [snapshot]).fetchall():
+        for kind, values in changes.items():
+            if "table" in kind or "inlined" in kind:
+                for value in values:
+                    (ids if str(value).isdigit() else names).add(str(value))
+    if ids:
+        names |= {f"{s}.{t}" for s, t in con.execute(
+            f"select s.schema_name, t.table_name from __ducklake_metadata_{alias}.ducklake_table t "
+            f"join __ducklake_metadata_{alias}.ducklake_schema s using (schema_id) "
+            f"where t.table_id in ({', '.join(sorted(ids))})").fetchall()}
+    return {tuple(name.split(".", 1)) for name in names}
 
 
 def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,

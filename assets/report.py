@@ -48,7 +48,7 @@ def write_report(store: Store, out_dir: Path | str | None = None, version: str |
     (default: ``<warehouse>/report``), replacing the file in one rename."""
     out = Path(out_dir) if out_dir else store.root / "report"
     info = store.version_info(version)
-    with store.read(info["snapshot_id"]) as con:
+    with store.read(info["snapshot_id"], allow_files=True) as con:  # no user SQL: the shared instance
         page, analyses, charts = render(con, info)
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE

@@ -469,7 +469,7 @@ def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]
     store = warehouse.store
     if store.current_version() is None:
         return {}
-    with store.read() as con:
+    with store.read(allow_files=True) as con:  # no user SQL here: the shared, unsandboxed instance
         if not _has_table(con, "snapshots"):
             return {}
         pairs = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()

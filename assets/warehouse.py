@@ -227,11 +227,8 @@ class Candidate:
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection whose default database is the candidate lake (attached as ``candidate``)."""
-        con = lake.connect((self.address, "candidate", {"read_only": read_only}), use="candidate")
-        try:
+        with lake.session((self.address, "candidate", {"read_only": read_only}), use="candidate") as con:
             yield con
-        finally:
-            con.close()
 
 
 # --------------------------------------------------------------------------------------------- store
@@ -303,13 +300,10 @@ class Store:
             yield None
             return
         try:
-            con = lake.connect((self.lake, "sw", {"read_only": True}))
+            with lake.session((self.lake, "sw", {"read_only": True})) as con:
+                yield con
         except LakeError as exc:
             raise WarehouseError(str(exc)) from None
-        try:
-            yield con
-        finally:
-            con.close()
 
     def versions(self) -> list[dict]:
         """Every kept published version, newest first: its commit's record plus its snapshot id."""
@@ -348,23 +342,22 @@ class Store:
         """A read-only connection to a published version (default: the current one), pinned to its
         DuckLake snapshot: every query on it sees that version whole, whatever is published meanwhile.
 
-        Sandboxed unless ``allow_files``: no file reads or writes beyond the lake's own files (``copy``,
-        ``read_csv``, ``attach``), no extension install or load, settings locked.
+        Sandboxed unless ``allow_files``: no file reads or writes beyond the lake's own data files
+        (``copy``, ``read_csv``, ``attach``), no extension install or load, settings locked (in a DuckDB
+        instance of its own, since those settings hold for a whole instance).
         """
         snapshot = self.version_info(version)["snapshot_id"]
         try:
-            con = lake.connect((self.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="sw")
+            with lake.session((self.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="sw",
+                              private=not allow_files) as con:
+                if not allow_files:
+                    if not self.lake.data_path.startswith("s3://"):
+                        con.execute(f"set allowed_directories = {[self.lake.data_path]!r}")
+                    for setting, value in SANDBOX.items():
+                        con.execute(f"set {setting} = {str(value).lower()}")
+                yield con
         except LakeError as exc:
             raise WarehouseError(str(exc)) from None
-        try:
-            if not allow_files:
-                if not self.lake.data_path.startswith("s3://"):
-                    con.execute(f"set allowed_directories = {[self.lake.data_path]!r}")
-                for setting, value in SANDBOX.items():
-                    con.execute(f"set {setting} = {str(value).lower()}")
-            yield con
-        finally:
-            con.close()
 
     # ---- raw store
 
@@ -419,16 +412,14 @@ class Store:
         candidate.root.mkdir(parents=True)
         base = self.versions()[:1]
         sources = [(self.lake, "sw", {"read_only": True, "snapshot": base[0]["snapshot_id"]})] if base else []
-        con = lake.connect((candidate.address, "candidate", {"create": True}), *sources)
-        try:
+        with lake.session((candidate.address, "candidate", {"create": True}), *sources) as con:
             if base:
                 with transaction(con):
                     lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"))
-        finally:
-            con.close()
+            baseline = lake.latest_snapshot(con, "candidate")
         started = datetime.now(timezone.utc).isoformat()
         _write_atomically(run_file, json.dumps({"run_key": run_key, "base_version": base[0]["version"] if base else None,
-                                                "started_at": started}).encode())
+                                                "started_at": started, "baseline_snapshot": baseline}).encode())
         return candidate
 
     def clean(self) -> None:
@@ -480,8 +471,8 @@ class Store:
     def publish(self, candidate: Candidate, run_id: str, details: Mapping[str, object]) -> dict:
         """Make ``candidate`` the current version in one DuckLake transaction; return its record.
 
-        Every base table of the candidate replaces its published namesake (with its comments), tables the
-        candidate no longer has are dropped, and ``meta.version`` names the version: all in one commit
+        Every base table the run changed replaces its published namesake (with its comments; the others
+        are the published ones already), tables the candidate no longer has are dropped, and ``meta.version`` names the version: all in one commit
         whose message carries the record, so readers see the whole old version or the whole new one.
         Snapshots older than the ``keep_versions`` newest versions are then expired and their files
         deleted.
@@ -491,16 +482,16 @@ class Store:
         run = json.loads((candidate.root / RUN_FILE).read_text())
         info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id,
                 "building_started_at": run["started_at"], "base_version": run["base_version"], **details}
-        con = lake.connect((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True}))
-        try:
+        with lake.session((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True})) as con:
             tables = lake.lake_tables(con, "candidate")
             leftovers = [f"{s}.{t}" for s, t, _ in tables if t.endswith(DBT_LEFTOVER_SUFFIXES)]
             if leftovers:
                 raise WarehouseError(f"the candidate holds dbt's temporary tables {leftovers}; refusing to publish it")
             tables = [t for t in tables if t[0] != "meta"]
             kept = {(s, t) for s, t, _ in tables}
+            changed = lake.changed_since(con, "candidate", run["baseline_snapshot"]) if run["base_version"] else kept
             with transaction(con):
-                lake.copy_tables(con, "candidate", "sw", tables)
+                lake.copy_tables(con, "candidate", "sw", [t for t in tables if (t[0], t[1]) in changed])
                 for schema, table, _ in lake.lake_tables(con, "sw"):
                     if (schema, table) not in kept and schema != "meta":
                         con.execute(f'drop table sw."{schema}"."{table}"')
@@ -513,8 +504,6 @@ class Store:
             info["snapshot_id"] = con.execute(
                 "select max(snapshot_id) from sw.snapshots() where commit_message = ?", [f"publish {version}"]).fetchone()[0]
             self._expire(con)
-        finally:
-            con.close()
         shutil.rmtree(candidate.root, ignore_errors=True)
         return info
 
