@@ -70,7 +70,8 @@ class LakeAddress:
     """Where a lake lives.
 
     ``catalog`` is DuckLake's metadata address: ``sqlite:/abs/catalog.sqlite`` or ``postgres:dbname=sw
-    host=db-host user=…``; ``data_path`` a folder (``/abs/data/``) or an S3 prefix (``s3://bucket/lake/``);
+    host=db-host user=…``; ``data_path`` a folder (``/abs/data/``) or an S3 prefix (``s3://bucket/lake/``), or
+    empty for the one the catalog recorded when it was made;
     ``metadata_schema`` the PostgreSQL schema of the catalog's tables (several lakes share one database).
     """
 
@@ -85,7 +86,7 @@ class LakeAddress:
     @property
     def extensions(self) -> tuple[str, ...]:
         names = ["ducklake", "postgres" if self.kind == "postgres" else "sqlite"]
-        if self.data_path.startswith("s3://"):
+        if self.data_path.startswith("s3://") or self.kind == "postgres":
             names.append("httpfs")
         return tuple(names)
 
@@ -99,7 +100,7 @@ class LakeAddress:
         out = []
         if self.kind == "sqlite":
             out.append(Path(self.catalog.split(":", 1)[1]))
-        if not self.data_path.startswith("s3://"):
+        if self.data_path and not self.data_path.startswith("s3://"):
             out.append(Path(self.data_path))
         return out
 
@@ -107,11 +108,11 @@ class LakeAddress:
                snapshot: int | None = None, create: bool = False) -> None:
         """Attach this lake to ``con`` as ``alias`` (``snapshot``: as it was at that DuckLake snapshot)."""
         load_extensions(con, self.extensions)
-        if self.data_path.startswith("s3://"):
+        if "httpfs" in self.extensions and os.environ.get("AWS_ACCESS_KEY_ID"):
             _s3_secret(con)
         options = []
-        if create or not read_only:
-            options.append(f"data_path {_quote(self.data_path)}")
+        if self.data_path:  # the configured one wins over the one stored: a warehouse folder may move
+            options += [f"data_path {_quote(self.data_path)}", "override_data_path true"]
         if self.metadata_schema:
             options.append(f"metadata_schema {_quote(self.metadata_schema)}")
         if read_only:
@@ -162,11 +163,11 @@ def _shared_instance() -> tuple[duckdb.DuckDBPyConnection, set[str]]:
     extensions costs ~0.1 s each per instance (their signatures are checked), so sessions share one."""
     with _shared_lock:
         if _shared.get("pid") != os.getpid():  # a forked child gets its own
-            _shared.update(pid=os.getpid(), instance=duckdb.connect(config=_config()), aliases=set())
+            _shared.update(pid=os.getpid(), instance=duckdb.connect(config=instance_config()), aliases=set())
         return _shared["instance"], _shared["aliases"]
 
 
-def _config(extra: Mapping[str, object] | None = None) -> dict:
+def instance_config(extra: Mapping[str, object] | None = None) -> dict:
     return {**BASE_CONFIG, "extension_directory": str(extension_dir()), **(extra or {})}
 
 
@@ -186,7 +187,7 @@ def session(*lakes: tuple[LakeAddress, str, Mapping[str, object]], use: str | No
         private = private or bool(aliases & attached)
         if not private:
             attached |= aliases
-    con = duckdb.connect(config=_config()) if private else instance.cursor()
+    con = duckdb.connect(config=instance_config()) if private else instance.cursor()
     done: list[str] = []
     try:
         for address, alias, options in lakes:

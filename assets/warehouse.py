@@ -68,6 +68,23 @@ SANDBOX = {
 }
 
 
+# statements a sandboxed reader may not run: they write files, and the sandbox lets a reader open the lake's
+# own data folder (DuckLake reads its Parquet through it), which DuckDB does not split into read and write
+WRITES_FILES = {"COPY", "EXPORT"}
+
+
+def sandbox_refusal(query: str) -> str | None:
+    """Why the sandbox refuses ``query`` (a statement that writes files), or None."""
+    try:
+        kinds = {statement.type.name for statement in duckdb.extract_statements(query)}
+    except duckdb.Error:
+        return None  # DuckDB's own parse error says it better
+    if kinds & WRITES_FILES:
+        return (f"{'/'.join(sorted(kinds & WRITES_FILES))} writes files: file system operations are disabled in the "
+                "sandbox (run with --allow-files to write your own files)")
+    return None
+
+
 class WarehouseError(RuntimeError):
     """An expected failure of the warehouse (busy, unusable folder, nothing published, bad raw file).
 
@@ -254,9 +271,11 @@ class Store:
     @property
     def lake(self) -> LakeAddress:
         """The published lake: ``ATTACH '<lake.uri>' AS sw (READ_ONLY)`` reads it from any DuckDB."""
-        catalog = self._catalog or os.environ.get("SAFETYWASH_CATALOG") or f"sqlite:{self.root / LAKE_DIR / CATALOG_FILE}"
-        data = self._data_path or os.environ.get("SAFETYWASH_DATA_PATH") or f"{self.root / LAKE_DIR / DATA_DIR}/"
-        return LakeAddress(catalog, data if data.endswith("/") else data + "/")
+        catalog = self._catalog or os.environ.get("SAFETYWASH_CATALOG", "")
+        data = self._data_path or os.environ.get("SAFETYWASH_DATA_PATH", "")
+        if not catalog:  # the default: both in this folder, wherever it has moved
+            catalog, data = f"sqlite:{self.root / LAKE_DIR / CATALOG_FILE}", f"{self.root / LAKE_DIR / DATA_DIR}"
+        return LakeAddress(catalog, data if not data or data.endswith("/") else data + "/")
 
     @property
     def candidate_dir(self) -> Path:
@@ -333,6 +352,9 @@ class Store:
         raise WarehouseError(f"no version {version!r} in {self.root}; `safetywash versions` lists the kept ones")
 
     def _legacy_hint(self) -> str:
+        if any((self.root / n).exists() or (self.root / n).is_symlink() for n in LEGACY_NAMES):
+            return (f" (its versions were written before the lake, as DuckDB {LEGACY_DUCKDB} files: `safetywash refresh` "
+                    f"moves them to {self.root / LEGACY_DIR} and rebuilds the lake from its raw files)")
         legacy = self.root / LEGACY_DIR
         return (f" (the versions written before the lake are kept in {legacy}: DuckDB {LEGACY_DUCKDB} files)"
                 if legacy.is_dir() else "")
@@ -351,13 +373,28 @@ class Store:
             with lake.session((self.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="sw",
                               private=not allow_files) as con:
                 if not allow_files:
-                    if not self.lake.data_path.startswith("s3://"):
-                        con.execute(f"set allowed_directories = {[self.lake.data_path]!r}")
+                    data = self.lake.data_path or con.execute(
+                        "select value from sw.options() where option_name = 'data_path'").fetchone()[0]
+                    if not data.startswith("s3://"):
+                        con.execute(f"set allowed_directories = {[data]!r}")
                     for setting, value in SANDBOX.items():
                         con.execute(f"set {setting} = {str(value).lower()}")
                 yield con
         except LakeError as exc:
             raise WarehouseError(str(exc)) from None
+
+    def open(self, version: str | int | None = None) -> duckdb.DuckDBPyConnection:
+        """A notebook's connection to a published version (default: the current one): read-only, pinned to
+        its snapshot, files allowed; ``marts.scores`` names the table. Close it when done."""
+        snapshot = self.version_info(version)["snapshot_id"]
+        con = duckdb.connect(config=lake.instance_config())
+        try:
+            self.lake.attach(con, "sw", read_only=True, snapshot=snapshot)
+            con.execute("use sw")
+        except LakeError as exc:
+            con.close()
+            raise WarehouseError(str(exc)) from None
+        return con
 
     # ---- raw store
 
@@ -508,7 +545,8 @@ class Store:
         return info
 
     def _expire(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Expire the snapshots before the oldest kept version, then delete the files only they used."""
+        """Expire the snapshots before the oldest kept version, then delete the files only they used and
+        any file no snapshot names."""
         kept = con.execute(
             "select snapshot_id from sw.snapshots() where author = ? and commit_message like 'publish %' "
             "order by snapshot_id desc limit ?", [AUTHOR, self.keep_versions]).fetchall()
@@ -517,6 +555,8 @@ class Store:
         if older:
             con.execute(f"call ducklake_expire_snapshots('sw', versions => {older})")
             con.execute("call ducklake_cleanup_old_files('sw', cleanup_all => true)")
+        # files a killed publish wrote but never committed (runs are serialized: no other writer is mid-way)
+        con.execute("call ducklake_delete_orphaned_files('sw', cleanup_all => true)")
 
     # ---- dbt partial-parse cache
 

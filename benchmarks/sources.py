@@ -70,7 +70,7 @@ def main() -> None:
               f"{row['benchmarks']} | {ingest.get(row['source'], 0.0):.2f} |")
     print(f"cold refresh of every source (B=10,000): {cold_seconds:.1f} s")
     for key in ("land", "dbt_models", "capabilities", "marts__benchmark_correlations.write_correlations",
-                "exports__marts_parquet", "warehouse__published"):
+                "warehouse__published"):
         print(f"  step {key}: {steps[key]:.2f} s")
     print(f"second refresh, nothing new (work after imports): {again_seconds:.2f} s")
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,7 +18,7 @@ import typer
 from typer.exceptions import TyperException
 
 from assets.settings import BootstrapSettings, CapabilitiesSettings, SettingsError, validate
-from assets.warehouse import Store, WarehouseError
+from assets.warehouse import Store, WarehouseError, sandbox_refusal
 
 from .profiles import Profile, ProfileError, current as current_profile
 
@@ -207,6 +207,9 @@ def refresh(
     try:
         store.check_usable()
         with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
+            if moved := store.migrate_legacy():
+                typer.echo(f"this warehouse was written before the lake: its versions (DuckDB 2.0 files) moved, whole, "
+                           f"to {moved}; the lake is rebuilt from its raw files and landed snapshots", err=True)
             before = store.current_version()
             info = next((v for v in store.versions() if v["version"] == before), {})
             published = info.get("settings")
@@ -345,6 +348,8 @@ def sql(
 
     store = Store(warehouse or "")
     try:
+        if not allow_files and (refusal := sandbox_refusal(query)):
+            raise fail(refusal, 1)
         with store.read(version, allow_files=allow_files) as con, Cancellation(con, timeout) as cancel:
             try:
                 relation = con.sql(query)

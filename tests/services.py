@@ -105,6 +105,7 @@ def postgres():
             con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
             con.autocommit = True
             con.cursor().execute("create database dagster")
+            con.cursor().execute("create database lake")  # the published lake's DuckLake catalog
             con.close()
             yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/dagster", proc
     finally:
@@ -139,6 +140,8 @@ class Cluster:
     dagster_home: Path
     objects: str
     s3_endpoint: str
+    catalog: str = ""
+    data_path: str = ""
     workers: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
@@ -147,7 +150,12 @@ class Cluster:
         return {**os.environ, "SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": str(self.dagster_home),
                 "SAFETYWASH_CELERY_BROKER": self.broker, "SAFETYWASH_OBJECTS": self.objects,
                 "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint, "AWS_ACCESS_KEY_ID": S3_KEY,
-                "AWS_SECRET_ACCESS_KEY": S3_SECRET, "PYTHONUNBUFFERED": "1"}
+                "AWS_SECRET_ACCESS_KEY": S3_SECRET, "PYTHONUNBUFFERED": "1", **self.lake_env()}
+
+    def lake_env(self) -> dict[str, str]:
+        """All a reader on another host needs: the lake's catalog address and its S3 data and keys."""
+        return {"SAFETYWASH_CATALOG": self.catalog, "SAFETYWASH_DATA_PATH": self.data_path,
+                "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
 
 
 INSTANCE_YAML = """storage:
@@ -191,7 +199,10 @@ def cluster(tmp: Path, workers: int = 2, env: dict | None = None, pythonpath: li
         config_dir = tmp / "celery_config"
         config_dir.mkdir()
         (config_dir / "dagster_celery_config.py").write_text(f"broker_url = {broker!r}\nresult_backend = {broker!r}\n")
-        made = Cluster(broker, home, "s3://safetywash/objects", s3)
+        port = pg_url.rsplit(":", 1)[1].split("/")[0]
+        made = Cluster(broker, home, "s3://safetywash/objects", s3,
+                       catalog=f"postgres:dbname=lake host=127.0.0.1 port={port} user=postgres",
+                       data_path="s3://safetywash/lake/")
         for i in range(workers):
             start_worker(made, stack, f"w{i + 1}", config_dir, tmp, env, pythonpath)
         yield made

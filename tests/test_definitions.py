@@ -26,7 +26,6 @@ EXPECTED_ASSETS = {
     "marts/model_identity",
     "marts/unmatched_models",
     "seeds/model_aliases",
-    "exports/marts_parquet",
     "warehouse/published",
     "exports/report",
 }
@@ -55,7 +54,7 @@ def test_every_step_is_in_the_writer_pool_and_checks_block_publishing():
     pools = {op.name: op.pool for op in job.graph.iterate_op_defs()}
     # the snapshot backfills write only content-addressed files (raw and landed stores): no pool, they run apart
     assert {name for name, pool in pools.items() if pool is None} == {f"snapshots__{s}" for s in SOURCES}
-    assert len(pools) == 27 and {pool for pool in pools.values() if pool} == {WRITER_POOL}  # one writing run at a time
+    assert len(pools) == 26 and {pool for pool in pools.values() if pool} == {WRITER_POOL}  # one writing run at a time
     graph = defs.resolve_asset_graph()
     checks = [k for k in graph.asset_check_keys if k.asset_key.to_user_string() == "marts/benchmark_correlations"]
     assert len(checks) == 3 and all(graph.get_check_spec(k).blocking for k in checks)

@@ -1,5 +1,7 @@
 """The distributed profile on real services (Redis, Postgres, SeaweedFS, two Celery workers on 127.0.0.1):
-the same refresh as in-process, bit for bit, its steps on both workers at once, and a worker killed mid-run."""
+the same refresh as in-process, bit for bit, published into a lake whose catalog is in Postgres and whose data
+is on S3, its steps on both workers at once, a reader that has only the lake's address, and a worker killed
+mid-run."""
 
 import os
 import shutil
@@ -14,7 +16,6 @@ import pytest
 
 import services
 from assets.objectstore import open_filesystem
-from assets.remote import read_remote
 from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
 from test_publish import leftovers
@@ -26,7 +27,10 @@ RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"]}
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     with services.cluster(tmp_path_factory.mktemp("cluster"), workers=2) as made:
-        yield made
+        with pytest.MonkeyPatch.context() as patch:  # this process reads the same lake as the workers
+            for name, value in made.lake_env().items():
+                patch.setenv(name, value)
+            yield made
 
 
 def refresh(cluster, root, *extra, wait=True, env=None):
@@ -78,16 +82,32 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     fs, base = open_filesystem(cluster.objects, cluster.s3_endpoint, services.S3_KEY, services.S3_SECRET)
     specs = [info.path for info in fs.get_file_info(dg_selector(base, run_id)) if info.path.endswith(".json")]
     assert any("plan_bootstrap" in path for path in specs)
-    # a reader on another host: the published version on S3 (Parquet, pointer last), through pyarrow datasets
-    local = all_marts(root)
-    with read_remote(fs, base) as con:
-        assert query_frame(con, "select version from meta.version").item() == Store(root).current_version()
-        for table, frame in local.items():
-            assert query_frame(con, f"select * from marts.{table} order by all").equals(frame), table
-    env = {k: v for k, v in cluster.env().items() if k != "SAFETYWASH_PROFILE"}
-    out = subprocess.run([sys.executable, "-m", "orchestration", "sql", "--remote", "--format", "csv",
-                          "select count(*) as n from marts.scores"], env=env, capture_output=True, text=True, cwd=PROJECT)
-    assert out.returncode == 0 and out.stdout == f"n\n{local['scores'].height}\n", out.stderr
+    # the lake: catalog in Postgres, data files on S3
+    assert Store(root).lake.uri.startswith("ducklake:postgres:") and not (root / "lake").exists()
+    with Store(root).read() as con:
+        files = con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchall()
+    assert files and all(f.startswith("s3://safetywash/lake/") for (f,) in files)
+
+
+def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_version(distributed, cluster, tmp_path):
+    root, _ = distributed
+    first = Store(root).current_version()
+    again = refresh(cluster, root, "--force", "--seed", "3")  # a second version, with other intervals
+    assert again.returncode == 0, again.stdout + again.stderr
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **cluster.lake_env(),
+           "SAFETYWASH_WAREHOUSE": str(tmp_path / "elsewhere")}  # another host: no warehouse folder, no Dagster
+
+    def sql(*args):
+        out = subprocess.run([sys.executable, "-m", "orchestration", "sql", "-f", "csv", *args], env=env,
+                             capture_output=True, text=True, cwd=PROJECT)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    query = "select (select version from meta.version) v, (select list(distinct bootstrap_seed) from marts.benchmark_correlations) s"
+    assert sql(query) == f'v,s\n{Store(root).current_version()},[3]\n'
+    assert sql(query, "--version", first) == f"v,s\n{first},[0]\n"  # time travel
+    assert sql("select count(*) n from marts.scores") == f"n\n{all_marts(root)['scores'].height}\n"
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def dg_selector(base, run_id):

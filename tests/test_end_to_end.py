@@ -81,7 +81,7 @@ def test_accuracy_comparison_uses_same_task(refreshed):
     assert np.isfinite(expected)
 
 
-def test_fetch_log_raw_files_and_parquet(refreshed):
+def test_fetch_log_raw_files_and_a_plain_duckdb_client(refreshed):
     log = table(refreshed, "select * from raw.fetch_log")
     assert sorted(log["file"].to_list()) == sorted(f.name for f in PAPER.files)
     for row in log.iter_rows(named=True):
@@ -89,10 +89,18 @@ def test_fetch_log_raw_files_and_parquet(refreshed):
         assert row["stored_path"] == f"raw/safetywashing/{row['sha256']}.csv"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
         assert row["bytes"] == path.stat().st_size
-    for name in ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations"):
-        utc = pl.col(pl.Datetime("us", "UTC"), pl.Datetime("us", "Etc/UTC")).dt.convert_time_zone("UTC")  # same zone, two names
-        exported = pl.read_parquet(refreshed / "parquet" / f"{name}.parquet").with_columns(utc)
-        assert exported.equals(table(refreshed, f"select * from marts.{name}").with_columns(utc))
+    # the README's plain-DuckDB way: the ducklake and sqlite extensions (installed from their wheels) and one ATTACH
+    import duckdb
+
+    from assets.lake import extension_dir
+
+    with duckdb.connect(config={"extension_directory": str(extension_dir())}) as con:
+        con.execute(f"attach 'ducklake:sqlite:{refreshed}/lake/catalog.sqlite' as sw (read_only)")
+        for name in ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations"):
+            plain = pl.from_arrow(con.sql(f"select * from sw.marts.{name}").to_arrow_table())
+            assert plain.height > 0 and plain.equals(table(refreshed, f"select * from marts.{name}"))
+        files = con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchall()
+        assert files and all(f.endswith(".parquet") and f.startswith(f"{refreshed}/lake/data/") for (f,) in files)
 
 
 def test_missing_values_are_counted_not_dropped(refreshed):
@@ -196,10 +204,8 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
     metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
     assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
     assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
-    assert sorted(p.name for p in root.iterdir()) == [
-        ".refresh.lock", "current", "dbt_state", "landed", "parquet", "raw", "report", "safetywash.duckdb", "versions"]
-    version = root / "versions" / Store(root).current_version()
-    assert sorted(p.name for p in version.iterdir()) == ["parquet", "safetywash.duckdb", "version.json"]
+    assert sorted(p.name for p in root.iterdir()) == [".refresh.lock", "dbt_state", "lake", "landed", "raw", "report"]
+    assert (root / "lake" / "catalog.sqlite").is_file() and (root / "lake" / "data").is_dir()  # no candidate left
 
 
 def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_copy):

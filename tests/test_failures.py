@@ -86,21 +86,23 @@ def test_a_full_disk_fails_the_forced_refresh_in_one_line_and_readers_keep_their
 
 def test_an_injected_full_disk_fails_the_same_way(refreshed, tmp_path, monkeypatch):
     """Where a tmpfs cannot be mounted: the same refresh with ENOSPC raised by the candidate's copy."""
-    import assets.warehouse
+    import assets.lake
 
     root = tmp_path / "warehouse"
     shutil.copytree(refreshed, root, symlinks=True)
     before = Store(root).current_version()
 
-    def full(src, dst, *args, **kwargs):
-        Path(dst).write_bytes(b"partial")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src), None, str(dst))
+    def full(con, source, target, tables):
+        dst = root / "candidate" / "data" / "raw" / "part.parquet"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
 
-    monkeypatch.setattr(assets.warehouse.shutil, "copyfile", full)
+    monkeypatch.setattr(assets.lake, "copy_tables", full)
     out = cli("refresh", "--warehouse", str(root), "--mirror", str(MIRROR), "--source", "safetywashing", "--force",
               "--resamples", "50", "--analyses", str(paper_only_analyses(tmp_path / "paper.toml")), "--quiet")
     assert out.exit_code == 1, out.output
-    assert f"error: step land failed: no space left on device while writing {root}/.candidate.tmp/safetywash.duckdb\n" in out.stderr
+    assert f"error: step land failed: no space left on device while writing {root}/candidate/data/raw/part.parquet\n" in out.stderr
     assert f"nothing was published: readers still see version {before}\n" in out.stderr
     assert Store(root).current_version() == before and leftovers(root) == []
 
@@ -118,7 +120,7 @@ def test_a_failed_runs_candidate_goes_at_the_next_start(refreshed, tmp_path):
     shutil.copytree(refreshed, root, symlinks=True)
     store = Store(root)
     store.candidate("a-run-that-failed")  # what a UI run that failed after `land` leaves
-    assert (store.candidate_dir / "safetywash.duckdb").stat().st_size > 1_000_000
+    assert (store.candidate_dir / "catalog.sqlite").is_file() and any((store.candidate_dir / "data").rglob("*.parquet"))
     result = refresh(root)  # nothing new: nothing is rebuilt, but the leftover goes
     assert result.success and not result.published
     assert leftovers(root) == []

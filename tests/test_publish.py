@@ -45,12 +45,20 @@ def leftovers(root: Path) -> list[str]:
     found += [p.name for p in (root / "candidate", root / ".candidate.tmp") if p.exists()]
     found += [str(p) for p in (PROJECT / "sql").glob(".target-*.tmp")]
     store = Store(root)
-    listed = {v["version"] for v in store.versions()}
-    found += [p.name for p in store.versions_dir.iterdir() if p.name not in listed]
     with store.read() as con:
         found += [t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()
                   if t.endswith(DBT_LEFTOVER_SUFFIXES)]
     return found
+
+
+def plain_client(root: Path) -> duckdb.DuckDBPyConnection:
+    """The README's plain-DuckDB reader: the lake attached read-only and used, nothing of this project's."""
+    from assets.lake import extension_dir
+
+    con = duckdb.connect(config={"extension_directory": str(extension_dir())})
+    con.execute(f"attach 'ducklake:sqlite:{root}/lake/catalog.sqlite' as sw (read_only)")
+    con.execute("use sw")
+    return con
 
 
 def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
@@ -60,12 +68,12 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
     query = ("select (select version from meta.version) as version, "
              "(select list(distinct bootstrap_seed) from marts.benchmark_correlations) as seeds, "
              "(select count(*) from marts.scores) as n_scores")
-    held_open = duckdb.connect(str(root / "safetywash.duckdb"), read_only=True)  # a notebook left open
+    held_open = plain_client(root)  # a notebook left open on the lake
 
     def python_reader():
         while not stop.is_set():
             try:
-                with duckdb.connect(str(root / "safetywash.duckdb"), read_only=True) as con:
+                with plain_client(root) as con:
                     python_reads.append(con.execute(query).fetchone())
             except Exception as exc:  # any failure is what this test counts
                 errors.append(f"python: {exc}")
@@ -178,11 +186,13 @@ def test_kill_while_the_dbt_manifest_is_written_never_breaks_it():
 
 
 def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
-    target = refreshed / "parquet" / "scores.parquet"
+    with Store(refreshed).read(allow_files=True) as con:
+        target = Path(con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchone()[0])
     own = tmp_path / "mine.csv"
     own.write_text("model_id,note\nLlama-2-13b-chat-hf,mine\n")
     refused = {
-        f"copy (select 1 as a) to '{target}'": "file system operations are disabled",
+        f"copy (select 1 as a) to '{target}'": "file system operations are disabled",  # a lake file
+        f"copy (select 1 as a) to '{tmp_path / 'out.csv'}'": "file system operations are disabled",
         "select * from read_csv('/etc/passwd')": "file system operations are disabled",
         f"attach '{tmp_path / 'x.duckdb'}' as x": "file system operations are disabled",
         "install httpfs": "disabled",
@@ -195,7 +205,7 @@ def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
         out = cli("sql", query, "--warehouse", str(refreshed))
         assert out.returncode == 1 and out.stderr.startswith("error: ") and message in out.stderr, (query, out.stderr)
         assert len(out.stderr.splitlines()) == 1
-    assert target.read_bytes() == before and not (tmp_path / "x.duckdb").exists()
+    assert target.read_bytes() == before and not (tmp_path / "x.duckdb").exists() and not (tmp_path / "out.csv").exists()
     joined = cli("sql", f"select s.model_id, note from marts.models s join read_csv('{own}') using (model_id) limit 1",
                  "--warehouse", str(refreshed), "--allow-files", "-f", "csv")
     assert joined.returncode == 0 and joined.stdout == "model_id,note\nLlama-2-13b-chat-hf,mine\n"
@@ -258,7 +268,8 @@ def test_versions_are_listed_kept_and_readable(warehouse_copy):
     listing = cli("versions", "--warehouse", str(root))
     assert listing.returncode == 0
     lines = listing.stdout.splitlines()
-    assert lines[0].startswith(f"* {kept[0]['version']}  published ") and lines[1].startswith(f"  {kept[1]['version']}")
+    assert lines[0].startswith(f"* {kept[0]['version']}  snapshot {kept[0]['snapshot_id']}  published ")
+    assert lines[1].startswith(f"  {kept[1]['version']}")
     with Store(root).read() as con:
         tables = [t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]
         total = sum(con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables)

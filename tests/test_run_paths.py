@@ -13,6 +13,7 @@ from datetime import datetime
 
 import dagster as dg
 import yaml
+from typer.testing import CliRunner
 
 from assets.report import write_report
 from assets.resources import Warehouse
@@ -189,12 +190,36 @@ def test_failing_dbt_test_on_new_data_fails_the_refresh_and_publishes_nothing(wa
     assert report.version == version and version in page and "1e+31" not in page and "1e31" not in page
 
 
-def test_a_warehouse_from_before_versioning_is_adopted_not_lost(refreshed, tmp_path):
+def test_a_warehouse_from_before_the_lake_is_migrated_losing_nothing(refreshed, tmp_path):
+    """Today's layout before the lake: versions/<id>/ (DuckDB 2.0 file, Parquet), `current` and the fixed links,
+    beside the raw files and landed snapshots. Readers are told what to do; the next refresh moves the versions,
+    byte for byte, to legacy/ and rebuilds the lake from the raw files."""
+    import hashlib
+
+    from orchestration.cli import app
+
     root = tmp_path / "old"
-    root.mkdir()
-    shutil.copyfile(Store(refreshed).version_db(), root / "safetywash.duckdb")
-    (root / "safetywash.duckdb").chmod(0o644)
-    adopted = Store(root).adopt_unversioned()
-    assert adopted.endswith("-unversioned") and Store(root).current_version() == adopted
-    assert (root / "safetywash.duckdb").is_symlink()
-    assert published_marts(root)["scores"].height == 9380
+    shutil.copytree(refreshed / "raw", root / "raw")
+    shutil.copytree(refreshed / "landed", root / "landed")
+    version = root / "versions" / "20261128T101010.000000Z-0badc0de"
+    (version / "parquet").mkdir(parents=True)
+    (version / "safetywash.duckdb").write_bytes(b"DUCK" * 1000)  # stands for a DuckDB 2.0 file (1.5 cannot open it)
+    (version / "parquet" / "scores.parquet").write_bytes(b"PAR1" * 10)
+    (version / "version.json").write_text('{"version": "20261128T101010.000000Z-0badc0de"}')
+    os.symlink("versions/20261128T101010.000000Z-0badc0de", root / "current")
+    os.symlink("current/safetywash.duckdb", root / "safetywash.duckdb")
+    os.symlink("current/parquet", root / "parquet")
+    digests = {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    runner = CliRunner()
+    read = runner.invoke(app, ["sql", "select 1", "--warehouse", str(root)])
+    assert read.exit_code == 2 and "written before the lake" in read.output and "`safetywash refresh` moves them" in read.output
+    out = runner.invoke(app, ["refresh", "--warehouse", str(root), "--mirror", str(MIRROR), "--source", "safetywashing",
+                              "--resamples", "200"])
+    assert out.exit_code == 0, out.output
+    [legacy] = (root / "legacy").iterdir()
+    assert f"its versions (DuckDB 2.0 files) moved, whole, to {legacy}" in out.output
+    for path, digest in digests.items():  # every file kept, byte for byte: the old versions moved, the rest in place
+        moved = legacy / path if path.parts[0] == "versions" else root / path
+        assert hashlib.sha256(moved.read_bytes()).hexdigest() == digest, path
+    assert os.readlink(legacy / "current") == "versions/20261128T101010.000000Z-0badc0de"
+    assert published_marts(root)["scores"].height == 9380 and "DuckDB 2.0" in (legacy / "README.txt").read_text()
