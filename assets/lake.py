@@ -12,6 +12,7 @@ No dagster import: the CLI's readers use this before (or without) the heavy impo
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import sqlite3
@@ -138,8 +139,13 @@ def _wal(path: Path) -> None:
     blocking each other, and a commit costs one fsync of the log instead of two of the database."""
     if path.exists():
         return
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute("pragma journal_mode = wal")
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("pragma journal_mode = wal")
+    except sqlite3.Error as exc:  # SQLite's own words; a full disk reads as the OSError it is
+        path.unlink(missing_ok=True)
+        full = "full" in str(exc)
+        raise OSError(errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC) if full else str(exc), str(path)) from None
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:

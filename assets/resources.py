@@ -1,4 +1,4 @@
-"""Resources: the warehouse (its lock, candidate and published versions) and how files are fetched.
+"""Resources: the warehouse (its lock, candidate and published lake) and how files are fetched.
 
 Both read their environment variable when a run starts (never at import time), so the same
 definitions serve the CLI, ``dg dev`` and the tests; the Launchpad can override either field.
@@ -44,7 +44,7 @@ class Fetched:
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The warehouse folder: published versions, the run's candidate, the raw store.
+    """The warehouse: its lake of published versions, the run's candidate, the raw store.
 
     A run holds the warehouse's writer lock from start to end (in-process execution), waiting for a
     run that holds it, and checks its folder before any step starts.
@@ -52,12 +52,16 @@ class Warehouse(dg.ConfigurableResource):
 
     directory: str = Field(default="", description="Warehouse folder; empty: $SAFETYWASH_WAREHOUSE or <project>/warehouse.")
     keep_versions: int = Field(default=DEFAULT_KEEP_VERSIONS, ge=1, description="Published versions kept for `--version`.")
+    catalog: str = Field(default="", description="DuckLake catalog of the published lake (`sqlite:/path` or "
+                         "`postgres:dbname=… host=…`); empty: $SAFETYWASH_CATALOG, else <warehouse>/lake/catalog.sqlite.")
+    data_path: str = Field(default="", description="The lake's data files (a folder or s3://bucket/prefix/); empty: "
+                           "$SAFETYWASH_DATA_PATH, else <warehouse>/lake/data/ (or what the catalog recorded).")
     lock: bool = Field(default=True, description="Each step holds the warehouse's file lock. Off when steps run on "
                        "Celery workers (several hosts): the run queue and the launching CLI's lock serialize runs.")
 
     @property
     def store(self) -> Store:
-        return Store(self.directory, self.keep_versions)
+        return Store(self.directory, self.keep_versions, self.catalog, self.data_path)
 
     @property
     def landed(self) -> LandedStore:

@@ -139,6 +139,7 @@ def step_errors(result) -> list[str]:
 
 _ERRNO = re.compile(r"^(?:[\w.]+: )?\[Errno (\d+)\] ([^:]+?)(?:: '([^']*)'(?: -> '([^']*)')?)?$")
 _DISK_FULL = "No space left on device"
+_SQLITE_FULL = "database or disk is full"
 _WRITING = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG)  # errors only a write meets
 
 
@@ -149,6 +150,8 @@ def plain_cause(message: str) -> str:
     if match := _ERRNO.match(message):
         code, cause, where = int(match.group(1)), match.group(2).lower(), match.group(4) or match.group(3)
         return _located(code, cause, where, "writing") if where else cause
+    if _SQLITE_FULL in message:  # a lake catalog (SQLite) that could not grow
+        return f"{_DISK_FULL.lower()}: {message}"
     if _DISK_FULL in message and not message.lower().startswith(_DISK_FULL.lower()):
         return f"{_DISK_FULL.lower()}: {message}"
     return message

@@ -67,7 +67,7 @@ def test_a_full_disk_fails_the_forced_refresh_in_one_line_and_readers_keep_their
               "--resamples", "50", "--analyses", str(paper_only_analyses(tmp_path / "paper.toml")))
     assert out.exit_code == 1, out.output
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: step land failed: no space left on device while writing {root}/.candidate.tmp/safetywash.duckdb",
+    assert errors == [f"error: step land failed: no space left on device while writing {root}/candidate/catalog.sqlite",
                       errors[1]]
     assert errors[1].endswith(f"; nothing was published: readers still see version {before}")
     assert "Traceback" not in out.output
