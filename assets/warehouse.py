@@ -21,6 +21,7 @@ the next run discards the leftovers. Versions are the lake's snapshots (time tra
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -50,6 +51,7 @@ AUTHOR = "safetywash"  # the author of every publish commit in the lake
 LEGACY_DIR = "legacy"  # where the published versions of a warehouse from before the lake are moved
 LEGACY_NAMES = ("versions", "current", "safetywash.duckdb", "parquet")
 LEGACY_DUCKDB = "2.0"
+NO_LAKE_YET = "creating a new DuckLake is explicitly disabled"  # DuckLake's words for a catalog not made yet
 LOCK_FILE = ".refresh.lock"
 DISCARDED_DIR = ".discarded"  # one empty file per run whose candidate a later run discarded (the newest kept)
 TOMBSTONE_DAYS = 30
@@ -318,11 +320,14 @@ class Store:
         if not self._has_lake():
             yield None
             return
-        try:
-            with lake.session((self.lake, "sw", {"read_only": True})) as con:
-                yield con
-        except LakeError as exc:
-            raise WarehouseError(str(exc)) from None
+        with contextlib.ExitStack() as stack:
+            try:
+                con = stack.enter_context(lake.session((self.lake, "sw", {"read_only": True})))
+            except LakeError as exc:
+                if NO_LAKE_YET not in str(exc):  # else a PostgreSQL catalog before the first publish
+                    raise WarehouseError(str(exc)) from None
+                con = None
+            yield con
 
     def versions(self) -> list[dict]:
         """Every kept published version, newest first: its commit's record plus its snapshot id."""
@@ -375,8 +380,7 @@ class Store:
                 if not allow_files:
                     data = self.lake.data_path or con.execute(
                         "select value from sw.options() where option_name = 'data_path'").fetchone()[0]
-                    if not data.startswith("s3://"):
-                        con.execute(f"set allowed_directories = {[data]!r}")
+                    con.execute(f"set allowed_directories = {[data]!r}")  # a folder or an S3 prefix
                     for setting, value in SANDBOX.items():
                         con.execute(f"set {setting} = {str(value).lower()}")
                 yield con

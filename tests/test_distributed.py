@@ -25,7 +25,7 @@ RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"]}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, every_source):  # the in-process reference first, in its own folder's lake
     with services.cluster(tmp_path_factory.mktemp("cluster"), workers=2) as made:
         with pytest.MonkeyPatch.context() as patch:  # this process reads the same lake as the workers
             for name, value in made.lake_env().items():
@@ -43,16 +43,21 @@ def refresh(cluster, root, *extra, wait=True, env=None):
                             cwd=PROJECT, start_new_session=True)
 
 
-def all_marts(root):
+def all_marts(root, store=None):
     """Every table of schema marts in the published version, sorted."""
-    with Store(root).read() as con:
+    with (store or Store(root)).read() as con:
         tables = [r[0] for r in con.execute(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by 1").fetchall()]
         return {t: query_frame(con, f"select * from marts.{t} order by all") for t in tables}
 
 
-def marts(root):
-    return {t: f.drop(RUN_TIME_COLUMNS.get(t, [])) for t, f in all_marts(root).items()}
+def marts(root, store=None):
+    return {t: f.drop(RUN_TIME_COLUMNS.get(t, [])) for t, f in all_marts(root, store).items()}
+
+
+def local(root):
+    """The in-process reference warehouse's own lake (this process's environment names the cluster's)."""
+    return Store(root, catalog=f"sqlite:{root}/lake/catalog.sqlite", data_path=f"{root}/lake/data/")
 
 
 def run_logs(cluster, run_id):
@@ -71,7 +76,7 @@ def distributed(cluster, tmp_path_factory):
 
 def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distributed, every_source, cluster):
     root, seconds = distributed
-    reference = marts(every_source["root"])
+    reference = marts(every_source["root"], local(every_source["root"]))
     got = marts(root)
     assert len(got) == 15 and got.keys() == reference.keys() and got["scores"].height > 100_000
     for table, frame in reference.items():
@@ -87,27 +92,6 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     with Store(root).read() as con:
         files = con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchall()
     assert files and all(f.startswith("s3://safetywash/lake/") for (f,) in files)
-
-
-def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_version(distributed, cluster, tmp_path):
-    root, _ = distributed
-    first = Store(root).current_version()
-    again = refresh(cluster, root, "--force", "--seed", "3")  # a second version, with other intervals
-    assert again.returncode == 0, again.stdout + again.stderr
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **cluster.lake_env(),
-           "SAFETYWASH_WAREHOUSE": str(tmp_path / "elsewhere")}  # another host: no warehouse folder, no Dagster
-
-    def sql(*args):
-        out = subprocess.run([sys.executable, "-m", "orchestration", "sql", "-f", "csv", *args], env=env,
-                             capture_output=True, text=True, cwd=PROJECT)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
-
-    query = "select (select version from meta.version) v, (select list(distinct bootstrap_seed) from marts.benchmark_correlations) s"
-    assert sql(query) == f'v,s\n{Store(root).current_version()},[3]\n'
-    assert sql(query, "--version", first) == f"v,s\n{first},[0]\n"  # time travel
-    assert sql("select count(*) n from marts.scores") == f"n\n{all_marts(root)['scores'].height}\n"
-    assert not (tmp_path / "elsewhere").exists()
 
 
 def dg_selector(base, run_id):
@@ -182,3 +166,23 @@ def _task_running(cluster, steps, proc) -> tuple[str, int] | None:
                 if any(step in str(task.get("kwargs")) for step in steps):
                     return worker, task["worker_pid"]
     return None
+
+
+def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_version(distributed, cluster, tmp_path):
+    """After the test above: the lake holds the first run's version and the rerun's."""
+    root, _ = distributed
+    current, older = [v["version"] for v in Store(root).versions()[:2]]
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **cluster.lake_env(),
+           "SAFETYWASH_WAREHOUSE": str(tmp_path / "elsewhere")}  # another host: no warehouse folder, no Dagster
+
+    def sql(*args):
+        out = subprocess.run([sys.executable, "-m", "orchestration", "sql", "-f", "csv", *args], env=env,
+                             capture_output=True, text=True, cwd=PROJECT)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    query = "select version from meta.version"
+    assert sql(query) == f"version\n{current}\n"
+    assert sql(query, "--version", older) == f"version\n{older}\n"  # time travel
+    assert sql("select count(*) n from marts.scores") == f"n\n{all_marts(root)['scores'].height}\n"
+    assert not (tmp_path / "elsewhere").exists()

@@ -101,6 +101,12 @@ def test_fetch_log_raw_files_and_a_plain_duckdb_client(refreshed):
             assert plain.height > 0 and plain.equals(table(refreshed, f"select * from marts.{name}"))
         files = con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchall()
         assert files and all(f.endswith(".parquet") and f.startswith(f"{refreshed}/lake/data/") for (f,) in files)
+    notebook = Store(refreshed).open()  # the README's one line of this project's
+    try:
+        assert notebook.sql("select * from marts.scores").pl().equals(table(refreshed, "select * from marts.scores"))
+        assert notebook.sql("select version from meta.version").fetchone()[0] == Store(refreshed).current_version()
+    finally:
+        notebook.close()
 
 
 def test_missing_values_are_counted_not_dropped(refreshed):

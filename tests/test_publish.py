@@ -115,16 +115,22 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
     print(f"\nreaders: {len(python_reads)} python queries, {len(cli_reads)} `safetywash sql` calls, 0 errors")
 
 
-# (step, seconds after it starts): every step of the refresh, dbt three times while it writes
+# (step, seconds after it starts): every step of the refresh; land while it copies the published tables into
+# the candidate lake, dbt while it writes, publish inside its one lake transaction
 KILL_POINTS = [
     (None, 0.3),  # imports, lock
     ("snapshots__safetywashing", 0.1),  # the backfill of the pinned snapshot (its landed copy was removed)
     ("land", 0.0),
+    ("land", 0.6),
     ("dbt_models", 2.0),
+    ("dbt_models", 6.0),
+    ("capabilities", 0.1),
     ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
     ("marts__benchmark_correlations.summarize_analysis[safetywashing_chat]", 0.1),
     ("marts__benchmark_correlations.write_correlations", 0.0),
     ("warehouse__published", 0.0),
+    ("warehouse__published", 0.15),
+    ("warehouse__published", 0.4),
 ]
 
 
