@@ -66,7 +66,7 @@ def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
 
 def os_error(exc: OSError, doing: str) -> str:
     """An OSError in one line: its cause first, then what was being done and where
-    (``no space left on device while writing /w/candidate/safetywash.duckdb``)."""
+    (``no space left on device while writing /w/candidate/catalog.sqlite``)."""
     return _located(exc.errno, (exc.strerror or str(exc)).lower(), exc.filename2 or exc.filename or "", doing)
 
 
