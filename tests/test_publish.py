@@ -272,6 +272,11 @@ def test_versions_are_listed_kept_and_readable(warehouse_copy):
     kept = Store(root).versions()
     assert len(kept) == 2 and first not in {v["version"] for v in kept}  # pruned beyond --keep-versions
     assert kept[0]["version"] == Store(root).current_version()
+    with Store(root).read(allow_files=True) as con:  # the expired snapshots' files are deleted, no orphan left
+        named = {Path(p).name for (p,) in con.execute("select path from __ducklake_metadata_sw.ducklake_data_file").fetchall()}
+        oldest = con.execute("select min(snapshot_id) from sw.snapshots()").fetchone()[0]
+    on_disk = {p.name for p in (root / "lake" / "data").rglob("*.parquet")}
+    assert on_disk and on_disk <= named and oldest > 0
     assert kept[0]["row_counts"]["scores"] == 9380 and {s["source"] for s in kept[0]["sources"]} == {"safetywashing"}
     listing = cli("versions", "--warehouse", str(root))
     assert listing.returncode == 0
