@@ -35,6 +35,14 @@ class LakeError(RuntimeError):
     """The lake cannot be reached or opened; the message names the catalog and says what to do."""
 
 
+class NoLake(LakeError):
+    """The catalog holds no lake yet (nothing was ever published to it)."""
+
+
+# DuckLake's words when a read-only attach finds a catalog it was not made in (a new PostgreSQL database)
+_NOT_MADE = "creating a new DuckLake is explicitly disabled"
+
+
 def extension_dir() -> Path:
     """Where this environment's DuckDB extensions are installed (inside the environment, not ``~``)."""
     return Path(sys.prefix) / "duckdb_extensions"
@@ -92,15 +100,18 @@ class LakeAddress:
         return tuple(names)
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The catalog's file, for a SQLite catalog."""
+        return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
+
+    @property
     def uri(self) -> str:
         """What a plain DuckDB client attaches: ``ATTACH '<uri>' AS sw (READ_ONLY)``."""
         return f"ducklake:{self.catalog}"
 
     def local_files(self) -> list[Path]:
         """The catalog file and data folder when they are on this host (what a sandboxed reader may open)."""
-        out = []
-        if self.kind == "sqlite":
-            out.append(Path(self.catalog.split(":", 1)[1]))
+        out = [self.sqlite_file] if self.sqlite_file else []
         if self.data_path and not self.data_path.startswith("s3://"):
             out.append(Path(self.data_path))
         return out
@@ -123,15 +134,16 @@ class LakeAddress:
         if create:
             for path in self.local_files():
                 (path if path == Path(self.data_path) else path.parent).mkdir(parents=True, exist_ok=True)
-            if self.kind == "sqlite":
-                _wal(Path(self.catalog.split(":", 1)[1]))
-        elif self.kind == "sqlite" and not Path(self.catalog.split(":", 1)[1]).is_file():
-            raise LakeError(f"no lake catalog at {self.catalog.split(':', 1)[1]}")
+            if self.sqlite_file:
+                _wal(self.sqlite_file)
+        elif self.sqlite_file and not self.sqlite_file.is_file():
+            raise NoLake(f"no lake catalog at {self.sqlite_file}")
         try:
             con.execute(f"attach {_quote(self.uri)} as {alias} ({', '.join(options)})" if options
                         else f"attach {_quote(self.uri)} as {alias}")
         except duckdb.Error as exc:
-            raise LakeError(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
+            kind = NoLake if _NOT_MADE in str(exc) else LakeError
+            raise kind(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
 
 
 def _wal(path: Path) -> None:

@@ -39,7 +39,7 @@ import duckdb
 import polars as pl
 
 from . import lake
-from .lake import LakeAddress, LakeError
+from .lake import LakeAddress, LakeError, NoLake
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse"
@@ -51,7 +51,6 @@ AUTHOR = "safetywash"  # the author of every publish commit in the lake
 LEGACY_DIR = "legacy"  # where the published versions of a warehouse from before the lake are moved
 LEGACY_NAMES = ("versions", "current", "safetywash.duckdb", "parquet")
 LEGACY_DUCKDB = "2.0"
-NO_LAKE_YET = "creating a new DuckLake is explicitly disabled"  # DuckLake's words for a catalog not made yet
 LOCK_FILE = ".refresh.lock"
 DISCARDED_DIR = ".discarded"  # one empty file per run whose candidate a later run discarded (the newest kept)
 TOMBSTONE_DAYS = 30
@@ -309,24 +308,17 @@ class Store:
 
     # ---- published versions
 
-    def _has_lake(self) -> bool:
-        address = self.lake
-        return address.kind != "sqlite" or Path(address.catalog.split(":", 1)[1]).is_file()
-
     @contextmanager
     def _catalog_connection(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """The published lake attached read-only as ``sw`` at its newest snapshot (None: no lake yet)."""
         self.check_folder()
-        if not self._has_lake():
-            yield None
-            return
         with contextlib.ExitStack() as stack:
             try:
                 con = stack.enter_context(lake.session((self.lake, "sw", {"read_only": True})))
-            except LakeError as exc:
-                if NO_LAKE_YET not in str(exc):  # else a PostgreSQL catalog before the first publish
-                    raise WarehouseError(str(exc)) from None
+            except NoLake:
                 con = None
+            except LakeError as exc:
+                raise WarehouseError(str(exc)) from None
             yield con
 
     def versions(self) -> list[dict]:
@@ -356,8 +348,12 @@ class Store:
                 return info
         raise WarehouseError(f"no version {version!r} in {self.root}; `safetywash versions` lists the kept ones")
 
+    def _legacy_names(self) -> list[str]:
+        """What of a warehouse from before the lake is here (``versions/``, the links, …)."""
+        return [n for n in LEGACY_NAMES if (self.root / n).exists() or (self.root / n).is_symlink()]
+
     def _legacy_hint(self) -> str:
-        if any((self.root / n).exists() or (self.root / n).is_symlink() for n in LEGACY_NAMES):
+        if self._legacy_names():
             return (f" (its versions were written before the lake, as DuckDB {LEGACY_DUCKDB} files: `safetywash refresh` "
                     f"moves them to {self.root / LEGACY_DIR} and rebuilds the lake from its raw files)")
         legacy = self.root / LEGACY_DIR
@@ -492,7 +488,7 @@ class Store:
         ``legacy/<time>/``. Its raw files and landed snapshots are the lake's inputs too, so they stay
         and the refresh that migrates rebuilds every version from them.
         """
-        names = [n for n in LEGACY_NAMES if (self.root / n).exists() or (self.root / n).is_symlink()]
+        names = self._legacy_names()
         if not names:
             return None
         target = self.root / LEGACY_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -513,8 +509,9 @@ class Store:
         """Make ``candidate`` the current version in one DuckLake transaction; return its record.
 
         Every base table the run changed replaces its published namesake (with its comments; the others
-        are the published ones already), tables the candidate no longer has are dropped, and ``meta.version`` names the version: all in one commit
-        whose message carries the record, so readers see the whole old version or the whole new one.
+        are the published ones already), tables the candidate no longer has are dropped, and
+        ``meta.version`` names the version: all in one commit whose message carries the record, so readers
+        see the whole old version or the whole new one.
         Snapshots older than the ``keep_versions`` newest versions are then expired and their files
         deleted.
         """

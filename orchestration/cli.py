@@ -213,8 +213,8 @@ def refresh(
             if moved := store.migrate_legacy():
                 typer.echo(f"this warehouse was written before the lake: its versions (DuckDB 2.0 files) moved, whole, "
                            f"to {moved}; the lake is rebuilt from its raw files and landed snapshots", err=True)
-            before = store.current_version()
-            info = next((v for v in store.versions() if v["version"] == before), {})
+            info = next(iter(store.versions()), {})
+            before = info.get("version")
             published = info.get("settings")
             if not force and published is not None and published != {k: v["config"] for k, v in asset_config.items()}:
                 typer.echo("settings differ from the published version's: rebuilding the analyses", err=True)
@@ -253,19 +253,19 @@ def refresh(
             for line in step_errors(result):
                 typer.echo(f"error: {line}", err=True)
         raise fail(f"refresh FAILED after {seconds:.1f} s; nothing was published: {readers_see(store)}")
-    version = store.current_version()
+    current = next(iter(store.versions()), {})
+    version = current.get("version")
     if not outcome.published and version is None:
         typer.echo(f"refresh done in {seconds:.1f} s: no source has a snapshot yet, so nothing was published")
     elif not outcome.published:
         typer.echo(f"refresh done in {seconds:.1f} s: no source has a new snapshot, so nothing was rebuilt; "
                    f"version {version} stays current (--force rebuilds anyway)")
     else:
-        snapshot = store.versions()[0]["snapshot_id"]
-        typer.echo(f"refresh done in {seconds:.1f} s; published version {version} (lake snapshot {snapshot}) "
+        typer.echo(f"refresh done in {seconds:.1f} s; published version {version} (lake snapshot {current['snapshot_id']}) "
                    f"in {store.lake.uri}")
         typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
                    f"capabilities method: {capabilities_method.value}")
-        counts = next(v for v in store.versions() if v["version"] == version).get("row_counts", {})
+        counts = current.get("row_counts", {})
         for table, n in counts.items():
             typer.echo(f"  marts.{table:<26} {n:>7} rows")
         report = store.root / "report" / "report.html"

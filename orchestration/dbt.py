@@ -19,10 +19,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging.version import Version
 
 from assets.resources import Warehouse
-from assets.lake import extension_dir
 from assets.warehouse import WRITER_POOL, Candidate
 
-from .manifest import SQL_DIR, dbt_executable, ensure_manifest
+from .manifest import SQL_DIR, dbt_executable, ensure_manifest, profile_env
 
 ensure_manifest()
 dbt_project = DbtProject(project_dir=SQL_DIR, profiles_dir=SQL_DIR)
@@ -94,9 +93,7 @@ def dbt_target(warehouse: Warehouse, candidate: Candidate) -> Iterator[Path]:
     cached = warehouse.store.dbt_state_dir / "partial_parse.msgpack"
     if cached.is_file():
         shutil.copyfile(cached, target / cached.name)
-    address = candidate.address
-    settings = {"SAFETYWASH_CANDIDATE_CATALOG": address.catalog.split(":", 1)[1],
-                "SAFETYWASH_CANDIDATE_DATA": address.data_path, "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir())}
+    settings = profile_env(candidate)
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:

@@ -58,6 +58,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def profile_env(candidate: Candidate) -> dict[str, str]:
+    """The variables dbt's profile (``sql/profiles.yml``) reads: the candidate lake and the extensions' folder."""
+    return {"SAFETYWASH_CANDIDATE_CATALOG": str(candidate.address.sqlite_file),
+            "SAFETYWASH_CANDIDATE_DATA": candidate.address.data_path,
+            "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir())}
+
+
 def ensure_manifest(force: bool = False) -> Path:
     """Run ``dbt parse`` when the manifest is missing, unreadable or older than a file of the project."""
     for scratch in SQL_DIR.glob(".target-*.tmp"):  # left by a killed parse; another may be running
@@ -71,9 +78,7 @@ def ensure_manifest(force: bool = False) -> Path:
     env = {
         **os.environ,
         # parse against the default warehouse's candidate, so that its first build parses partially
-        "SAFETYWASH_CANDIDATE_CATALOG": candidate.address.catalog.split(":", 1)[1],
-        "SAFETYWASH_CANDIDATE_DATA": candidate.address.data_path,
-        "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
+        **profile_env(candidate),
         "DBT_TARGET_PATH": str(scratch),
         "DBT_LOG_PATH": str(scratch),
     }
