@@ -12,10 +12,9 @@ replaces the two marts in one transaction.
 """
 
 import hashlib
+import io
 import json
-import shutil
 import time
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -28,7 +27,7 @@ from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
-from .warehouse import WRITER_POOL, Candidate, replace_tables
+from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, replace_tables
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
@@ -74,10 +73,11 @@ class CorrelationsConfig(dg.Config, BootstrapSettings):
     """Bootstrap settings (bounds and descriptions in :mod:`assets.settings`)."""
 
 
-def _chunk_dir(candidate: Candidate, config: CorrelationsConfig) -> Path:
+def _chunk_dir(config: CorrelationsConfig) -> str:
+    """The key, among the candidate's objects, of the replicates of this bootstrap (each step's, any host)."""
     shaping = {k: getattr(config, k) for k in ("n_resamples", "seed", "resamples_per_step")}
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
-    return candidate.work_dir / "bootstrap" / digest
+    return f"{CANDIDATE_KEY}/work/bootstrap/{digest}"
 
 
 def _methods(con) -> dict[str, str]:
@@ -108,9 +108,7 @@ def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, w
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
         analyses = fitted_analyses(con)  # the populations themselves are loaded by the steps that use them
-    out_dir = _chunk_dir(candidate, config)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True)
+    candidate.objects.remove(_chunk_dir(config))
     if not analyses:  # no analysis has data: one empty step, so the (empty) tables are still written
         yield dg.DynamicOutput({"analysis": None}, mapping_key="nothing_to_analyse")
     for analysis in analyses:
@@ -136,11 +134,9 @@ def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, 
     for i, ms in enumerate(model_sets):
         replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[ms.analysis])
         theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
-        path = _chunk_dir(candidate, config) / ms.analysis / f"{i:05d}" / f"{spec['start']:09d}.npy"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npy")
-        np.save(tmp, theta, allow_pickle=False)
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        np.save(buffer, theta, allow_pickle=False)
+        candidate.objects.put(f"{_chunk_dir(config)}/{ms.analysis}/{i:05d}/{spec['start']:09d}.npy", buffer.getvalue())
         n += theta.shape[0]
     context.log.info(
         f"{spec['analysis']} resamples {spec['start']}..{spec['stop'] - 1} over {len(model_sets)} snapshot(s): "
@@ -175,14 +171,15 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
     (analysis,), model_sets, methods = _load(candidate, only=spec["analysis"])
-    analysis_dir = _chunk_dir(candidate, config) / spec["analysis"]
+    analysis_dir = f"{_chunk_dir(config)}/{spec['analysis']}"
+    objects = candidate.objects
     total = _resamples(analysis, config)
     method = methods[spec["analysis"]]
     frames = []
     for i, ms in enumerate(model_sets):
         comparisons = ms.comparisons()
-        files = sorted((analysis_dir / f"{i:05d}").glob("*.npy"))
-        theta = np.concatenate([np.load(f, allow_pickle=False) for f in files], axis=1)
+        chunks = [f"{analysis_dir}/{i:05d}/{name}" for name in objects.names(f"{analysis_dir}/{i:05d}") if name.endswith(".npy")]
+        theta = np.concatenate([np.load(io.BytesIO(objects.get(key)), allow_pickle=False) for key in chunks], axis=1)
         if theta.shape != (len(comparisons), total):
             raise dg.Failure(f"{ms.analysis} ({ms.snapshot}): expected {total} replicates, found {theta.shape[1]}")
         table = correlation_table(
@@ -201,11 +198,13 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
                 source_sha256=pl.lit(ms.sha256),
             ).rename({"seed": "bootstrap_seed"})
         )
-    path = analysis_dir / "summary.parquet"
-    pl.concat(frames).write_parquet(path)
+    path = f"{analysis_dir}/summary.parquet"
+    buffer = io.BytesIO()
+    pl.concat(frames).write_parquet(buffer)
+    objects.put(path, buffer.getvalue())
     context.log.info(f"{spec['analysis']}: {sum(f.height for f in frames)} correlations over {len(model_sets)} "
                      f"snapshot(s) in {time.perf_counter() - started:.2f} s")
-    return {**spec, "path": str(path), "newest": model_sets[-1].snapshot, "populations": len(model_sets),
+    return {**spec, "path": path, "newest": model_sets[-1].snapshot, "populations": len(model_sets),
             "resamples": total}
 
 
@@ -220,7 +219,7 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
     done = sorted((s for s in summaries if s["analysis"] is not None), key=lambda s: s["index"])
     with candidate.connect(read_only=True) as con:
         unknown = con.execute("select count(*) from marts.benchmarks where not is_known").fetchone()[0]
-    frames = [pl.read_parquet(s["path"]) for s in done]
+    frames = [pl.read_parquet(io.BytesIO(candidate.objects.get(s["path"]))) for s in done]
     everything = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA, "snapshot_date": pl.Date})
     latest = pl.DataFrame({"analysis": [s["analysis"] for s in done], "snapshot": [s["newest"] for s in done]},
                           schema={"analysis": pl.String, "snapshot": pl.String})
@@ -229,7 +228,7 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
     with candidate.connect() as con:
         replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION),
                              "marts.correlation_history": (history, HISTORY_DESCRIPTION)})
-    shutil.rmtree(_chunk_dir(candidate, config), ignore_errors=True)
+    candidate.objects.remove(_chunk_dir(config))
     populations = sum(s["populations"] for s in done)
     n_null = result["spearman"].null_count()
     context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note); "

@@ -59,14 +59,28 @@ def _wheel_file(name: str) -> Path:
     return found[0]
 
 
+def _install(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    if name in _installed:
+        return
+    platform = con.execute("select platform from pragma_platform()").fetchone()[0]
+    target = extension_dir() / f"v{duckdb.__version__}" / platform / f"{EXTENSIONS[name]}.duckdb_extension"
+    if not target.is_file():
+        con.execute(f"install '{_wheel_file(name)}'")
+    _installed.add(name)
+
+
+def install_extensions(names: tuple[str, ...]) -> None:
+    """Install ``names`` from their wheels into :func:`extension_dir` (for another DuckDB, such as dbt's)."""
+    if set(names) - _installed:
+        with contextlib.closing(duckdb.connect(config=instance_config())) as con:
+            for name in names:
+                _install(con, name)
+
+
 def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
     """Install ``names`` from their wheels (once per environment) and load them into ``con``."""
     for name in names:
-        platform = con.execute("select platform from pragma_platform()").fetchone()[0]
-        target = extension_dir() / f"v{duckdb.__version__}" / platform / f"{EXTENSIONS[name]}.duckdb_extension"
-        if name not in _installed and not target.is_file():
-            con.execute(f"install '{_wheel_file(name)}'")
-        _installed.add(name)
+        _install(con, name)
         con.execute(f"load {EXTENSIONS[name]}")
 
 
@@ -144,6 +158,21 @@ class LakeAddress:
         except duckdb.Error as exc:
             kind = NoLake if _NOT_MADE in str(exc) else LakeError
             raise kind(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
+
+
+def drop_catalog(address: LakeAddress) -> None:
+    """Remove the catalog of a lake kept in a PostgreSQL schema of its own (its data files are the caller's)."""
+    if address.kind != "postgres" or not address.metadata_schema:
+        raise ValueError(f"only a lake in its own PostgreSQL schema can be dropped, not {address.uri}")
+    with contextlib.closing(duckdb.connect(config=instance_config())) as con:
+        load_extensions(con, ("postgres",))
+        try:
+            con.execute(f"attach {_quote(address.catalog.split(':', 1)[1])} as catalog_db (type postgres)")
+            statement = f'drop schema if exists "{address.metadata_schema}" cascade'
+            con.execute(f"call postgres_execute('catalog_db', {_quote(statement)})")
+        except duckdb.Error as exc:
+            raise LakeError(f"cannot drop the lake {address.uri} (schema {address.metadata_schema}): "
+                            f"{str(exc).splitlines()[0]}") from None
 
 
 def _wal(path: Path) -> None:

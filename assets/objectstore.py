@@ -13,6 +13,8 @@ import dagster as dg
 import pyarrow.fs as pafs
 from pydantic import BaseModel, Field
 
+from .files import open_filesystem
+
 
 class ObjectStoreSettings(BaseModel):
     """Where shared objects live: ``uri`` is a folder path, ``file:///…`` or ``s3://bucket/prefix``."""
@@ -27,22 +29,6 @@ class ObjectStoreSettings(BaseModel):
         """The pyarrow filesystem and the base path in it."""
         return open_filesystem(self.uri or str(default_root or ""), self.endpoint, self.access_key, self.secret_key,
                                self.region)
-
-
-def open_filesystem(uri: str, endpoint: str = "", access_key: str = "", secret_key: str = "",
-                    region: str = "us-east-1") -> tuple[pafs.FileSystem, str]:
-    if uri.startswith("s3://"):
-        scheme, host = "https", endpoint
-        if "://" in endpoint:
-            scheme, host = endpoint.split("://", 1)
-        fs = pafs.S3FileSystem(access_key=access_key or None, secret_key=secret_key or None, region=region,
-                               endpoint_override=host or None, scheme=scheme, allow_bucket_creation=True)
-        return fs, uri.removeprefix("s3://").rstrip("/")
-    if not uri:
-        raise ValueError("no object store configured (uri is empty)")
-    path = Path(uri.removeprefix("file://")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return pafs.LocalFileSystem(), str(path)
 
 
 def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:

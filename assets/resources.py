@@ -56,16 +56,18 @@ class Warehouse(dg.ConfigurableResource):
                          "`postgres:dbname=… host=…`); empty: $SAFETYWASH_CATALOG, else <warehouse>/lake/catalog.sqlite.")
     data_path: str = Field(default="", description="The lake's data files (a folder or s3://bucket/prefix/); empty: "
                            "$SAFETYWASH_DATA_PATH, else <warehouse>/lake/data/ (or what the catalog recorded).")
+    objects: str = Field(default="", description="Raw files, landed snapshots and a run's shared files (a folder or "
+                         "s3://bucket/prefix/ every host reaches); empty: $SAFETYWASH_OBJECTS, else the warehouse folder.")
     lock: bool = Field(default=True, description="Each step holds the warehouse's file lock. Off when steps run on "
                        "Celery workers (several hosts): the run queue and the launching CLI's lock serialize runs.")
 
     @property
     def store(self) -> Store:
-        return Store(self.directory, self.keep_versions, self.catalog, self.data_path)
+        return Store(self.directory, self.keep_versions, self.catalog, self.data_path, self.objects)
 
     @property
     def landed(self) -> LandedStore:
-        return LandedStore(self.store.root)
+        return LandedStore(self.store.objects)
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["Warehouse"]:

@@ -2,9 +2,9 @@
 
 A snapshot is one distinct content of a source: its files' sha256 decide its ``content_id``, so the
 same bytes under two addresses (two commits, or a commit and ``main``) are one snapshot. The landed
-store, ``<warehouse>/landed/v<LANDED_FORMAT>/<source>/<content_id>/``, holds per snapshot the parsed
-tables as Parquet and a ``manifest.json`` (files, addresses, when first seen, rows dropped). Like the
-raw store it is content-addressed and written once (a directory renamed into place), so the
+store, ``landed/v<LANDED_FORMAT>/<source>/<content_id>/`` of the objects (the warehouse folder, or S3),
+holds per snapshot the parsed tables as Parquet and a ``manifest.json`` (files, addresses, when first
+seen, rows dropped). Like the raw store it is content-addressed and written once (manifest last), so the
 partitioned backfill, the ``latest`` fetches and workers on other machines can write it without the
 run's candidate; the land step copies it into the candidate's ``raw`` tables. No dagster import.
 """
@@ -12,9 +12,8 @@ run's candidate; the land step copies it into the candidate's ``raw`` tables. No
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,8 +31,8 @@ from .parsers.safetywashing import (
     parse_benchmark_info,
     parse_matrix,
 )
+from .files import Objects
 from .registry import ADAPTERS, Registered, Snapshot, SourceFile
-from .warehouse import _fsync_dir, _write_atomically
 
 # bump when the landed tables change shape: every snapshot is then parsed again into a new folder
 LANDED_FORMAT = 1
@@ -123,77 +122,81 @@ def parse_snapshot(fmt: str, source: str, files: Sequence[tuple[SourceFile, byte
 
 
 class LandedStore:
-    """``<warehouse>/landed/v<LANDED_FORMAT>/<source>/<content_id>/``: parsed snapshots, written once."""
+    """``landed/v<LANDED_FORMAT>/<source>/<content_id>/`` of the objects: parsed snapshots, written once.
 
-    def __init__(self, root: Path):
-        self.root = Path(root) / "landed" / f"v{LANDED_FORMAT}"
+    A snapshot's tables are written first and its ``manifest.json`` last: a snapshot is landed when its
+    manifest is there (a killed write leaves files no one reads, overwritten by the next landing).
+    """
 
-    def path(self, source: str, cid: str) -> Path:
-        return self.root / source / cid
+    def __init__(self, objects: Objects):
+        self.objects = objects
+        self.prefix = f"landed/v{LANDED_FORMAT}"
+
+    @property
+    def root(self) -> Path | None:
+        """The folder of the landed snapshots on this host (None when they are on S3)."""
+        return self.objects.local(self.prefix)
+
+    def url(self, *parts: str) -> str:
+        return self.objects.url("/".join([self.prefix, *parts]))
+
+    def _key(self, *parts: str) -> str:
+        return "/".join([self.prefix, *parts])
 
     def has(self, source: str, cid: str) -> bool:
-        return (self.path(source, cid) / "manifest.json").is_file()
+        return self.objects.exists(self._key(source, cid, "manifest.json"))
 
     def write(self, source: str, cid: str, manifest: dict, parsed: Parsed) -> None:
         """Land one snapshot whole or not at all; a snapshot already landed is left as it is."""
-        final = self.path(source, cid)
         if self.has(source, cid):
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{cid}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         for table, frame in parsed.tables.items():
-            frame.write_parquet(tmp / f"{table}.parquet")
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer)
+            self.objects.put(self._key(source, cid, f"{table}.parquet"), buffer.getvalue())
         rows = {table: frame.height for table, frame in parsed.tables.items()}
         body = {**manifest, "source": source, "content_id": cid, "landed_format": LANDED_FORMAT, "rows": rows,
                 "duplicate_lines": parsed.duplicate_lines}
-        _write_atomically(tmp / "manifest.json", json.dumps(body, indent=1, sort_keys=True).encode())
-        _fsync_dir(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another writer landed the same content first
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not self.has(source, cid):
-                raise
-        _fsync_dir(final.parent)
+        self.objects.put(self._key(source, cid, "manifest.json"), json.dumps(body, indent=1, sort_keys=True).encode())
 
     def manifest(self, source: str, cid: str) -> dict:
-        return json.loads((self.path(source, cid) / "manifest.json").read_text(encoding="utf-8"))
+        return json.loads(self.objects.get(self._key(source, cid, "manifest.json")))
 
     def content_ids(self, source: str) -> list[str]:
-        folder = self.root / source
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file())
+        return [cid for cid in self.objects.names(self._key(source))
+                if not cid.endswith(".json") and self.has(source, cid)]
 
     def read(self, source: str, cid: str, table: str) -> pl.DataFrame:
-        return pl.read_parquet(self.path(source, cid) / f"{table}.parquet")
+        key = self._key(source, cid, f"{table}.parquet")
+        local = self.objects.local(key)
+        return pl.read_parquet(local if local is not None else io.BytesIO(self.objects.get(key)))
 
     # ---- pinned snapshots that could not be landed, and why
 
     def failures(self, source: str) -> dict[str, dict]:
         """The last failure of each pinned snapshot of ``source`` not landed yet, by content id."""
-        path = self.root / source / "failures.json"
-        recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        try:
+            recorded = json.loads(self.objects.get(self._key(source, "failures.json")))
+        except FileNotFoundError:
+            recorded = {}
         return {cid: record for cid, record in recorded.items() if not self.has(source, cid)}
 
     def record_failures(self, source: str, tried: set[str], failed: Mapping[str, dict]) -> None:
         """Replace the failures of the snapshots ``tried`` by ``failed`` (the others tried landed)."""
         kept = {cid: r for cid, r in self.failures(source).items() if cid not in tried}
-        (self.root / source).mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.root / source / "failures.json",
-                          json.dumps({**kept, **failed}, indent=1, sort_keys=True).encode())
+        self.objects.put(self._key(source, "failures.json"),
+                         json.dumps({**kept, **failed}, indent=1, sort_keys=True).encode())
 
     # ---- the state of conditional requests to a source's latest addresses
 
     def latest_state(self, source: str) -> dict:
-        path = self.root / source / "latest.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        try:
+            return json.loads(self.objects.get(self._key(source, "latest.json")))
+        except FileNotFoundError:
+            return {}
 
     def save_latest_state(self, source: str, state: dict) -> None:
-        (self.root / source).mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.root / source / "latest.json", json.dumps(state, indent=1, sort_keys=True).encode())
+        self.objects.put(self._key(source, "latest.json"), json.dumps(state, indent=1, sort_keys=True).encode())
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 The one home of the write path, shared by the assets, the CLI and the tests. No dagster import, so the
 CLI can take the lock and answer readers before the heavy imports.
 
-Layout of a warehouse folder (the lake's catalog and data may live elsewhere: PostgreSQL, S3)::
+Layout of a warehouse folder on one host. With ``$SAFETYWASH_CATALOG``/``$SAFETYWASH_DATA_PATH`` the lake
+(and the candidate, as schema ``candidate`` of the same database) lives in PostgreSQL and on S3, and with
+``$SAFETYWASH_OBJECTS`` the raw files, landed snapshots and the candidate's run record and replicates are
+objects on S3 (:mod:`assets.files`): the folder then keeps only this host's scratch::
 
     lake/catalog.sqlite, lake/data/    the published lake: DuckLake catalog + Parquet files
     candidate/                         the refresh being built: its own lake (catalog.sqlite, data/), a copy
@@ -39,6 +42,7 @@ import duckdb
 import polars as pl
 
 from . import lake
+from .files import Objects, fsync_dir as _fsync_dir, write_atomically as _write_atomically
 from .lake import LakeAddress, LakeError, NoLake
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +51,7 @@ LAKE_DIR = "lake"
 CATALOG_FILE = "catalog.sqlite"
 DATA_DIR = "data"
 RUN_FILE = "run.json"
+CANDIDATE_KEY = "candidate"  # the candidate's folder, and its key among the objects
 AUTHOR = "safetywash"  # the author of every publish commit in the lake
 LEGACY_DIR = "legacy"  # where the published versions of a warehouse from before the lake are moved
 LEGACY_NAMES = ("versions", "current", "safetywash.duckdb", "parquet")
@@ -138,27 +143,6 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl
             write_table(con, table, frame, comment)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` whole or not at all (fsynced temporary file, then ``rename(2)``)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if mode is not None:
-        tmp.chmod(mode)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 # ---------------------------------------------------------------------------------------------- lock
 
 _held = threading.local()
@@ -225,22 +209,22 @@ def _note_holder(fd: int, text: str) -> None:
 class Candidate:
     """The lake a refresh builds: a private copy of the published tables plus the run's writes.
 
-    Its own DuckLake (catalog ``candidate/catalog.sqlite``, data ``candidate/data/``), so that every step's
-    SQL says ``marts.scores`` whether it runs against the candidate or a reader runs it against the
-    published lake.
+    Its own DuckLake, so that every step's SQL says ``marts.scores`` whether it runs against the
+    candidate or a reader runs it against the published lake. Beside a SQLite published lake it is
+    ``candidate/catalog.sqlite`` + ``candidate/data/`` in the warehouse folder; beside a PostgreSQL one it
+    is the schema ``candidate`` of the same database, its data under ``candidate/data/`` of the objects
+    (S3), so that steps on any host build the same candidate.
     """
 
-    root: Path
+    address: LakeAddress
     run_key: str
+    objects: Objects
+    """the run's shared files (its record ``candidate/run.json``, the bootstrap's replicates)"""
+    work_dir: Path
+    """this host's scratch space of the run (dbt's target)"""
 
-    @property
-    def address(self) -> LakeAddress:
-        return LakeAddress(f"sqlite:{self.root / CATALOG_FILE}", f"{self.root / DATA_DIR}/")
-
-    @property
-    def work_dir(self) -> Path:
-        """Scratch space of the run (bootstrap replicates, dbt target); removed with the candidate."""
-        return self.root / "work"
+    def record(self) -> dict:
+        return json.loads(self.objects.get(f"{CANDIDATE_KEY}/{RUN_FILE}"))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -261,11 +245,12 @@ class Store:
     """
 
     def __init__(self, root: Path | str = "", keep_versions: int = DEFAULT_KEEP_VERSIONS,
-                 catalog: str = "", data_path: str = ""):
+                 catalog: str = "", data_path: str = "", objects: str = ""):
         self.root = warehouse_dir(root)
         self.keep_versions = keep_versions
         self._catalog = catalog
         self._data_path = data_path
+        self._objects = objects
 
     # ---- paths
 
@@ -279,8 +264,21 @@ class Store:
         return LakeAddress(catalog, data if not data or data.endswith("/") else data + "/")
 
     @property
+    def objects(self) -> Objects:
+        """Raw files, landed snapshots and the run's shared files: ``$SAFETYWASH_OBJECTS`` (a folder or an S3
+        prefix every host reaches), else this warehouse folder."""
+        return Objects(self._objects or os.environ.get("SAFETYWASH_OBJECTS", "") or self.root)
+
+    @property
     def candidate_dir(self) -> Path:
-        return self.root / "candidate"
+        """This host's folder of the candidate: its whole lake beside a SQLite lake, else its scratch space."""
+        return self.root / CANDIDATE_KEY
+
+    def candidate_address(self) -> LakeAddress:
+        if self.lake.kind == "sqlite":
+            return LakeAddress(f"sqlite:{self.candidate_dir / CATALOG_FILE}", f"{self.candidate_dir / DATA_DIR}/")
+        return LakeAddress(self.lake.catalog, self.objects.url(f"{CANDIDATE_KEY}/{DATA_DIR}") + "/",
+                           metadata_schema=CANDIDATE_KEY)
 
     @property
     def dbt_state_dir(self) -> Path:
@@ -399,32 +397,40 @@ class Store:
     # ---- raw store
 
     def store_raw(self, source: str, data: bytes, suffix: str) -> tuple[str, str]:
-        """Store ``data`` once under ``raw/<source>/<sha256><suffix>`` (fsynced, read-only, never
-        rewritten); return its sha256 and its path relative to the warehouse."""
+        """Store ``data`` once under ``raw/<source>/<sha256><suffix>`` of the objects (fsynced, read-only,
+        never rewritten); return its sha256 and its key."""
         sha256 = hashlib.sha256(data).hexdigest()
         relpath = f"raw/{source}/{sha256}{suffix}"
-        path = self.root / relpath
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, data, mode=0o444)
+        objects = self.objects
+        if not objects.exists(relpath):
+            objects.put(relpath, data, read_only=True)
         return sha256, relpath
 
     def read_raw(self, relpath: str, sha256: str) -> bytes:
         """The bytes of a stored raw file, re-verified against the sha256 it was stored under."""
-        path = self.root / relpath
+        objects = self.objects
         try:
-            data = path.read_bytes()
+            data = objects.get(relpath)
         except OSError as exc:
-            raise WarehouseError(f"raw file {path} cannot be read: {exc.strerror or exc}") from None
+            raise WarehouseError(f"raw file {objects.url(relpath)} cannot be read: {exc.strerror or exc}") from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
             raise WarehouseError(
-                f"raw file {path} is damaged: its sha256 is {digest}, it was stored as {sha256}; "
+                f"raw file {objects.url(relpath)} is damaged: its sha256 is {digest}, it was stored as {sha256}; "
                 "delete it and refresh to fetch it again"
             )
         return data
 
     # ---- candidate
+
+    def _run_record(self) -> dict | None:
+        try:
+            return json.loads(self.objects.get(f"{CANDIDATE_KEY}/{RUN_FILE}"))
+        except FileNotFoundError:
+            return None
+
+    def _candidate(self, run_key: str) -> Candidate:
+        return Candidate(self.candidate_address(), run_key, self.objects, self.candidate_dir / "work")
 
     def candidate(self, run_key: str) -> Candidate:
         """The candidate of run ``run_key`` (a Dagster root run id), made on first use.
@@ -432,21 +438,20 @@ class Store:
         Re-executions of a run share its root id and so continue its candidate. Any other candidate,
         and every leftover of a run that was killed, is discarded first; a run whose candidate was
         discarded by another cannot start a new one half-way (its earlier steps' work is gone). Call it
-        holding the lock. The candidate starts as a copy of the published tables; ``run.json``, written
-        last, marks it whole.
+        holding the lock. The candidate starts as a copy of the published tables; its record
+        ``candidate/run.json``, written last, marks it whole.
         """
-        run_file = self.candidate_dir / RUN_FILE
-        if run_file.is_file() and json.loads(run_file.read_text()).get("run_key") == run_key:
-            return Candidate(self.candidate_dir, run_key)
-        if (self.root / DISCARDED_DIR / run_key).exists():
+        record = self._run_record()
+        if record is not None and record.get("run_key") == run_key:
+            return self._candidate(run_key)
+        if self.objects.exists(f"{DISCARDED_DIR}/{run_key}"):
             raise WarehouseError(
-                f"the candidate of run {run_key} in {self.root} was discarded when another refresh started; "
+                f"the candidate of run {run_key} in {self.objects.url()} was discarded when another refresh started; "
                 "launch a new run (re-executing this one cannot publish)"
             )
         self.clean()
         self.migrate_legacy()
-        candidate = Candidate(self.candidate_dir, run_key)
-        candidate.root.mkdir(parents=True)
+        candidate = self._candidate(run_key)
         base = self.versions()[:1]
         sources = [(self.lake, "sw", {"read_only": True, "snapshot": base[0]["snapshot_id"]})] if base else []
         with lake.session((candidate.address, "candidate", {"create": True}), *sources) as con:
@@ -455,30 +460,42 @@ class Store:
                     lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"))
             baseline = lake.latest_snapshot(con, "candidate")
         started = datetime.now(timezone.utc).isoformat()
-        _write_atomically(run_file, json.dumps({"run_key": run_key, "base_version": base[0]["version"] if base else None,
-                                                "started_at": started, "baseline_snapshot": baseline}).encode())
+        self.objects.put(f"{CANDIDATE_KEY}/{RUN_FILE}", json.dumps(
+            {"run_key": run_key, "base_version": base[0]["version"] if base else None, "started_at": started,
+             "baseline_snapshot": baseline}).encode())
         return candidate
+
+    def _drop_candidate(self) -> None:
+        """Remove the candidate's lake and files (its record first: a half-removed candidate is no candidate)."""
+        objects = self.objects
+        objects.remove(f"{CANDIDATE_KEY}/{RUN_FILE}")
+        address = self.candidate_address()
+        if address.kind != "sqlite":
+            lake.drop_catalog(address)
+        objects.remove(CANDIDATE_KEY)
+        if self.candidate_dir.exists():
+            shutil.rmtree(self.candidate_dir)
 
     def clean(self) -> None:
         """Remove what a stopped run can leave: the candidate, half-written files."""
-        run_file = self.candidate_dir / RUN_FILE
-        if run_file.is_file():  # remembered, so that the run it belonged to cannot continue on a new one
-            tombstones = self.root / DISCARDED_DIR
-            tombstones.mkdir(exist_ok=True)
-            (tombstones / json.loads(run_file.read_text())["run_key"]).touch()
-            newest_first = sorted(((p.stat().st_mtime, p) for p in tombstones.iterdir()), reverse=True)
-            for rank, (mtime, old) in enumerate(newest_first):
+        record = self._run_record()
+        objects = self.objects
+        if record is not None:  # remembered, so that the run it belonged to cannot continue on a new one
+            objects.put(f"{DISCARDED_DIR}/{record['run_key']}", b"")
+            newest_first = sorted(((mtime, name) for name, mtime in objects.entries(DISCARDED_DIR)), reverse=True)
+            for rank, (mtime, name) in enumerate(newest_first):
                 if rank >= TOMBSTONE_KEEP or time.time() - mtime > TOMBSTONE_DAYS * 86400:
-                    old.unlink()
-        if self.candidate_dir.exists():
-            shutil.rmtree(self.candidate_dir)
-        patterns = (".*.tmp", "raw/*/.*.tmp", "landed/*/*/.*.tmp", "dbt_state/.*.tmp", ".probe.*", "candidate/.*.tmp")
-        for pattern in patterns:
-            for path in self.root.glob(pattern):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
+                    objects.remove(f"{DISCARDED_DIR}/{name}")
+        self._drop_candidate()
+        patterns = (".*.tmp", "raw/*/.*.tmp", "landed/*/*/.*.tmp", "landed/*/*/*/.*.tmp", "dbt_state/.*.tmp",
+                    ".probe.*", "candidate/.*.tmp")
+        for folder in {self.root, objects.local()} - {None}:
+            for pattern in patterns:
+                for path in folder.glob(pattern):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
 
     def migrate_legacy(self) -> str | None:
         """Move a warehouse written before the lake out of the way, losing nothing; return where to.
@@ -517,7 +534,7 @@ class Store:
         """
         published_at = datetime.now(timezone.utc)
         version = published_at.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + run_id[:8]
-        run = json.loads((candidate.root / RUN_FILE).read_text())
+        run = candidate.record()
         info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id,
                 "building_started_at": run["started_at"], "base_version": run["base_version"], **details}
         with lake.session((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True})) as con:
@@ -542,7 +559,7 @@ class Store:
             info["snapshot_id"] = con.execute(
                 "select max(snapshot_id) from sw.snapshots() where commit_message = ?", [f"publish {version}"]).fetchone()[0]
             self._expire(con)
-        shutil.rmtree(candidate.root, ignore_errors=True)
+        self._drop_candidate()
         return info
 
     def _expire(self, con: duckdb.DuckDBPyConnection) -> None:

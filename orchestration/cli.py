@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -269,6 +270,12 @@ def refresh(
         for table, n in counts.items():
             typer.echo(f"  marts.{table:<26} {n:>7} rows")
         report = store.root / "report" / "report.html"
+        if store.objects.is_s3:  # written by a worker on another host
+            from assets.report_asset import REPORT_OBJECT
+
+            with contextlib.suppress(FileNotFoundError):
+                report.parent.mkdir(parents=True, exist_ok=True)
+                report.write_bytes(store.objects.get(REPORT_OBJECT))
         if report.is_file():
             typer.echo(f"  report: {report.as_uri()}")
     if outcome.failed_sources:
@@ -316,7 +323,7 @@ def sources_summary(outcome, store: Store) -> None:
             typer.echo(f"    FAILED (this snapshot is not landed; {others}): {error}", err=True)
         if (more := len(report.snapshot_errors) - SHOWN_SNAPSHOT_ERRORS) > 0:
             typer.echo(f"    ... and {more} more snapshot(s) not landed, each listed in "
-                       f"{LandedStore(store.root).root / name / 'failures.json'}", err=True)
+                       f"{LandedStore(store.objects).url(name, 'failures.json')}", err=True)
         kept = (f"kept the last good snapshot: {report.snapshots} held, newest {report.newest[:19]}" if report.snapshots
                 else "nothing kept: this source has no snapshot yet")
         for error in report.latest_errors:

@@ -93,7 +93,7 @@ def dbt_target(warehouse: Warehouse, candidate: Candidate) -> Iterator[Path]:
     cached = warehouse.store.dbt_state_dir / "partial_parse.msgpack"
     if cached.is_file():
         shutil.copyfile(cached, target / cached.name)
-    settings = profile_env(candidate)
+    settings = profile_env(candidate.address)
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from assets.lake import extension_dir
-from assets.warehouse import DEFAULT_WAREHOUSE, Candidate
+from assets.lake import LakeAddress, extension_dir, install_extensions
+from assets.warehouse import DEFAULT_WAREHOUSE, Store
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 TARGET = SQL_DIR / "target"
@@ -58,11 +58,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def profile_env(candidate: Candidate) -> dict[str, str]:
-    """The variables dbt's profile (``sql/profiles.yml``) reads: the candidate lake and the extensions' folder."""
-    return {"SAFETYWASH_CANDIDATE_CATALOG": str(candidate.address.sqlite_file),
-            "SAFETYWASH_CANDIDATE_DATA": candidate.address.data_path,
-            "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir())}
+def profile_env(candidate: LakeAddress) -> dict[str, str]:
+    """The variables dbt's profile (``sql/profiles.yml``) reads: the candidate lake, the extensions' folder
+    (its extensions installed there from their wheels) and the S3 server of the lake's data."""
+    install_extensions((*candidate.extensions, "httpfs"))
+    endpoint = os.environ.get("SAFETYWASH_S3_ENDPOINT", "")
+    scheme, _, host = endpoint.partition("://")
+    return {"SAFETYWASH_CANDIDATE_URI": candidate.uri,
+            "SAFETYWASH_CANDIDATE_DATA": candidate.data_path,
+            "SAFETYWASH_CANDIDATE_SCHEMA": candidate.metadata_schema or "main",
+            "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
+            "SAFETYWASH_DBT_S3_ENDPOINT": (host or scheme) or "s3.amazonaws.com",
+            "SAFETYWASH_DBT_S3_URL_STYLE": "path" if endpoint else "vhost",
+            "SAFETYWASH_DBT_S3_SSL": "false" if scheme == "http" else "true"}
 
 
 def ensure_manifest(force: bool = False) -> Path:
@@ -74,7 +82,7 @@ def ensure_manifest(force: bool = False) -> Path:
     if not force and _loadable() and MANIFEST.stat().st_mtime >= _newest_source_mtime():
         return MANIFEST
     scratch = SQL_DIR / f".target-{os.getpid()}.tmp"
-    candidate = Candidate(DEFAULT_WAREHOUSE / "candidate", "")
+    candidate = Store(DEFAULT_WAREHOUSE, catalog=f"sqlite:{DEFAULT_WAREHOUSE}/lake/catalog.sqlite").candidate_address()
     env = {
         **os.environ,
         # parse against the default warehouse's candidate, so that its first build parses partially

@@ -113,7 +113,11 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
     job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}
     if profile.distributed:  # steps on other processes and hosts: runs are serialized by the CLI's lock and the queue
         extra = profile.run_config()
-        job_config["resources"]["warehouse"]["config"]["lock"] = False
+        store = warehouse.store
+        # each worker keeps its scratch in its own folder; what the steps share is the lake and the objects
+        job_config["resources"]["warehouse"]["config"] = {
+            "keep_versions": warehouse.keep_versions, "lock": False, "catalog": store.lake.catalog,
+            "data_path": store.lake.data_path, "objects": store.objects.url()}
         job_config["resources"]["io_manager"] = {"config": {**extra["resources"]["io_manager"]["config"], "warehouse_dir": root}}
         job_config["execution"] = extra["execution"]
     with quiet_io:

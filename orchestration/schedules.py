@@ -53,7 +53,7 @@ snapshot_jobs = {
 )
 def pinned_snapshots(context: dg.SensorEvaluationContext):
     # the warehouse as the Definitions configure it ($SAFETYWASH_WAREHOUSE), read without its writer lock:
-    # the landed store only grows, by whole folders renamed into place
+    # the landed store only grows, each snapshot's manifest written last
     landed = Warehouse().landed
     requests = []
     for name, job in snapshot_jobs.items():

@@ -144,6 +144,7 @@ class Cluster:
     data_path: str = ""
     workers: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    warehouses: list[Path] = field(default_factory=list)  # each worker's own warehouse folder
 
     def env(self) -> dict[str, str]:
         """The environment of `safetywash refresh` with SAFETYWASH_PROFILE=distributed on this cluster."""
@@ -186,8 +187,8 @@ def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path
 
 @contextmanager
 def cluster(tmp: Path, workers: int = 2, env: dict | None = None, pythonpath: list[Path] = ()):
-    """Redis, Postgres, SeaweedFS and ``workers`` Celery workers (with ``env`` and ``pythonpath`` added), stopped
-    (by PID) on exit."""
+    """Redis, Postgres, SeaweedFS and ``workers`` Celery workers (with ``env`` and ``pythonpath`` added, each with
+    its own warehouse folder ``<tmp>/warehouse-w<i>``), stopped (by PID) on exit."""
     tmp.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         broker, _ = stack.enter_context(redis(tmp))
@@ -203,6 +204,9 @@ def cluster(tmp: Path, workers: int = 2, env: dict | None = None, pythonpath: li
         made = Cluster(broker, home, "s3://safetywash/objects", s3,
                        catalog=f"postgres:dbname=lake host=127.0.0.1 port={port} user=postgres",
                        data_path="s3://safetywash/lake/")
-        for i in range(workers):
-            start_worker(made, stack, f"w{i + 1}", config_dir, tmp, env, pythonpath)
+        for i in range(workers):  # each worker in a warehouse folder of its own: no folder is shared
+            name = f"w{i + 1}"
+            made.warehouses.append(tmp / f"warehouse-{name}")
+            own = {**(env or {}), "SAFETYWASH_WAREHOUSE": str(made.warehouses[-1])}
+            start_worker(made, stack, name, config_dir, tmp, own, pythonpath)
         yield made

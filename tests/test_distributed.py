@@ -87,6 +87,16 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     fs, base = open_filesystem(cluster.objects, cluster.s3_endpoint, services.S3_KEY, services.S3_SECRET)
     specs = [info.path for info in fs.get_file_info(dg_selector(base, run_id)) if info.path.endswith(".json")]
     assert any("plan_bootstrap" in path for path in specs)
+    # no folder is shared: the raw files and landed snapshots are on S3, the launching CLI's folder holds its lock,
+    # log and report, each worker's folder its own scratch (dbt's target and partial-parse cache, the report it drew)
+    objects = Store(root, objects=cluster.objects).objects
+    assert objects.is_s3 and {"raw", "landed", "report"} <= set(objects.names(""))
+    assert objects.names("landed/v1/safetywashing") and objects.names("raw/safetywashing")
+    assert {p.name for p in root.iterdir()} <= {".refresh.lock", "logs", "report"} and (root / "report" / "report.html").is_file()
+    for folder in cluster.warehouses:
+        assert {p.name for p in folder.iterdir()} <= {"candidate", "dbt_state", "report"}, folder
+        assert {p.name for p in (folder / "candidate").iterdir()} <= {"work"} if (folder / "candidate").exists() else True
+    assert any((folder / "dbt_state").is_dir() for folder in cluster.warehouses)  # dbt ran on one of them
     # the lake: catalog in Postgres, data files on S3
     assert Store(root).lake.uri.startswith("ducklake:postgres:") and not (root / "lake").exists()
     with Store(root).read() as con:
@@ -132,7 +142,7 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(dis
     for whole_worker in (False, True):
         proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False, env=env)
         held = _task_running(cluster, ("bootstrap_chunk", "capabilities"), proc)
-        assert held, "no worker ran a capabilities or bootstrap step"
+        assert held, "no worker ran a capabilities or bootstrap step: " + (proc.stdout.read() if proc.poll() is not None else "")
         worker, pool_pid = held
         started = time.monotonic()
         if whole_worker:

@@ -75,6 +75,24 @@ def test_raw_store_is_content_addressed_immutable_and_verified(tmp_path):
         Store(moved).read_raw(relpath, sha)
 
 
+def test_objects_in_another_folder_hold_the_raw_files_and_landed_snapshots(tmp_path, monkeypatch):
+    """SAFETYWASH_OBJECTS moves what every host shares out of the warehouse folder (S3 in the distributed profile:
+    tests/test_distributed.py); keys address it, temporaries never show, a removal takes a whole prefix."""
+    monkeypatch.setenv("SAFETYWASH_OBJECTS", str(tmp_path / "shared"))
+    store = Store(tmp_path / "warehouse")
+    sha, relpath = store.store_raw("demo", b"abc\n", ".csv")
+    assert (tmp_path / "shared" / relpath).read_bytes() == b"abc\n" and not (tmp_path / "warehouse" / "raw").exists()
+    objects = store.objects
+    objects.put("a/b/c.json", b"{}")
+    (tmp_path / "shared" / "a" / "b" / ".half.json.1.tmp").write_bytes(b"{")
+    assert objects.names("a/b") == ["c.json"] and objects.names("nothing") == [] and objects.exists("a/b/c.json")
+    with pytest.raises(FileNotFoundError):
+        objects.get("a/b/d.json")
+    objects.remove("a")
+    assert not objects.exists("a/b/c.json") and objects.names("") == ["raw"]
+    assert objects.url(relpath) == str(tmp_path / "shared" / relpath) and Store(tmp_path / "w2").read_raw(relpath, sha) == b"abc\n"
+
+
 class Flaky(http.server.BaseHTTPRequestHandler):
     failures_left = 2
     calls = 0
