@@ -92,8 +92,8 @@ def _quote(text: str) -> str:
 class LakeAddress:
     """Where a lake lives.
 
-    ``catalog`` is DuckLake's metadata address: ``sqlite:/abs/catalog.sqlite`` or ``postgres:dbname=sw
-    host=db-host user=…``; ``data_path`` a folder (``/abs/data/``) or an S3 prefix (``s3://bucket/lake/``), or
+    ``catalog`` is DuckLake's metadata address: ``sqlite:/abs/catalog.sqlite``, ``postgres:dbname=sw
+    host=db-host user=…``, or a DuckDB file ``/abs/catalog.ducklake`` (one process at a time: a run's candidate); ``data_path`` a folder (``/abs/data/``) or an S3 prefix (``s3://bucket/lake/``), or
     empty for the one the catalog recorded when it was made;
     ``metadata_schema`` the PostgreSQL schema of the catalog's tables (several lakes share one database).
     """
@@ -104,11 +104,13 @@ class LakeAddress:
 
     @property
     def kind(self) -> str:
-        return self.catalog.split(":", 1)[0]
+        """``sqlite``, ``postgres`` or ``duckdb``: what holds the catalog."""
+        prefix = self.catalog.split(":", 1)[0]
+        return prefix if prefix in ("sqlite", "postgres") else "duckdb"
 
     @property
     def extensions(self) -> tuple[str, ...]:
-        names = ["ducklake", "postgres" if self.kind == "postgres" else "sqlite"]
+        names = ["ducklake", *{"postgres": ["postgres"], "sqlite": ["sqlite"]}.get(self.kind, [])]
         if self.data_path.startswith("s3://") or self.kind == "postgres":
             names.append("httpfs")
         return tuple(names)
@@ -119,13 +121,18 @@ class LakeAddress:
         return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
 
     @property
+    def catalog_file(self) -> Path | None:
+        """The catalog's file, for a SQLite or DuckDB catalog."""
+        return self.sqlite_file or (Path(self.catalog) if self.kind == "duckdb" else None)
+
+    @property
     def uri(self) -> str:
         """What a plain DuckDB client attaches: ``ATTACH '<uri>' AS sw (READ_ONLY)``."""
         return f"ducklake:{self.catalog}"
 
     def local_files(self) -> list[Path]:
         """The catalog file and data folder when they are on this host (what a sandboxed reader may open)."""
-        out = [self.sqlite_file] if self.sqlite_file else []
+        out = [self.catalog_file] if self.catalog_file else []
         if self.data_path and not self.data_path.startswith("s3://"):
             out.append(Path(self.data_path))
         return out
@@ -150,12 +157,15 @@ class LakeAddress:
                 (path if path == Path(self.data_path) else path.parent).mkdir(parents=True, exist_ok=True)
             if self.sqlite_file:
                 _wal(self.sqlite_file)
-        elif self.sqlite_file and not self.sqlite_file.is_file():
-            raise NoLake(f"no lake catalog at {self.sqlite_file}")
+        elif self.catalog_file and not self.catalog_file.is_file():
+            raise NoLake(f"no lake catalog at {self.catalog_file}")
         try:
             con.execute(f"attach {_quote(self.uri)} as {alias} ({', '.join(options)})" if options
                         else f"attach {_quote(self.uri)} as {alias}")
         except duckdb.Error as exc:
+            if "No space left on device" in str(exc):  # DuckDB's words; a full disk reads as the OSError it is
+                where = self.catalog_file or self.data_path
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where)) from None
             kind = NoLake if _NOT_MADE in str(exc) else LakeError
             raise kind(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
 

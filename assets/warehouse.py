@@ -9,7 +9,7 @@ Layout of a warehouse folder on one host. With ``$SAFETYWASH_CATALOG``/``$SAFETY
 objects on S3 (:mod:`assets.files`): the folder then keeps only this host's scratch::
 
     lake/catalog.sqlite, lake/data/    the published lake: DuckLake catalog + Parquet files
-    candidate/                         the refresh being built: its own lake (catalog.sqlite, data/), a copy
+    candidate/                         the refresh being built: its own lake (catalog.ducklake, data/), a copy
                                        of the published tables plus the run's writes; run.json; work/
     raw/<source>/<sha256><suffix>      append-only, content-addressed, fsynced
     landed/                            parsed snapshots (Parquet), keyed by content
@@ -49,6 +49,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse"
 LAKE_DIR = "lake"
 CATALOG_FILE = "catalog.sqlite"
+CANDIDATE_CATALOG_FILE = "catalog.ducklake"
 DATA_DIR = "data"
 RUN_FILE = "run.json"
 CANDIDATE_KEY = "candidate"  # the candidate's folder, and its key among the objects
@@ -211,7 +212,8 @@ class Candidate:
 
     Its own DuckLake, so that every step's SQL says ``marts.scores`` whether it runs against the
     candidate or a reader runs it against the published lake. Beside a SQLite published lake it is
-    ``candidate/catalog.sqlite`` + ``candidate/data/`` in the warehouse folder; beside a PostgreSQL one it
+    ``candidate/catalog.ducklake`` (a DuckDB catalog: only this run's steps, one process at a time, open it)
+    + ``candidate/data/`` in the warehouse folder; beside a PostgreSQL one it
     is the schema ``candidate`` of the same database, its data under ``candidate/data/`` of the objects
     (S3), so that steps on any host build the same candidate.
     """
@@ -275,8 +277,8 @@ class Store:
         return self.root / CANDIDATE_KEY
 
     def candidate_address(self) -> LakeAddress:
-        if self.lake.kind == "sqlite":
-            return LakeAddress(f"sqlite:{self.candidate_dir / CATALOG_FILE}", f"{self.candidate_dir / DATA_DIR}/")
+        if self.lake.kind == "sqlite":  # one process writes it at a time: a DuckDB catalog, the fastest
+            return LakeAddress(str(self.candidate_dir / CANDIDATE_CATALOG_FILE), f"{self.candidate_dir / DATA_DIR}/")
         return LakeAddress(self.lake.catalog, self.objects.url(f"{CANDIDATE_KEY}/{DATA_DIR}") + "/",
                            metadata_schema=CANDIDATE_KEY)
 
@@ -470,7 +472,7 @@ class Store:
         objects = self.objects
         objects.remove(f"{CANDIDATE_KEY}/{RUN_FILE}")
         address = self.candidate_address()
-        if address.kind != "sqlite":
+        if address.kind == "postgres":
             lake.drop_catalog(address)
         objects.remove(CANDIDATE_KEY)
         if self.candidate_dir.exists():

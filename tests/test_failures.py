@@ -67,7 +67,7 @@ def test_a_full_disk_fails_the_forced_refresh_in_one_line_and_readers_keep_their
               "--resamples", "50", "--analyses", str(paper_only_analyses(tmp_path / "paper.toml")))
     assert out.exit_code == 1, out.output
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: step land failed: no space left on device while writing {root}/candidate/catalog.sqlite",
+    assert errors == [f"error: step land failed: no space left on device while writing {root}/candidate/catalog.ducklake",
                       errors[1]]
     assert errors[1].endswith(f"; nothing was published: readers still see version {before}")
     assert "Traceback" not in out.output
@@ -120,7 +120,7 @@ def test_a_failed_runs_candidate_goes_at_the_next_start(refreshed, tmp_path):
     shutil.copytree(refreshed, root, symlinks=True)
     store = Store(root)
     store.candidate("a-run-that-failed")  # what a UI run that failed after `land` leaves
-    assert (store.candidate_dir / "catalog.sqlite").is_file() and any((store.candidate_dir / "data").rglob("*.parquet"))
+    assert (store.candidate_dir / "catalog.ducklake").is_file() and any((store.candidate_dir / "data").rglob("*.parquet"))
     result = refresh(root)  # nothing new: nothing is rebuilt, but the leftover goes
     assert result.success and not result.published
     assert leftovers(root) == []
