@@ -55,6 +55,18 @@ def marts(root, store=None):
     return {t: f.drop(RUN_TIME_COLUMNS.get(t, [])) for t, f in all_marts(root, store).items()}
 
 
+def differences(got, expected) -> dict:
+    """The columns where two frames of one shape differ, with their first differing values."""
+    if got.shape != expected.shape:
+        return {"shape": (got.shape, expected.shape)}
+    out = {}
+    for column in expected.columns:
+        pairs = [(a, b) for a, b in zip(got[column].to_list(), expected[column].to_list()) if a != b]
+        if pairs:
+            out[column] = pairs[:2]
+    return out
+
+
 def local(root):
     """The in-process reference warehouse's own lake (this process's environment names the cluster's)."""
     return Store(root, catalog=f"sqlite:{root}/lake/catalog.sqlite", data_path=f"{root}/lake/data/")
@@ -80,7 +92,7 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     got = marts(root)
     assert len(got) == 15 and got.keys() == reference.keys() and got["scores"].height > 100_000
     for table, frame in reference.items():
-        assert got[table].equals(frame), table
+        assert got[table].equals(frame), (table, differences(got[table], frame))
     assert leftovers(root) == []
     # the run is in the Postgres instance the workers share, its step values on the S3 server as JSON
     run_id = Store(root).versions()[0]["run_id"]
