@@ -150,7 +150,11 @@ class Objects:
             return
         fs, path = self._s3(key)
         kind = fs.get_file_info(path).type
-        if kind == pafs.FileType.Directory:
-            fs.delete_dir(path)
-        elif kind == pafs.FileType.File:
+        if kind == pafs.FileType.File:
             fs.delete_file(path)
+        elif kind == pafs.FileType.Directory:
+            fs.delete_dir_contents(path, missing_dir_ok=True)
+            try:  # a prefix is gone with its last object; some servers keep a marker for it
+                fs.delete_dir(path)
+            except FileNotFoundError:
+                pass
