@@ -41,6 +41,10 @@ class Analysis(BaseModel):
     families: list[str] | None = Field(
         default=None, description="Only the models whose `family` attribute is one of these (e.g. ObsScaling's "
         "evaluated families).")
+    exclude_models: list[str] | None = Field(
+        default=None, description="Models (their `model_id` in the source) left out of the population, e.g. "
+        "ObsScaling's pre-registered hold-outs; each must be in a snapshot the analysis reads, and "
+        "marts.analyses.excluded counts those left out.")
     snapshot: Literal["latest", "each"] = Field(
         default="latest", description="'latest': the source's newest snapshot; 'each': every snapshot (from `since`), "
         "one fit and one correlation per snapshot, never mixing scores across snapshots.")
@@ -70,6 +74,13 @@ class Analysis(BaseModel):
     def _inputs(cls, value):
         if isinstance(value, list) and len(set(value)) < 2:
             raise ValueError("a capabilities score needs at least two distinct inputs")
+        return value
+
+    @field_validator("exclude_models")
+    @classmethod
+    def _excluded(cls, value):
+        if value is not None and (len(set(value)) < len(value) or not all(m.strip() for m in value)):
+            raise ValueError("list each model once, by its model_id")
         return value
 
     @field_validator("name")

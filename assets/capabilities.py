@@ -201,7 +201,8 @@ def _not_landed(analysis, missing: pl.DataFrame) -> dict:
 
 def _describe(analysis, ms, summary, default_method: str, n_snapshots: int) -> dict:
     population = ", ".join(f"{k}={v}" for k, v in [("model_set", analysis.model_set), ("files", analysis.files),
-                                                    ("families", analysis.families), ("since", analysis.since)] if v)
+                                                    ("families", analysis.families), ("since", analysis.since),
+                                                    ("exclude_models", analysis.exclude_models)] if v)
     status = "fitted"
     if ms is None:
         status = ("no data: no rows for this population in source " + repr(analysis.source)

@@ -83,7 +83,8 @@ def _snapshots(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> pl.DataFra
 
 
 def _population_scores(con: duckdb.DuckDBPyConnection, analysis: Analysis, snapshots: list[str]) -> pl.DataFrame:
-    """The analysis's rows of ``marts.scores`` in ``snapshots``, filtered by model set, file and family."""
+    """The analysis's rows of ``marts.scores`` in ``snapshots``, filtered by model set, file and family (the
+    models of ``exclude_models`` still in: :func:`_model_sets` takes them out and counts them)."""
     return query_frame(con, """
         select s.snapshot, s.source_sha256, s.source_file, s.model_id, s.benchmark, s.value
         from marts.scores s
@@ -130,6 +131,10 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
     scores = _population_scores(con, analysis, snapshots["snapshot"].to_list())
     if scores.is_empty():
         return []
+    left_out = set(analysis.exclude_models or ())
+    if absent := sorted(left_out - set(scores["model_id"].unique().to_list())):
+        raise AnalysisError(f"analysis {analysis.name!r}: exclude_models names {absent}, which no snapshot it reads "
+                            f"holds in its population (source {analysis.source!r})")
     sources = [analysis.source] + ([analysis.inputs_source] if analysis.inputs_source else [])
     info = query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks "
                             "where is_known and source in (select unnest(?))", [sources])
@@ -173,6 +178,8 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
     out = []
     for snapshot, snapshot_date in snapshots.iter_rows():
         part = scores.filter(pl.col("snapshot") == snapshot)
+        n_left_out = part.filter(pl.col("model_id").is_in(list(left_out)))["model_id"].n_unique()
+        part = part.filter(~pl.col("model_id").is_in(list(left_out)))
         if part.is_empty():
             continue
         names = sorted(set(targets) | (set() if analysis.inputs_source else set(caps)))
@@ -205,6 +212,8 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
             flop = np.where(np.isnan(flop), input_flop, flop)
             values = np.column_stack([values, matrix])
             benchmarks = names + caps
+        if left_out:
+            excluded["exclude_models"] = n_left_out
         ms = ModelSet(
             source=analysis.source, model_set=analysis.model_set, snapshot=snapshot, sha256=part["source_sha256"][0],
             model_ids=model_ids, benchmarks=benchmarks, values=values, training_flop=flop, capability_inputs=caps,

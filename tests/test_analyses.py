@@ -28,8 +28,9 @@ def test_the_shipped_file_holds_the_papers_analyses_and_the_cross_source_ones():
     ]
     assert list(analyses)[2:] == ["obsscaling_paper", "obsscaling_base", "open_llm_v1", "arena_vs_epoch", "lm_eval_results"]
     paper = analyses["obsscaling_paper"]
-    assert (paper.capabilities_method, paper.missing, paper.impute_components, paper.impute_bounds, len(paper.families)) == (
-        "obsscaling", "pca_impute", 1, (0.0, 1.0), 21)  # ObsScaling's utils/constants.py: 21 evaluated families
+    # ObsScaling's utils/constants.py at the pinned commit: 28 evaluated families, 20 pre-registered models held out
+    assert (paper.capabilities_method, paper.missing, paper.impute_components, paper.impute_bounds, len(paper.families),
+            len(paper.exclude_models)) == ("obsscaling", "pca_impute", 1, (0.0, 1.0), 28, 20)
     assert "TruthfulQA" not in analyses["obsscaling_base"].capability_inputs
     arena = analyses["arena_vs_epoch"]
     assert (arena.snapshot, str(arena.since), arena.inputs_source) == ("each", "2024-10-01", "epoch_hub")
@@ -45,6 +46,8 @@ def test_the_shipped_file_holds_the_papers_analyses_and_the_cross_source_ones():
     (GOOD.format(name="x", source="arena", extra='since = 2024-10-01'), r"\(x\): Value error, since applies to snapshot = 'each'"),
     (GOOD.format(name="x", source="arena", extra='resamples = 1'), r"\(x\): resamples: Input should be greater than or equal to 2"),
     (GOOD.format(name="x", source="arena", extra='colour = "red"'), r"\(x\): colour: Extra inputs are not permitted"),
+    (GOOD.format(name="x", source="arena", extra='exclude_models = ["a", "a"]'),
+     r"\(x\): exclude_models: Value error, list each model once, by its model_id"),
     (GOOD.format(name="x", source="arena", extra="") * 2, r"analyses\[1\] \(x\): name 'x' repeats an earlier analysis"),
     ("[[analysis]]\nname = 'x'\n", r"unknown top-level key\(s\) \['analysis'\]"),
     ("[[analyses]\n", "cannot be read as TOML"),

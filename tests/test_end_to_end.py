@@ -317,6 +317,22 @@ def test_an_analysis_naming_an_unknown_benchmark_fails_naming_it(warehouse_copy,
     assert Store(warehouse_copy).current_version() == version
 
 
+def test_exclude_models_leaves_them_out_counted_and_refuses_a_name_it_cannot_find(refreshed):
+    from assets.analyses import Analysis, AnalysisError
+    from assets.model_sets import load_model_sets
+
+    base = {"name": "chat_less", "description": "x", "source": "safetywashing", "model_set": "chat",
+            "capability_inputs": ["mmlu", "winogrande"], "targets": ["MT_Bench"]}
+    with Store(refreshed).read(allow_files=True) as con:
+        (every,) = load_model_sets(con, [Analysis(**base)])
+        dropped = every.model_ids[:2]
+        (fewer,) = load_model_sets(con, [Analysis(**base, exclude_models=dropped)])
+        assert fewer.model_ids == every.model_ids[2:] and fewer.excluded == {"exclude_models": 2}
+        with pytest.raises(AnalysisError, match=r"analysis 'chat_less': exclude_models names \['no/such-model'\], which "
+                           r"no snapshot it reads holds in its population \(source 'safetywashing'\)"):
+            load_model_sets(con, [Analysis(**base, exclude_models=[dropped[0], "no/such-model"])])
+
+
 def test_safety_residuals_are_the_least_squares_line_of_each_safety_benchmark(refreshed):
     """`marts.safety_residuals` on the paper's chat models: WMDP-Bio against the published capabilities score,
     recomputed with scipy; only safety areas, each model once."""

@@ -4,6 +4,7 @@ broken one: history kept snapshot by snapshot, nothing rebuilt when nothing chan
 import csv
 import hashlib
 import io
+import json
 import os
 import shutil
 import time
@@ -235,7 +236,7 @@ def test_every_shipped_analysis_runs_on_the_mirror(runs):
     assert status.pop("lm_eval_results").startswith("no score: need at least 3 models")  # one model in the mirror's file
     assert set(status.values()) == {"fitted"}
     scored = dict(zip(analyses["analysis"], analyses["n_models_scored"]))
-    assert (scored["obsscaling_paper"], scored["obsscaling_base"]) == (80, 148)
+    assert (scored["obsscaling_paper"], scored["obsscaling_base"]) == (77, 148)
     assert scored["open_llm_v1"] > 7000
     rows = table(runs["cold_root"], """select analysis, n_models, spearman, ci_low, ci_high, n_resamples, ci_method
                                   from marts.benchmark_correlations
@@ -288,29 +289,50 @@ def test_arena_against_epoch_snapshot_by_snapshot(runs):
     assert one["spearman"] == pytest.approx(stats.spearmanr(pairs["capabilities_score"], pairs["value"]).statistic, abs=1e-12)
 
 
-def test_obsscaling_pca_equals_its_procedure_rebuilt_from_sklearn(runs):
-    """PC1 of `obsscaling_paper` against ObsScaling's procedure rebuilt from scikit-learn on the CSV itself:
-    their families, StandardScaler + mean imputer + 1-component PCA loop, clipped to [0, 1], then PCA of the
-    unstandardised matrix (5 components, as their constants say)."""
+# ObsScaling's default selection, written here from its repository at the commit the registry pins
+# (utils/constants.py, utils/helper.py at 4d6e1e43), not read from analyses.toml: the families it evaluated,
+# minus the models it pre-registered and held out
+OBSSCALING_EVAL_FAMILIES = [
+    "Llama-2", "Llama", "Llama-3", "Llama-3.1", "Qwen2", "Qwen1.5", "Qwen", "Mistral", "Mixtral", "Yi", "Yi-1.5", "Gemma",
+    "Gemma-2", "Falcon", "Phi", "Pythia", "BLOOM", "GPT-Neo/J", "OPT", "MPT", "XGLM", "CodeLlama", "StarCoder",
+    "StarCoder2", "DeepSeek-Coder", "DeepSeek-V2", "DeepSeek-Coder-V2", "Jamba"]
+OBSSCALING_PREREGISTERED = [
+    "meta-llama/Meta-Llama-3.1-405B-FP8", "meta-llama/Meta-Llama-3.1-70B", "meta-llama/Meta-Llama-3.1-8B",
+    "Qwen/Qwen1.5-110B", "Qwen/Qwen2-72B", "Qwen/Qwen2-57B-A14B", "Qwen/Qwen2-7B", "Qwen/Qwen2-1.5B", "Qwen/Qwen2-0.5B",
+    "deepseek-ai/DeepSeek-V2", "deepseek-ai/DeepSeek-Coder-V2-Base", "google/gemma-2-27b", "google/gemma-2-9b",
+    "google/gemma-2-2b", "mistralai/Mixtral-8x22B-v0.1", "mistralai/Mistral-Nemo-Base-2407", "01-ai/Yi-1.5-34B",
+    "01-ai/Yi-1.5-9B", "01-ai/Yi-1.5-6B", "ai21labs/Jamba-v0.1"]
+
+
+def test_obsscaling_paper_equals_its_default_loader_and_procedure_rebuilt_from_sklearn(runs):
+    """`obsscaling_paper` against ObsScaling's default loader (`load_base_llm_benchmark_eval`: evaluated
+    families, pre-registered models dropped) and its procedure rebuilt from scikit-learn on the CSV itself:
+    StandardScaler + mean imputer + 1-component PCA loop, clipped to [0, 1], then PCA of the unstandardised
+    matrix (5 components, as their constants say)."""
     import numpy as np
     from sklearn.decomposition import PCA
 
-    from assets.analyses import load_analyses
     from test_stats_imputation import sklearn_reference
 
-    paper = next(a for a in load_analyses() if a.name == "obsscaling_paper")
+    inputs = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"]
     url = next(f.url for f in REGISTRY["obsscaling"].snapshots[-1].files if f.name == "base_llm_benchmark_eval.csv")
-    frame = pl.read_csv(mirror_path(MIRROR, url)).filter(pl.col("Model Family").is_in(paper.families))
-    x = frame.select(paper.capability_inputs).to_numpy().astype(float)
+    frame = (pl.read_csv(mirror_path(MIRROR, url))
+             .filter(pl.col("Model Family").is_in(OBSSCALING_EVAL_FAMILIES), ~pl.col("Model").is_in(OBSSCALING_PREREGISTERED)))
+    x = frame.select(inputs).to_numpy().astype(float)
     filled = np.clip(sklearn_reference(x, n_components=1, max_iter=1000, tol=1e-4), 0.0, 1.0)
     pca = PCA(n_components=5).fit(filled)
     pc1 = pca.components_[0] * np.sign(pca.components_[0][np.abs(pca.components_[0]).argmax()])
     published = table(runs["cold_root"], "select benchmark, loading, variance_explained, n_models from marts.capabilities_components "
                                     "where analysis = 'obsscaling_paper'")
     loading = dict(zip(published["benchmark"], published["loading"]))
-    assert published["n_models"].unique().to_list() == [frame.height] == [80]
-    np.testing.assert_allclose([loading[b] for b in paper.capability_inputs], pc1, atol=1e-8)
+    assert published["n_models"].unique().to_list() == [frame.height] == [77]
+    np.testing.assert_allclose([loading[b] for b in inputs], pc1, atol=1e-8)
     assert published["variance_explained"][0] == pytest.approx(pca.explained_variance_ratio_[0], abs=1e-10)
+    scored = table(runs["cold_root"], "select model_id from marts.capabilities_scores where analysis = 'obsscaling_paper' "
+                                      "and capabilities_score is not null order by model_id")["model_id"].to_list()
+    assert scored == sorted(frame["Model"].to_list())  # the same models, by name
+    excluded = table(runs["cold_root"], "select excluded from marts.analyses where analysis = 'obsscaling_paper'").item()
+    assert json.loads(excluded)["exclude_models"] == len(OBSSCALING_PREREGISTERED)
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
