@@ -157,28 +157,40 @@ class Alias:
     valid_to: str | None = None
 
 
-def identify(names: dict[str, list[str]], aliases: list[Alias] = ()) -> list[tuple[str, str, str, str]]:
-    """(source, raw_name, model_key, rule) for every name of every source.
+def identify(names: dict[str, list[str]], aliases: list[Alias] = ()) -> list[tuple]:
+    """(source, raw_name, model_key, rule, valid_from, valid_to) for every name of every source.
 
-    ``rule`` is ``alias`` (a reviewed alias; the first alias of a name wins regardless of dates here,
-    the windows apply per snapshot in the warehouse), ``rules`` (the key of :func:`model_key`), or
-    ``undated`` (an undated name given the one dated key, of the other sources, that equals it once its
-    date is dropped; several dated versions leave it undated).
+    ``rule`` is ``alias`` (a reviewed alias), ``rules`` (the key of :func:`model_key`), or ``undated`` (an
+    undated name given the one dated key, of the other sources, that equals it once its date is dropped;
+    several dated versions leave it undated). A name whose aliases have validity dates gets one row per
+    alias with its window, and a ``rules`` row (no window) for the snapshots outside every window: the
+    warehouse picks, per snapshot, the row whose window holds the snapshot's date, else the one without.
+    Two windows of one name that overlap are refused (a name has one key per snapshot).
     """
-    aliased = {(a.source, a.raw_name): a.model_key for a in aliases}
+    by_name: dict[tuple[str, str], list[Alias]] = defaultdict(list)
+    for a in aliases:
+        by_name[(a.source, a.raw_name)].append(a)
+    for (source, raw), listed in by_name.items():
+        spans = sorted((a.valid_from or "0000-01-01", a.valid_to or "9999-12-31") for a in listed)
+        if len(listed) > 1 and any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:])):
+            windows = ", ".join(f"{a.model_key} {a.valid_from or '…'}..{a.valid_to or '…'}" for a in listed)
+            raise ValueError(f"seeds.model_aliases: {source} {raw!r} has aliases whose validity dates overlap "
+                             f"({windows}); a name has one key per snapshot")
     rows = []
     for source, raws in names.items():
         for raw in sorted(set(raws)):
-            if (source, raw) in aliased:
-                rows.append([source, raw, aliased[(source, raw)], "alias"])
-            else:
-                rows.append([source, raw, model_key(raw).key, "rules"])
+            listed = by_name.get((source, raw), [])
+            windowed = any(a.valid_from or a.valid_to for a in listed)
+            for a in listed if windowed else listed[:1]:
+                rows.append([source, raw, a.model_key, "alias", a.valid_from, a.valid_to])
+            if not listed or windowed:
+                rows.append([source, raw, model_key(raw).key, "rules", None, None])
     dated: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # undated key -> source -> keys
-    for source, _, key, _ in rows:
+    for source, _, key, *_ in rows:
         if (bare := without_date(key)) is not None:
             dated[bare][source].add(key)
     for row in rows:
-        source, _, key, rule = row
+        source, _, key, rule, *_ = row
         if rule == "rules" and without_date(key) is None and key in dated:
             others = set().union(*(keys for s, keys in dated[key].items() if s != source))
             if len(others) == 1:
@@ -186,21 +198,25 @@ def identify(names: dict[str, list[str]], aliases: list[Alias] = ()) -> list[tup
     return [tuple(r) for r in rows]
 
 
-def unmatched(identity: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str | None]]:
+def unmatched(identity: list[tuple]) -> list[tuple[str, str, str | None]]:
     """(source, raw_name, suggestion) for every name whose key no other source shares. The suggestion is
     the closest key of another source that starts with the same word, by :func:`difflib.get_close_matches`
     (cutoff 0.85): for a person to review and, if right, add as an alias; it never joins anything."""
     import difflib
 
     sources_of: dict[str, set[str]] = defaultdict(set)
-    for source, _, key, _ in identity:
+    for source, _, key, *_ in identity:
         sources_of[key].add(source)
     by_word: dict[str, list[tuple[str, set[str]]]] = defaultdict(list)
     for key, sources in sources_of.items():
         by_word[key.split("-", 1)[0]].append((key, sources))
+    keys_of: dict[tuple[str, str], list[str]] = defaultdict(list)  # a name with dated aliases has several
+    for source, raw, key, *_ in identity:
+        keys_of[(source, raw)].append(key)
     out = []
-    for source, raw, key, _ in identity:
-        if sources_of[key] == {source}:
+    for (source, raw), keys in keys_of.items():
+        if all(sources_of[key] == {source} for key in keys):
+            key = keys[0]
             candidates = [k for k, sources in by_word[key.split("-", 1)[0]] if sources - {source}]
             close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.85)
             out.append((source, raw, close[0] if close else None))

@@ -11,9 +11,11 @@ from .warehouse import WRITER_POOL, query_frame, replace_tables
 IDENTITY_KEY = dg.AssetKey(["marts", "model_identity"])
 UNMATCHED_KEY = dg.AssetKey(["marts", "unmatched_models"])
 DEPS = [dg.AssetKey(["marts", "models"]), dg.AssetKey(["seeds", "model_aliases"])]
-IDENTITY_DESCRIPTION = ("`marts.model_identity(source, raw_name, model_key, rule, snapshots, newest_snapshot)`: the "
-                        "canonical key of every model name of every source and the rule that gave it (`alias` from "
-                        "`seeds.model_aliases`, `rules`, `undated`); names with equal keys are one model.")
+IDENTITY_DESCRIPTION = ("`marts.model_identity(source, raw_name, model_key, rule, valid_from, valid_to, snapshots, "
+                        "newest_snapshot)`: the canonical key of every model name of every source and the rule that "
+                        "gave it (`alias` from `seeds.model_aliases`, `rules`, `undated`); names with equal keys are "
+                        "one model. A name with dated aliases has a row per alias, valid for snapshots dated within "
+                        "[valid_from, valid_to], and a `rules` row (no dates) for its other snapshots.")
 UNMATCHED_DESCRIPTION = ("`marts.unmatched_models(source, raw_name, snapshot, suggestion)`: every name whose key no "
                          "other source shares, its newest snapshot, and the closest key elsewhere as a suggestion "
                          "to review (never joined): add an alias to `seeds.model_aliases` if it is right.")
@@ -41,8 +43,13 @@ def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "select source, raw_name, model_key, cast(valid_from as varchar), cast(valid_to as varchar) "
             "from seeds.model_aliases").fetchall()]
     names = {s: part["raw_name"].to_list() for (s,), part in seen.group_by(["source"])}
-    rows = identify(names, aliases)
-    identity = pl.DataFrame(rows, schema=["source", "raw_name", "model_key", "rule"], orient="row")
+    try:
+        rows = identify(names, aliases)
+    except ValueError as exc:
+        raise dg.Failure(f"{exc}. Nothing was published.") from None
+    identity = pl.DataFrame(rows, schema={"source": pl.String, "raw_name": pl.String, "model_key": pl.String,
+                                          "rule": pl.String, "valid_from": pl.String, "valid_to": pl.String},
+                            orient="row").with_columns(pl.col("valid_from", "valid_to").str.to_date())
     identity = identity.join(seen, on=["source", "raw_name"], how="left")
     left = pl.DataFrame(unmatched(rows), schema={"source": pl.String, "raw_name": pl.String,
                                                                      "suggestion": pl.String}, orient="row")

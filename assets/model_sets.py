@@ -97,11 +97,25 @@ def _population_scores(con: duckdb.DuckDBPyConnection, analysis: Analysis, snaps
     """, [analysis.source, snapshots, analysis.model_set, analysis.files or [], analysis.families or []])
 
 
+# per snapshot, the key of the identity row whose validity dates hold the snapshot's date (a dated alias), else
+# of the row without dates
 _KEYS_SQL = f"""
-    select n.snapshot, n.model_id, n.raw_name, i.model_key
-    from (select distinct source, snapshot, model_id, {RAW_NAME} as raw_name from marts.models where source = ?) n
-    join marts.model_identity i using (source, raw_name)
-    where i.model_key is not null"""
+    with names as (
+        select distinct source, snapshot, cast(timezone('UTC', snapshot_at) as date) as snapshot_date, model_id,
+               {RAW_NAME} as raw_name
+        from marts.models where source = ?
+    ),
+    keyed as (
+        select n.snapshot, n.model_id, n.raw_name, i.model_key,
+               row_number() over (partition by n.snapshot, n.model_id
+                                  order by i.valid_from is null and i.valid_to is null) as pick
+        from names n join marts.model_identity i using (source, raw_name)
+        where n.snapshot_date between coalesce(i.valid_from, date '0001-01-01') and coalesce(i.valid_to, date '9999-12-31')
+    ),
+    final as (
+        select snapshot, model_id, raw_name, model_key from keyed where pick = 1 and model_key is not null
+    )
+    select * from final"""
 
 
 def _keys(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assets.identity import match, model_key
+from assets.identity import Alias, match, model_key
 
 
 @pytest.mark.parametrize("a, b", [
@@ -68,12 +68,65 @@ def test_identify_gives_every_name_one_key_and_the_rule_that_made_it():
         "epoch_hub": ["claude-3-opus-20240229", "gpt-4o-2024-05-13", "gpt-4o-2024-08-06", "Llama-2-7b-chat"],
         "safetywashing": ["dbrx-instruct", "Llama-2-70b-chat-hf"],
     }
-    identity = {(s, raw): (key, rule) for s, raw, key, rule in
+    identity = {(s, raw): (key, rule) for s, raw, key, rule, _, _ in
                 identify(names, [Alias("safetywashing", "dbrx-instruct", "dbrx-instruct-preview")])}
     assert identity[("arena", "Claude 3 Opus")] == ("claude-3-opus-20240229", "undated")  # one dated version
     assert identity[("arena", "GPT-4o")] == ("gpt-4o", "rules")  # two dated versions: stays undated
     assert identity[("safetywashing", "dbrx-instruct")] == ("dbrx-instruct-preview", "alias")
     assert identity[("safetywashing", "Llama-2-70b-chat-hf")] == identity[("arena", "Llama-2-70b-chat")]
-    left = {(s, raw): hint for s, raw, hint in unmatched(list((s, r, k, u) for (s, r), (k, u) in identity.items()))}
+    left = {(s, raw): hint for s, raw, hint in unmatched([(s, r, k, u) for (s, r), (k, u) in identity.items()])}
     assert left[("epoch_hub", "Llama-2-7b-chat")] == "llama-2-70b-chat"  # suggested, not joined
     assert ("arena", "Claude 3 Opus") not in left and ("arena", "GPT-4o") in left
+
+
+# Arena showed an anonymous codename until a model's release, then reused it for another model: the reviewed
+# aliases give the name one key per window of snapshot dates
+GPT_4O, GPT_4O_MINI = model_key("GPT-4o-2024-05-13").key, model_key("gpt-4o-mini-2024-07-18").key
+WINDOWED = [Alias("arena", "im-also-a-good-gpt2-chatbot", GPT_4O, valid_to="2024-05-31"),
+            Alias("arena", "im-also-a-good-gpt2-chatbot", GPT_4O_MINI, valid_from="2024-07-01")]
+
+
+def test_a_dated_alias_gives_a_name_one_key_per_window():
+    from assets.identity import identify
+
+    rows = identify({"arena": ["im-also-a-good-gpt2-chatbot", "GPT-4o-2024-05-13"]}, WINDOWED)
+    mine = sorted(r for r in rows if r[1] == "im-also-a-good-gpt2-chatbot")
+    assert mine == [
+        ("arena", "im-also-a-good-gpt2-chatbot", GPT_4O, "alias", None, "2024-05-31"),
+        ("arena", "im-also-a-good-gpt2-chatbot", GPT_4O_MINI, "alias", "2024-07-01", None),
+        ("arena", "im-also-a-good-gpt2-chatbot", model_key("im-also-a-good-gpt2-chatbot").key, "rules", None, None),
+    ]
+    overlapping = [WINDOWED[0], Alias("arena", "im-also-a-good-gpt2-chatbot", "other", valid_from="2024-05-01")]
+    with pytest.raises(ValueError, match=r"arena 'im-also-a-good-gpt2-chatbot' has aliases whose validity dates overlap"):
+        identify({"arena": ["im-also-a-good-gpt2-chatbot"]}, overlapping)
+
+
+def test_the_warehouse_keys_each_snapshot_by_the_window_that_holds_its_date():
+    """Three Arena snapshots (May, June, July 2024) hold the same codename: May's (before GPT-4o's release) is the
+    first alias's model, July's (beside the released GPT-4o) the second's, June falls in neither window and keeps the
+    name's own key; no key stands for two rows of one snapshot."""
+    import duckdb
+    import polars as pl
+
+    from assets.identity import identify
+    from assets.model_sets import _keys
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("""create table marts.models as select * from (values
+        ('arena', 's-may', timestamptz '2024-05-10 12:00:00+00', 'im-also-a-good-gpt2-chatbot', '{}'),
+        ('arena', 's-jun', timestamptz '2024-06-15 12:00:00+00', 'im-also-a-good-gpt2-chatbot', '{}'),
+        ('arena', 's-jul', timestamptz '2024-07-20 12:00:00+00', 'im-also-a-good-gpt2-chatbot', '{}'),
+        ('arena', 's-jul', timestamptz '2024-07-20 12:00:00+00', 'GPT-4o-2024-05-13', '{}'))
+        t(source, snapshot, snapshot_at, model_id, attributes)""")
+    rows = identify({"arena": ["im-also-a-good-gpt2-chatbot", "GPT-4o-2024-05-13"]}, WINDOWED)
+    frame = pl.DataFrame(rows, schema=["source", "raw_name", "model_key", "rule", "valid_from", "valid_to"], orient="row")
+    con.register("identity", frame.with_columns(pl.col("valid_from", "valid_to").str.to_date()).to_arrow())
+    con.execute("create table marts.model_identity as select * from identity")
+    keys = {(s, m): k for s, m, _, k in _keys(con, "arena").iter_rows()}
+    name = "im-also-a-good-gpt2-chatbot"
+    assert keys == {("s-may", name): GPT_4O, ("s-jun", name): model_key(name).key,
+                    ("s-jul", name): GPT_4O_MINI, ("s-jul", "GPT-4o-2024-05-13"): GPT_4O}
+    for snapshot in ("s-may", "s-jun", "s-jul"):  # no key stands for two rows of one snapshot
+        held = [k for (s, _), k in keys.items() if s == snapshot]
+        assert len(held) == len(set(held))
