@@ -14,7 +14,6 @@ from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
 from conftest import MIRROR, backfill
 from orchestration.cli import app
-from orchestration.runs import snapshot_failures
 
 ARENA = REGISTRY["arena"].snapshots
 # a commit whose content another commit also holds lands through that one: the positions are among the others
@@ -44,7 +43,7 @@ def test_a_bad_pinned_file_fails_only_its_snapshot(tmp_path, position):
     assert set(landed.content_ids("arena")) == expected
     [record] = landed.failures("arena").values()
     assert (record["snapshot"], record["file"], record["line"]) == (bad.id, bad.files[0].name, None)
-    assert record["reason"].startswith(f"sha256 ") and f"({len(HTML)} bytes) differs from the pinned" in record["reason"]
+    assert record["reason"].startswith("sha256 ") and f"({len(HTML)} bytes) differs from the pinned" in record["reason"]
 
 
 def test_the_summary_names_the_failed_snapshot_and_the_marts_count_it(tmp_path):

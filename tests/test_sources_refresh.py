@@ -7,7 +7,6 @@ import io
 import json
 import os
 import shutil
-import time
 from datetime import datetime, timezone
 
 import polars as pl
