@@ -10,6 +10,7 @@ No dagster import (the CLI and :mod:`assets.warehouse` use it before the heavy i
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -36,15 +37,21 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     fsync_dir(path.parent)
 
 
+def s3_endpoint(endpoint: str) -> tuple[str, bool]:
+    """``(host[:port], use TLS)`` of an S3 endpoint given as ``host:port`` or ``http(s)://host:port`` (empty:
+    the client's default host, TLS)."""
+    scheme, _, host = endpoint.rpartition("://")
+    return host, scheme != "http"
+
+
 def open_filesystem(uri: str, endpoint: str = "", access_key: str = "", secret_key: str = "",
                     region: str = "us-east-1") -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem of ``uri`` (a folder, ``file://…`` or ``s3://bucket/prefix``) and its base path."""
     if uri.startswith("s3://"):
-        scheme, host = "https", endpoint
-        if "://" in endpoint:
-            scheme, host = endpoint.split("://", 1)
+        host, tls = s3_endpoint(endpoint)
         fs = pafs.S3FileSystem(access_key=access_key or None, secret_key=secret_key or None, region=region,
-                               endpoint_override=host or None, scheme=scheme, allow_bucket_creation=True)
+                               endpoint_override=host or None, scheme="https" if tls else "http",
+                               allow_bucket_creation=True)
         return fs, uri.removeprefix("s3://").rstrip("/")
     if not uri:
         raise ValueError("no object store configured (uri is empty)")
@@ -57,14 +64,16 @@ class Objects:
     """A folder or an S3 prefix, addressed by ``/``-separated keys below it.
 
     A write appears whole or not at all (locally an fsynced rename; on S3 an object is whole once
-    uploaded). S3 credentials come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` and the server from
-    ``SAFETYWASH_S3_ENDPOINT``, read when the store is opened.
+    uploaded). S3 credentials and server are given, or else come from ``AWS_ACCESS_KEY_ID``/
+    ``AWS_SECRET_ACCESS_KEY`` and ``SAFETYWASH_S3_ENDPOINT``, read when the store is first used.
     """
 
-    def __init__(self, uri: str | os.PathLike):
+    def __init__(self, uri: str | os.PathLike, *, endpoint: str | None = None, access_key: str | None = None,
+                 secret_key: str | None = None, region: str | None = None):
         uri = str(uri)
         self.is_s3 = uri.startswith("s3://")
         self.uri = uri.rstrip("/")
+        self._s3_settings = (endpoint, access_key, secret_key, region)
         self._fs: pafs.FileSystem | None = None
         self.root = None if self.is_s3 else Path(uri.removeprefix("file://")).expanduser().resolve()
 
@@ -74,9 +83,9 @@ class Objects:
     def _s3(self, key: str) -> tuple[pafs.FileSystem, str]:
         """The S3 filesystem and the path of ``key`` in it."""
         if self._fs is None:
-            self._fs, self._base = open_filesystem(
-                self.uri, os.environ.get("SAFETYWASH_S3_ENDPOINT", ""), os.environ.get("AWS_ACCESS_KEY_ID", ""),
-                os.environ.get("AWS_SECRET_ACCESS_KEY", ""), os.environ.get("AWS_REGION", "us-east-1"))
+            names = ("SAFETYWASH_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+            given = [os.environ.get(name, "") if value is None else value for name, value in zip(names, self._s3_settings)]
+            self._fs, self._base = open_filesystem(self.uri, *given[:3], given[3] or "us-east-1")
         return self._fs, f"{self._base}/{key}" if key else self._base
 
     def url(self, key: str = "") -> str:
@@ -142,8 +151,6 @@ class Objects:
         if self.root is not None:
             path = self.root / key
             if path.is_dir() and not path.is_symlink():
-                import shutil
-
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)

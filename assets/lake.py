@@ -24,6 +24,8 @@ from pathlib import Path
 
 import duckdb
 
+from .files import s3_endpoint
+
 # every connection: known extensions never fetched or loaded behind our back
 BASE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # the name DuckDB loads an extension by, for each wheel
@@ -209,8 +211,8 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
     parts = {"type": "s3", "key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
              "secret": os.environ.get("AWS_SECRET_ACCESS_KEY", ""), "region": os.environ.get("AWS_REGION", "us-east-1")}
     if endpoint:
-        scheme, _, host = endpoint.partition("://")
-        parts.update(endpoint=host or scheme, url_style="path", use_ssl="true" if scheme == "https" else "false")
+        host, tls = s3_endpoint(endpoint)
+        parts.update(endpoint=host, url_style="path", use_ssl="true" if tls else "false")
     body = ", ".join(f"{k} {v if k in ('type', 'use_ssl') else _quote(v)}" for k, v in parts.items())
     con.execute(f"create or replace secret safetywash_s3 ({body})")
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,6 +54,7 @@ CANDIDATE_CATALOG_FILE = "catalog.ducklake"
 DATA_DIR = "data"
 RUN_FILE = "run.json"
 CANDIDATE_KEY = "candidate"  # the candidate's folder, and its key among the objects
+RUN_RECORD = f"{CANDIDATE_KEY}/{RUN_FILE}"  # the candidate's record among the objects, written last
 AUTHOR = "safetywash"  # the author of every publish commit in the lake
 LEGACY_DIR = "legacy"  # where the published versions of a warehouse from before the lake are moved
 LEGACY_NAMES = ("versions", "current", "safetywash.duckdb", "parquet")
@@ -226,7 +228,7 @@ class Candidate:
     """this host's scratch space of the run (dbt's target)"""
 
     def record(self) -> dict:
-        return json.loads(self.objects.get(f"{CANDIDATE_KEY}/{RUN_FILE}"))
+        return json.loads(self.objects.get(RUN_RECORD))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -265,7 +267,7 @@ class Store:
             catalog, data = f"sqlite:{self.root / LAKE_DIR / CATALOG_FILE}", f"{self.root / LAKE_DIR / DATA_DIR}"
         return LakeAddress(catalog, data if not data or data.endswith("/") else data + "/")
 
-    @property
+    @cached_property
     def objects(self) -> Objects:
         """Raw files, landed snapshots and the run's shared files: ``$SAFETYWASH_OBJECTS`` (a folder or an S3
         prefix every host reaches), else this warehouse folder."""
@@ -427,7 +429,7 @@ class Store:
 
     def _run_record(self) -> dict | None:
         try:
-            return json.loads(self.objects.get(f"{CANDIDATE_KEY}/{RUN_FILE}"))
+            return json.loads(self.objects.get(RUN_RECORD))
         except FileNotFoundError:
             return None
 
@@ -462,7 +464,7 @@ class Store:
                     lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"))
             baseline = lake.latest_snapshot(con, "candidate")
         started = datetime.now(timezone.utc).isoformat()
-        self.objects.put(f"{CANDIDATE_KEY}/{RUN_FILE}", json.dumps(
+        self.objects.put(RUN_RECORD, json.dumps(
             {"run_key": run_key, "base_version": base[0]["version"] if base else None, "started_at": started,
              "baseline_snapshot": baseline}).encode())
         return candidate
@@ -470,7 +472,7 @@ class Store:
     def _drop_candidate(self) -> None:
         """Remove the candidate's lake and files (its record first: a half-removed candidate is no candidate)."""
         objects = self.objects
-        objects.remove(f"{CANDIDATE_KEY}/{RUN_FILE}")
+        objects.remove(RUN_RECORD)
         address = self.candidate_address()
         if address.kind == "postgres":
             lake.drop_catalog(address)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from assets.files import s3_endpoint
 from assets.lake import LakeAddress, extension_dir, install_extensions
 from assets.warehouse import DEFAULT_WAREHOUSE, Store
 
@@ -63,14 +64,14 @@ def profile_env(candidate: LakeAddress) -> dict[str, str]:
     (its extensions installed there from their wheels) and the S3 server of the lake's data."""
     install_extensions((*candidate.extensions, "httpfs"))
     endpoint = os.environ.get("SAFETYWASH_S3_ENDPOINT", "")
-    scheme, _, host = endpoint.partition("://")
+    host, tls = s3_endpoint(endpoint)
     return {"SAFETYWASH_CANDIDATE_URI": candidate.uri,
             "SAFETYWASH_CANDIDATE_DATA": candidate.data_path,
             "SAFETYWASH_CANDIDATE_SCHEMA": candidate.metadata_schema or "main",
             "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
-            "SAFETYWASH_DBT_S3_ENDPOINT": (host or scheme) or "s3.amazonaws.com",
+            "SAFETYWASH_DBT_S3_ENDPOINT": host or "s3.amazonaws.com",
             "SAFETYWASH_DBT_S3_URL_STYLE": "path" if endpoint else "vhost",
-            "SAFETYWASH_DBT_S3_SSL": "false" if scheme == "http" else "true"}
+            "SAFETYWASH_DBT_S3_SSL": "true" if tls else "false"}
 
 
 def ensure_manifest(force: bool = False) -> Path:

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 import services
-from assets.objectstore import open_filesystem
+from assets.files import open_filesystem
 from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
 from test_publish import leftovers
