@@ -1,4 +1,10 @@
-"""Capabilities score assets: PC1 of the z-scored capability inputs, per analysis (``analyses.toml``)."""
+"""Capabilities score assets: PC1 of the z-scored capability inputs, per analysis (``analyses.toml``).
+
+A graph of steps: ``plan_capabilities`` loads and checks ``analyses.toml`` and empties the two score marts,
+then one ``fit_analysis`` step per analysis loads its populations, fits each snapshot and appends its rows
+(DuckLake commits the steps' appends concurrently, so on a distributed executor the analyses fit at once), and
+``describe_analyses`` writes ``marts.analyses`` and ``marts.capabilities_skipped`` and the metadata.
+"""
 
 import json
 
@@ -7,12 +13,12 @@ import numpy as np
 import polars as pl
 
 from .metadata import column_schema, table_metadata
-from .analyses import AnalysisError, load_analyses
+from .analyses import Analysis, AnalysisError, load_analyses
 from .model_sets import load_model_sets, skipped_sources
 from .resources import Warehouse
-from .settings import CapabilitiesSettings
+from .settings import CapabilitiesSettings, validate
 from .stats.capabilities import fit_capabilities
-from .warehouse import WRITER_POOL, query_frame, replace_tables
+from .warehouse import WRITER_POOL, query_frame, replace_tables, transaction
 
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"]),
              dg.AssetKey(["marts", "model_identity"])]
@@ -29,6 +35,7 @@ SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
 COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
 SKIPPED_KEY = dg.AssetKey(["marts", "capabilities_skipped"])
 ANALYSES_KEY = dg.AssetKey(["marts", "analyses"])
+UPSTREAM = dict(zip(("scores", "models", "benchmarks", "model_identity"), MART_DEPS))
 NOT_REIMPUTED = ("imputed once on the whole population; the bootstrap resamples the imputed matrix without "
                  "re-imputing, so intervals leave out the imputation's own uncertainty (re-running ObsScaling's "
                  "up-to-1,000-fit procedure in each of B resamples would cost B times the fit)")
@@ -50,68 +57,70 @@ ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, on
                         "observed), models excluded by reason (JSON), status, and the definition as loaded (JSON).")
 
 
+SCORES_DESCRIPTION = (
+    "`marts.capabilities_scores(analysis, source, model_set, model_id, model_key, capabilities_score, "
+    "imputed_inputs, training_flop, method, n_models, snapshot, snapshot_date, source_sha256)`: each model's "
+    "capabilities score per analysis and snapshot, its (z-scored) capability inputs projected on PC1; "
+    "`model_key` from marts.model_identity; `imputed_inputs` how many of its inputs were imputed; "
+    "`training_flop` the training compute the analysis correlates with (null where unknown). Null for a model missing an "
+    "input that was not imputed (not used in the fit).")
+COMPONENTS_DESCRIPTION = (
+    "`marts.capabilities_components(analysis, source, model_set, benchmark, loading, variance_explained, "
+    "method, n_models, snapshot, snapshot_date, source_sha256)`: PC1 loadings of the capability inputs per "
+    "analysis and snapshot; variance_explained (PC1's explained-variance ratio, a fraction) on each row.")
+
+
 class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
     """How the capabilities score is fitted (bounds and descriptions in :mod:`assets.settings`)."""
 
 
-@dg.multi_asset(
-    name="capabilities",
-    group_name="marts",
+@dg.op(
+    ins={name: dg.In(dg.Nothing) for name in UPSTREAM},
+    out=dg.DynamicOut(dict),
+    description="Load and check analyses.toml, empty the two score marts, and fan out one fit step per analysis.",
     pool=WRITER_POOL,
-    specs=[
-        dg.AssetSpec(
-            SCORES_KEY,
-            deps=MART_DEPS,
-            kinds={"python", "duckdb"},
-            description="`marts.capabilities_scores(analysis, source, model_set, model_id, model_key, capabilities_score, "
-            "imputed_inputs, training_flop, method, n_models, snapshot, snapshot_date, source_sha256)`: each model's "
-            "capabilities score per analysis and snapshot, its (z-scored) capability inputs projected on PC1; "
-            "`model_key` from marts.model_identity; `imputed_inputs` how many of its inputs were imputed; "
-            "`training_flop` the training compute the analysis correlates with (null where unknown). Null for a model missing an "
-            "input that was not imputed (not used in the fit).",
-        ),
-        dg.AssetSpec(
-            COMPONENTS_KEY,
-            deps=MART_DEPS,
-            kinds={"python", "duckdb"},
-            description="`marts.capabilities_components(analysis, source, model_set, benchmark, loading, variance_explained, "
-            "method, n_models, snapshot, snapshot_date, source_sha256)`: PC1 loadings of the capability inputs per "
-            "analysis and snapshot; variance_explained (PC1's explained-variance ratio, a fraction) on each row.",
-        ),
-        dg.AssetSpec(ANALYSES_KEY, deps=MART_DEPS, kinds={"python", "duckdb"}, description=ANALYSES_DESCRIPTION),
-        dg.AssetSpec(SKIPPED_KEY, deps=MART_DEPS, kinds={"python", "duckdb"},
-                     description="`marts.capabilities_skipped(source, snapshot, n_models, n_benchmarks, reason)`: "
-                     + SKIPPED_DESCRIPTION),
-    ],
 )
-def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, warehouse: Warehouse):
-    candidate = warehouse.candidate(context)
+def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
     try:
         analyses = load_analyses()
-        with candidate.connect(read_only=True) as con:
-            model_sets = load_model_sets(con, analyses)
-            skipped = skipped_sources(con, analyses)
-            not_landed = query_frame(con, """
-                select m.source, m.snapshot, cast(timezone('UTC', m.snapshot_at) as date) as snapshot_date, m.status,
-                       m.snapshot_at > coalesce(l.newest, '-infinity'::timestamptz) as after_newest_landed
-                from raw.snapshots_missing m
-                left join (select source, max(snapshot_at) as newest from raw.snapshots group by source) l using (source)
-                order by m.snapshot_at""")
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
-    for row in skipped.iter_rows(named=True):
-        context.log.info(f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}")
-    by_name = {a.name: a for a in analyses}
-    score_rows, component_rows, summary, newest = [], [], {}, {}
+    with warehouse.candidate(context).connect() as con:
+        replace_tables(con, {
+            "marts.capabilities_scores": (pl.DataFrame(schema=SCORES_SCHEMA), SCORES_DESCRIPTION),
+            "marts.capabilities_components": (pl.DataFrame(schema=COMPONENTS_SCHEMA), COMPONENTS_DESCRIPTION),
+        })
+    if not analyses:  # one empty step, so that the tables describing the (empty) set are still written
+        yield dg.DynamicOutput({"index": 0, "definition": None}, mapping_key="no_analysis")
+    for index, analysis in enumerate(analyses):
+        yield dg.DynamicOutput({"index": index, "definition": analysis.model_dump_json()}, mapping_key=analysis.name)
+
+
+@dg.op(
+    out=dg.Out(dict),
+    description="One analysis: its populations loaded, PC1 fitted in each snapshot it reads, its rows appended to "
+    "the two score marts.",
+    pool=WRITER_POOL,
+)
+def fit_analysis(context: dg.OpExecutionContext, config: CapabilitiesConfig, spec: dict, warehouse: Warehouse) -> dict:
+    if spec["definition"] is None:
+        return {"index": 0, "analysis": None}
+    analysis = Analysis.model_validate_json(spec["definition"])
+    candidate = warehouse.candidate(context)
+    try:
+        with candidate.connect(read_only=True) as con:
+            model_sets = load_model_sets(con, [analysis])
+    except AnalysisError as exc:
+        raise dg.Failure(f"{exc}. Nothing was published.") from None
+    method = analysis.method(config.method)
+    score_rows, component_rows, summary = [], [], None
     for ms in model_sets:
-        method = by_name[ms.analysis].method(config.method)
         caps = ms.capability_matrix
         complete = ~np.isnan(caps).any(axis=1)
-        newest[ms.analysis] = ms
         try:
             fit = fit_capabilities(caps[complete], method=method)
         except ValueError as exc:  # too few models, or a constant input: no score, said in marts.analyses
-            summary[ms.analysis] = {"n_models": int(complete.sum()), "error": str(exc)}
+            summary = {"n_models": int(complete.sum()), "error": str(exc)}
             continue
         prov = {"method": method, "n_models": int(complete.sum()), "snapshot": ms.snapshot,
                 "snapshot_date": ms.snapshot_date, "source_sha256": ms.sha256}
@@ -126,61 +135,113 @@ def capabilities(context: dg.AssetExecutionContext, config: CapabilitiesConfig, 
         for bench, loading in zip(ms.capability_inputs, fit.loadings):
             component_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "benchmark": bench,
                                    "loading": float(loading), "variance_explained": fit.variance_explained, **prov})
-        summary[ms.analysis] = {"variance_explained": round(fit.variance_explained, 4), "n_models": int(complete.sum()),
-                                "n_models_without_score": int((~complete).sum())}
-    for name, info in summary.items():
-        context.log.info(f"{name}: no score ({info['error']})" if "error" in info else
-                         f"{name}: PC1 explains {info['variance_explained']:.1%} over {info['n_models']} models")
-    score_frame = pl.DataFrame(score_rows, schema=SCORES_SCHEMA)
-    component_frame = pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA)
-    described = pl.DataFrame([{**_describe(a, newest.get(a.name), summary.get(a.name), config.method,
-                                           sum(ms.analysis == a.name for ms in model_sets)),
-                               **_not_landed(a, not_landed)} for a in analyses],
-                             schema=ANALYSES_SCHEMA)
+        summary = {"variance_explained": round(fit.variance_explained, 4), "n_models": int(complete.sum()),
+                   "n_models_without_score": int((~complete).sum())}
+    context.log.info(f"{analysis.name}: no score ({summary['error']})" if summary and "error" in summary else
+                     f"{analysis.name}: PC1 explains {summary['variance_explained']:.1%} over {summary['n_models']} models "
+                     f"(newest of {len(model_sets)} snapshot(s))" if summary else f"{analysis.name}: no data")
+    with candidate.connect() as con:
+        with transaction(con):
+            # a re-execution of this step after its commit (the step failed later) finds its rows: the fit is
+            # deterministic, so they stay; nothing is deleted, which would conflict with the other steps' appends
+            held = con.execute("select (select count(*) from marts.capabilities_scores where analysis = $1) "
+                               "+ (select count(*) from marts.capabilities_components where analysis = $1)",
+                               [analysis.name]).fetchone()[0]
+            if held:
+                context.log.info(f"{analysis.name}: its {held} rows were appended by an earlier attempt of this step")
+            for table, rows, schema in (("capabilities_scores", score_rows, SCORES_SCHEMA),
+                                        ("capabilities_components", component_rows, COMPONENTS_SCHEMA)):
+                if rows and not held:
+                    con.register("new_rows", pl.DataFrame(rows, schema=schema).to_arrow())
+                    con.execute(f"insert into marts.{table} by name select * from new_rows")
+                    con.unregister("new_rows")
+    described = _describe(analysis, model_sets[-1] if model_sets else None, summary, config.method, len(model_sets))
+    return {"index": spec["index"], "analysis": analysis.name, "summary": summary,
+            "described": {**described, "snapshot_date": described["snapshot_date"] and described["snapshot_date"].isoformat()}}
+
+
+@dg.op(
+    out={name: dg.Out(dg.Nothing) for name in ("scores", "components", "analyses", "skipped")},
+    description="Every analysis, in the file's order: marts.analyses and marts.capabilities_skipped, and the "
+    "score marts' metadata.",
+    pool=WRITER_POOL,
+)
+def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig, fits: list[dict], warehouse: Warehouse):
+    fits = sorted((f for f in fits if f["analysis"] is not None), key=lambda f: f["index"])
+    analyses = [Analysis.model_validate_json(f["described"]["definition"]) for f in fits]
+    candidate = warehouse.candidate(context)
+    with candidate.connect(read_only=True) as con:
+        skipped = skipped_sources(con, analyses)
+        not_landed = query_frame(con, """
+            select m.source, m.snapshot, cast(timezone('UTC', m.snapshot_at) as date) as snapshot_date, m.status,
+                   m.snapshot_at > coalesce(l.newest, '-infinity'::timestamptz) as after_newest_landed
+            from raw.snapshots_missing m
+            left join (select source, max(snapshot_at) as newest from raw.snapshots group by source) l using (source)
+            order by m.snapshot_at""")
+        score_frame = query_frame(con, "select * from marts.capabilities_scores order by analysis, snapshot_date, model_id")
+        component_frame = query_frame(con, "select * from marts.capabilities_components order by analysis, snapshot_date, benchmark")
+    for row in skipped.iter_rows(named=True):
+        context.log.info(f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}")
+    described = pl.DataFrame([{**f["described"], **_not_landed(a, not_landed)} for f, a in zip(fits, analyses)],
+                             schema={**ANALYSES_SCHEMA, "snapshot_date": pl.String}).with_columns(
+        pl.col("snapshot_date").str.to_date()).select(list(ANALYSES_SCHEMA))
     for row in described.filter(pl.col("n_snapshots_not_landed") > 0).iter_rows(named=True):
         context.log.warning(f"{row['analysis']}: {row['n_snapshots_not_landed']} snapshot(s) it would read are not "
                             f"landed: {row['snapshots_not_landed']}")
     with candidate.connect() as con:
-        replace_tables(con, {
-            "marts.capabilities_scores": (score_frame, capabilities.specs_by_key[SCORES_KEY].description),
-            "marts.capabilities_components": (component_frame, capabilities.specs_by_key[COMPONENTS_KEY].description),
-            "marts.capabilities_skipped": (skipped, SKIPPED_DESCRIPTION),
-            "marts.analyses": (described, ANALYSES_DESCRIPTION),
-        })
-    yield dg.MaterializeResult(
-        asset_key=SCORES_KEY,
-        metadata={
-            "dagster/row_count": score_frame.height, "dagster/column_schema": column_schema(score_frame),
-            "method": config.method,
-            "fits": dg.MetadataValue.json(summary),
-            "top_models": table_metadata(score_frame.filter(pl.col("capabilities_score").is_not_null())
-                                         .sort("capabilities_score", descending=True)
-                                         .select("analysis", "model_id", "capabilities_score").head(10)),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key=ANALYSES_KEY,
-        metadata={"dagster/row_count": described.height, "dagster/column_schema": column_schema(described),
-                  "analyses": table_metadata(described.select("analysis", "source", "n_snapshots", "n_models",
-                                                              "n_models_scored", "coverage", "status"))},
-    )
-    yield dg.MaterializeResult(
-        asset_key=SKIPPED_KEY,
-        metadata={"dagster/row_count": skipped.height, "dagster/column_schema": column_schema(skipped),
-                  "skipped": table_metadata(skipped.select("source", "n_models", "n_benchmarks", "reason"))},
-    )
-    newest_components = component_frame.join(
-        pl.DataFrame({"analysis": list(newest), "snapshot": [m.snapshot for m in newest.values()]},
-                     schema={"analysis": pl.String, "snapshot": pl.String}), on=["analysis", "snapshot"])
-    yield dg.MaterializeResult(
-        asset_key=COMPONENTS_KEY,
-        metadata={
-            "dagster/row_count": component_frame.height, "dagster/column_schema": column_schema(component_frame),
-            "method": config.method,
-            **{f"variance_explained/{k}": v["variance_explained"] for k, v in summary.items() if "variance_explained" in v},
-            "loadings": table_metadata(newest_components.select("analysis", "benchmark", "loading")),
-        },
-    )
+        replace_tables(con, {"marts.capabilities_skipped": (skipped, SKIPPED_DESCRIPTION),
+                             "marts.analyses": (described, ANALYSES_DESCRIPTION)})
+    summary = {f["analysis"]: f["summary"] for f in fits if f["summary"]}
+    yield dg.Output(None, "scores", metadata={
+        "dagster/row_count": score_frame.height, "dagster/column_schema": column_schema(score_frame),
+        "method": config.method,
+        "fits": dg.MetadataValue.json(summary),
+        "top_models": table_metadata(score_frame.filter(pl.col("capabilities_score").is_not_null())
+                                     .sort("capabilities_score", descending=True)
+                                     .select("analysis", "model_id", "capabilities_score").head(10)),
+    })
+    yield dg.Output(None, "analyses", metadata={
+        "dagster/row_count": described.height, "dagster/column_schema": column_schema(described),
+        "analyses": table_metadata(described.select("analysis", "source", "n_snapshots", "n_models",
+                                                    "n_models_scored", "coverage", "status"))})
+    yield dg.Output(None, "skipped", metadata={
+        "dagster/row_count": skipped.height, "dagster/column_schema": column_schema(skipped),
+        "skipped": table_metadata(skipped.select("source", "n_models", "n_benchmarks", "reason"))})
+    newest_components = component_frame.join(described.select("analysis", "snapshot"), on=["analysis", "snapshot"])
+    yield dg.Output(None, "components", metadata={
+        "dagster/row_count": component_frame.height, "dagster/column_schema": column_schema(component_frame),
+        "method": config.method,
+        **{f"variance_explained/{k}": v["variance_explained"] for k, v in summary.items() if "variance_explained" in v},
+        "loadings": table_metadata(newest_components.select("analysis", "benchmark", "loading")),
+    })
+
+
+def _config_mapping(config: CapabilitiesConfig) -> dict:
+    values = validate(CapabilitiesConfig, config, prefix="capabilities.").model_dump()
+    return {name: {"config": values} for name in ("fit_analysis", "describe_analyses")}
+
+
+@dg.graph_multi_asset(
+    name="capabilities",  # the Launchpad's config key stays `capabilities`
+    group_name="marts",
+    outs={
+        "scores": dg.AssetOut(key=SCORES_KEY, kinds={"python", "duckdb"}, description=SCORES_DESCRIPTION,
+                              dagster_type=dg.Nothing),
+        "components": dg.AssetOut(key=COMPONENTS_KEY, kinds={"python", "duckdb"}, description=COMPONENTS_DESCRIPTION,
+                                  dagster_type=dg.Nothing),
+        "analyses": dg.AssetOut(key=ANALYSES_KEY, kinds={"python", "duckdb"}, description=ANALYSES_DESCRIPTION,
+                                dagster_type=dg.Nothing),
+        "skipped": dg.AssetOut(key=SKIPPED_KEY, kinds={"python", "duckdb"}, dagster_type=dg.Nothing,
+                               description="`marts.capabilities_skipped(source, snapshot, n_models, n_benchmarks, reason)`: "
+                               + SKIPPED_DESCRIPTION),
+    },
+    ins={name: dg.AssetIn(key=key, dagster_type=dg.Nothing) for name, key in UPSTREAM.items()},
+    config=dg.ConfigMapping(config_fn=_config_mapping, config_schema=CapabilitiesConfig.to_config_schema()),
+)
+def capabilities(scores, models, benchmarks, model_identity):
+    fits = plan_capabilities(scores=scores, models=models, benchmarks=benchmarks, model_identity=model_identity)
+    scores, components, analyses, skipped = describe_analyses(fits.map(fit_analysis).collect())
+    return {"scores": scores, "components": components, "analyses": analyses, "skipped": skipped}
 
 
 def _not_landed(analysis, missing: pl.DataFrame) -> dict:

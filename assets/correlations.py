@@ -6,9 +6,9 @@ bootstrap confidence intervals that refit the capabilities score in every resamp
 executor can run apart and that writes its replicates under the candidate's ``work/bootstrap/``
 (``.npy``, no pickle), keyed by the run's root id and the settings that shape them, so that a
 re-execution from failure finds the chunks that already succeeded. Once every chunk is in,
-``plan_summaries`` fans out one ``summarize_analysis`` step per analysis (point estimates, jackknife,
-permutation p-values and intervals, as Parquet beside the replicates), and ``write_correlations``
-replaces the two marts in one transaction.
+``plan_summaries`` empties the two marts and fans out one ``summarize_analysis`` step per analysis (point
+estimates, jackknife, permutation p-values and intervals), which appends its rows (DuckLake commits the
+steps' appends concurrently); ``write_correlations`` reports them and removes the replicates.
 """
 
 import hashlib
@@ -27,7 +27,7 @@ from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
-from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, replace_tables
+from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, query_frame, replace_tables, transaction
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
@@ -60,6 +60,7 @@ DESCRIPTION = (
 
 HISTORY_COLUMNS = ("analysis", "benchmark", "versus", "snapshot", "snapshot_date", "n_models", "spearman", "ci_low",
                    "ci_high", "ci_method", "n_resamples", "source", "source_sha256")
+HISTORY_SCHEMA = {column: {**SCHEMA, "snapshot_date": pl.Date}[column] for column in HISTORY_COLUMNS}
 HISTORY_DESCRIPTION = (
     "`marts.correlation_history(analysis, benchmark, versus, snapshot, snapshot_date, n_models, spearman, ci_low, "
     "ci_high, ci_method, n_resamples, source, source_sha256)`: every correlation of every analysis in every snapshot it "
@@ -147,12 +148,14 @@ def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, 
 @dg.op(
     ins={"chunks": dg.In(dg.Nothing)},
     out=dg.DynamicOut(dict),
-    description="Once every chunk is in: one summary step per analysis.",
+    description="Once every chunk is in: the two marts emptied, and one summary step per analysis.",
     pool=WRITER_POOL,
 )
 def plan_summaries(context: dg.OpExecutionContext, warehouse: Warehouse):
-    with warehouse.candidate(context).connect(read_only=True) as con:
+    with warehouse.candidate(context).connect() as con:
         names = [a.name for a in fitted_analyses(con)]
+        replace_tables(con, {"marts.benchmark_correlations": (pl.DataFrame(schema=SCHEMA), DESCRIPTION),
+                             "marts.correlation_history": (pl.DataFrame(schema=HISTORY_SCHEMA), HISTORY_DESCRIPTION)})
     if not names:
         yield dg.DynamicOutput({"analysis": None, "index": 0}, mapping_key="nothing_to_analyse")
     for index, name in enumerate(names):
@@ -162,12 +165,12 @@ def plan_summaries(context: dg.OpExecutionContext, warehouse: Warehouse):
 @dg.op(
     out=dg.Out(dict),
     description="One analysis (each snapshot it reads): its replicates collected; point estimates, intervals, "
-    "standard errors, permutation p-values, written as Parquet beside the replicates.",
+    "standard errors, permutation p-values, appended to the two marts.",
     pool=WRITER_POOL,
 )
 def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> dict:
     if spec["analysis"] is None:
-        return {**spec, "path": None, "newest": None, "populations": 0, "resamples": 0}
+        return {**spec, "populations": 0, "resamples": 0}
     started = time.perf_counter()
     candidate = warehouse.candidate(context)
     (analysis,), model_sets, methods = _load(candidate, only=spec["analysis"])
@@ -198,19 +201,30 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
                 source_sha256=pl.lit(ms.sha256),
             ).rename({"seed": "bootstrap_seed"})
         )
-    path = f"{analysis_dir}/summary.parquet"
-    buffer = io.BytesIO()
-    pl.concat(frames).write_parquet(buffer)
-    objects.put(path, buffer.getvalue())
-    context.log.info(f"{spec['analysis']}: {sum(f.height for f in frames)} correlations over {len(model_sets)} "
+    everything = pl.concat(frames)
+    newest = everything.filter(pl.col("snapshot") == model_sets[-1].snapshot).select(COLUMNS)
+    history = everything.select(HISTORY_COLUMNS).sort("benchmark", "versus", "snapshot_date", "snapshot")
+    with candidate.connect() as con:
+        with transaction(con):
+            # a re-execution after this step's commit finds its rows (the summary is deterministic) and keeps
+            # them: a delete would conflict with the other analyses' appends
+            held = con.execute("select count(*) from marts.correlation_history where analysis = ?",
+                               [spec["analysis"]]).fetchone()[0]
+            if held:
+                context.log.info(f"{spec['analysis']}: its rows were appended by an earlier attempt of this step")
+            else:
+                for table, frame in (("benchmark_correlations", newest), ("correlation_history", history)):
+                    con.register("new_rows", frame.to_arrow())
+                    con.execute(f"insert into marts.{table} by name select * from new_rows")
+                    con.unregister("new_rows")
+    context.log.info(f"{spec['analysis']}: {everything.height} correlations over {len(model_sets)} "
                      f"snapshot(s) in {time.perf_counter() - started:.2f} s")
-    return {**spec, "path": path, "newest": model_sets[-1].snapshot, "populations": len(model_sets),
-            "resamples": total}
+    return {**spec, "populations": len(model_sets), "resamples": total}
 
 
 @dg.op(
     out={"correlations": dg.Out(dg.Nothing), "history": dg.Out(dg.Nothing)},
-    description="Every analysis's summary, in the analyses' order, into the two marts in one transaction.",
+    description="Once every analysis has appended its rows: the two marts' metadata, and the replicates removed.",
     pool=WRITER_POOL,
 )
 def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, summaries: list[dict],
@@ -219,20 +233,13 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
     done = sorted((s for s in summaries if s["analysis"] is not None), key=lambda s: s["index"])
     with candidate.connect(read_only=True) as con:
         unknown = con.execute("select count(*) from marts.benchmarks where not is_known").fetchone()[0]
-    frames = [pl.read_parquet(io.BytesIO(candidate.objects.get(s["path"]))) for s in done]
-    everything = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA, "snapshot_date": pl.Date})
-    latest = pl.DataFrame({"analysis": [s["analysis"] for s in done], "snapshot": [s["newest"] for s in done]},
-                          schema={"analysis": pl.String, "snapshot": pl.String})
-    result = everything.join(latest, on=["analysis", "snapshot"], maintain_order="left").select(COLUMNS)
-    history = everything.select(HISTORY_COLUMNS).sort("analysis", "benchmark", "versus", "snapshot_date", "snapshot")
-    with candidate.connect() as con:
-        replace_tables(con, {"marts.benchmark_correlations": (result, DESCRIPTION),
-                             "marts.correlation_history": (history, HISTORY_DESCRIPTION)})
+        result = query_frame(con, "select * from marts.benchmark_correlations order by analysis, benchmark, versus")
+        n_history = con.execute("select count(*) from marts.correlation_history").fetchone()[0]
     candidate.objects.remove(_chunk_dir(config))
     populations = sum(s["populations"] for s in done)
     n_null = result["spearman"].null_count()
     context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note); "
-                     f"{history.height} rows of history over {populations} (analysis, snapshot) populations")
+                     f"{n_history} rows of history over {populations} (analysis, snapshot) populations")
     headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
     view = ("analysis", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
     yield dg.Output(
@@ -257,7 +264,7 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
         },
     )
     yield dg.Output(None, "history", metadata={
-        "dagster/row_count": history.height, "dagster/column_schema": column_schema(history),
+        "dagster/row_count": n_history, "dagster/column_schema": column_schema(pl.DataFrame(schema=HISTORY_SCHEMA)),
         "populations": populations,
         "snapshots_per_analysis": dg.MetadataValue.json({s["analysis"]: s["populations"] for s in done}),
     })

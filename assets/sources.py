@@ -9,12 +9,14 @@
   content is answered by the server (304) or the mirror (size and mtime) without a body. A source that
   cannot be fetched or parsed keeps its last good snapshot: the step succeeds, its ``fetched`` check
   fails and names the error, and ``safetywash refresh`` says so in its summary and exit code.
-- ``land``: copies the landed snapshots of every source into the candidate's ``raw`` tables, only when
-  the set of snapshots differs from the published version's. When nothing changed it materializes
-  nothing, so every step downstream (dbt, capabilities, bootstrap, export, publish) is skipped.
-
-Every source is its own fetch and snapshot steps, so executors can run sources apart; the land step
-only copies Parquet files into the one DuckDB file the run writes.
+- ``land``: decides. When the set of landed snapshots equals the published version's it materializes
+  nothing, so every step downstream (the sources' land steps, dbt, capabilities, bootstrap, export,
+  publish) is skipped. Otherwise it makes the run's candidate, writes ``raw.snapshots_missing`` and does
+  the few deletes the logs need.
+- ``land_<source>``: one step per source copies its new landed snapshots into its own ``raw`` tables and
+  appends to the shared logs. Appends to one DuckLake table commit concurrently, so on a distributed
+  executor the sources land at once.
+- ``raw/snapshots``: once every source has landed, the log's counts as metadata.
 """
 
 
@@ -334,20 +336,12 @@ def _log_rows(rows: list[SnapshotRow]) -> tuple[list[tuple], list[tuple], list[d
 
 
 def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
-    """``land``: the raw tables of every source, rebuilt for the sources whose snapshots changed."""
-    specs = [dg.AssetSpec(SNAPSHOTS_KEY, kinds={"duckdb"}, skippable=True,
-                          deps=[snapshots_key(r.name) for r in sources] + [fetch_key(r.name) for r in sources if r.latest],
-                          description=LOG_COMMENTS["raw.snapshots"]),
-             dg.AssetSpec(MISSING_KEY, kinds={"duckdb"}, skippable=True, deps=[SNAPSHOTS_KEY],
-                          description=LOG_COMMENTS["raw.snapshots_missing"])]
-    for reg in sources:
-        upstream = [snapshots_key(reg.name)] + ([fetch_key(reg.name)] if reg.latest else [])
-        specs += [dg.AssetSpec(raw_key(reg.name, table), deps=upstream, kinds={"duckdb"}, skippable=True,
-                               description=f"`raw.{reg.name}__{table}`: the {table} of every snapshot of `{reg.name}`, "
-                               "as parsed, with source, snapshot, snapshot_at, content_id, file, line and sha256.")
-                  for table in TABLES]
+    """``land``: decides whether the run rebuilds anything, and prepares the candidate for the sources' land steps."""
+    upstream = [snapshots_key(r.name) for r in sources] + [fetch_key(r.name) for r in sources if r.latest]
 
-    @dg.multi_asset(name="land", group_name="raw", pool=WRITER_POOL, specs=specs)
+    @dg.multi_asset(name="land", group_name="raw", pool=WRITER_POOL, specs=[
+        dg.AssetSpec(MISSING_KEY, kinds={"duckdb"}, skippable=True, deps=upstream,
+                     description=LOG_COMMENTS["raw.snapshots_missing"])])
     def land(context: dg.AssetExecutionContext, config: LandConfig, warehouse: Warehouse):
         landed = warehouse.landed
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
@@ -368,42 +362,82 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         candidate = warehouse.candidate(context)
         with candidate.connect() as con:
             with transaction(con):
-                added = write_raw(con, landed, resolved)
-                counts = dict(con.execute("select source, count(*) from raw.snapshots group by source").fetchall())
-                newest = {s: (n, str(d)) for s, n, d in con.execute(
-                    "select source, arg_max(snapshot, snapshot_at), max(snapshot_at) from raw.snapshots group by source").fetchall()}
+                prepare_raw(con, landed, resolved)
                 not_landed = query_frame(con, "select source, status, count(*) as n from raw.snapshots_missing group by all "
                                            "order by all")
-        context.log.info(f"new snapshots: {({s: len(r) for s, r in added.items()})}" + (" (forced rebuild)" if config.force else ""))
-        yield dg.MaterializeResult(asset_key=SNAPSHOTS_KEY, metadata={
-            "dagster/row_count": sum(counts.values()),
-            "changed_sources": ", ".join(sorted(added)),
-            "snapshots_per_source": dg.MetadataValue.json(counts),
-        })
+        context.log.info(f"sources with new snapshots: {', '.join(changed) or 'none'}"
+                         + (" (forced rebuild)" if config.force else ""))
         yield dg.MaterializeResult(asset_key=MISSING_KEY, metadata={
             "dagster/row_count": int(not_landed["n"].sum()),
+            "changed_sources": ", ".join(changed),
             "missing": table_metadata(not_landed),
         })
-        for reg in sources:
-            new = added.get(reg.name, [])
-            version = hashlib.sha256(json.dumps(sorted(held.get(reg.name, set()) | {(r.snapshot, r.content_id) for r in new})).encode()).hexdigest()
-            for table in TABLES:
-                meta = {"new_snapshots": len(new), "snapshots": counts.get(reg.name, 0),
-                        "newest_snapshot": newest.get(reg.name, ("", ""))[0], "newest_snapshot_at": newest.get(reg.name, ("", ""))[1]}
-                if new:
-                    meta["new"] = ", ".join(r.snapshot[:19] for r in new[-10:])
-                yield dg.MaterializeResult(asset_key=raw_key(reg.name, table), data_version=dg.DataVersion(version),
-                                           metadata=meta)
 
     return land
 
 
-def write_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]) -> dict[str, list[SnapshotRow]]:
-    """Add the snapshots of ``resolved`` that the database does not hold yet to the raw tables, the
-    fetch and parse logs and ``raw.snapshots``; return them per source.
+def build_source_land_asset(reg: Registered) -> dg.AssetsDefinition:
+    """``land_<source>``: the source's new snapshots into its raw tables and the shared logs (appends only, so the
+    sources' steps can write the candidate at once)."""
+    upstream = [MISSING_KEY, snapshots_key(reg.name)] + ([fetch_key(reg.name)] if reg.latest else [])
+    specs = [dg.AssetSpec(raw_key(reg.name, table), deps=upstream, kinds={"duckdb"},
+                          description=f"`raw.{reg.name}__{table}`: the {table} of every snapshot of `{reg.name}`, "
+                          "as parsed, with source, snapshot, snapshot_at, content_id, file, line and sha256.")
+             for table in TABLES]
 
-    History only grows: a snapshot the database holds stays even if its landed files are gone. A
-    snapshot landed again (a new landed format, or renamed by a new pin) replaces its rows. A database
+    @dg.multi_asset(name=f"land_{reg.name}", group_name="raw", pool=WRITER_POOL, specs=specs)
+    def land_source(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        landed = warehouse.landed
+        candidate = warehouse.candidate(context)
+        with candidate.connect() as con:
+            with transaction(con):
+                new = write_source(con, reg, landed, resolve_snapshots(reg, landed))
+            pairs = con.execute("select snapshot, content_id, snapshot_at from raw.snapshots where source = ? order by all",
+                                [reg.name]).fetchall()
+        version = hashlib.sha256(json.dumps(sorted([s, c] for s, c, _ in pairs)).encode()).hexdigest()
+        newest = max(pairs, key=lambda p: p[2], default=("", "", ""))
+        meta = {"new_snapshots": len(new), "snapshots": len(pairs), "newest_snapshot": newest[0],
+                "newest_snapshot_at": str(newest[2])}
+        if new:
+            meta["new"] = ", ".join(r.snapshot[:19] for r in new[-10:])
+        context.log.info(f"{reg.name}: {len(new)} new snapshot(s), {len(pairs)} in all")
+        for table in TABLES:
+            yield dg.MaterializeResult(asset_key=raw_key(reg.name, table), data_version=dg.DataVersion(version),
+                                       metadata=meta)
+
+    return land_source
+
+
+def build_snapshot_log_asset(sources: list[Registered]) -> dg.AssetsDefinition:
+    """``raw/snapshots``: the log the sources' land steps appended to, once all of them have."""
+
+    @dg.asset(key=SNAPSHOTS_KEY, group_name="raw", kinds={"duckdb"}, pool=WRITER_POOL,
+              deps=[raw_key(reg.name, table) for reg in sources for table in TABLES],
+              description=LOG_COMMENTS["raw.snapshots"])
+    def snapshot_log(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        held = _published_snapshots(warehouse)
+        with warehouse.candidate(context).connect(read_only=True) as con:
+            rows = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
+        counts: dict[str, int] = {}
+        for source, _, _ in rows:
+            counts[source] = counts.get(source, 0) + 1
+        added = sorted({s for s, snap, cid in rows if (snap, cid) not in held.get(s, set())})
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(rows),
+            "changed_sources": ", ".join(added),
+            "snapshots_per_source": dg.MetadataValue.json(counts),
+        })
+
+    return snapshot_log
+
+
+def prepare_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]) -> None:
+    """Make the candidate ready for the sources' land steps, which only append to the shared logs (DuckLake
+    commits concurrent appends to one table, not an append beside a delete or an alter): the log and source
+    tables created where missing, the log rows of snapshots that will be landed again removed, the missing
+    snapshots and the tables' comments written.
+
+    A snapshot landed again (a new landed format, or renamed by a new pin) replaces its rows. A database
     without ``raw.snapshots`` (new, or from before snapshots) is rebuilt from the landed store. Every
     registered source gets its tables, empty until it has a snapshot, so dbt always has its inputs.
     """
@@ -412,35 +446,44 @@ def write_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]) 
         con.execute(LOG_DDL)
         write_table(con, "raw.snapshots", pl.DataFrame(schema=SNAPSHOT_SCHEMA))
     held = set(con.execute("select source, snapshot, content_id from raw.snapshots").fetchall())
-    added = {}
     for reg in REGISTRY.values():
-        new = [r for r in resolved.get(reg.name, []) if (r.source, r.snapshot, r.content_id) not in held]
         if fresh or not _has_table(con, f"{reg.name}__scores"):
             for table, frame in _source_tables(reg, landed, []).items():
                 write_table(con, f"raw.{reg.name}__{table}", frame)
-        if not new:
-            continue
-        added[reg.name] = new
-        cids = [r.content_id for r in new]
-        for table, frame in _source_tables(reg, landed, new).items():
-            con.execute(f"delete from raw.{reg.name}__{table} where content_id in (select unnest(?))", [cids])
-            con.register("new_rows", frame.to_arrow())
-            con.execute(f"insert into raw.{reg.name}__{table} by name select * from new_rows")
-            con.unregister("new_rows")
-        fetch_log, parse_log, snapshot_rows = _log_rows(new)
-        for table in ("fetch_log", "parse_log"):
-            con.execute(f"delete from raw.{table} where source = ? and fetch_id in (select unnest(?))", [reg.name, cids])
-        con.execute("delete from raw.snapshots where source = ? and content_id in (select unnest(?))", [reg.name, cids])
-        for table, rows in (("fetch_log", fetch_log), ("parse_log", parse_log)):
-            if rows:
-                con.executemany(f"insert into raw.{table} values ({', '.join('?' * len(rows[0]))})", rows)
-        con.register("new_rows", pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA).to_arrow())
-        con.execute("insert into raw.snapshots by name select * from new_rows")
-        con.unregister("new_rows")
+        cids = [r.content_id for r in resolved.get(reg.name, []) if (r.source, r.snapshot, r.content_id) not in held]
+        if cids:
+            for table in ("fetch_log", "parse_log"):
+                con.execute(f"delete from raw.{table} where source = ? and fetch_id in (select unnest(?))", [reg.name, cids])
+            con.execute("delete from raw.snapshots where source = ? and content_id in (select unnest(?))", [reg.name, cids])
     write_table(con, "raw.snapshots_missing", missing_snapshots(landed))
     for table, comment in LOG_COMMENTS.items():
         con.execute(f"comment on table {table} is '{comment}'")
-    return added
+
+
+def write_source(con, reg: Registered, landed: LandedStore, rows: list[SnapshotRow]) -> list[SnapshotRow]:
+    """Add the snapshots of ``rows`` that ``raw.snapshots`` does not hold yet to the source's raw tables, and
+    append them to the fetch and parse logs and ``raw.snapshots`` (after :func:`prepare_raw`); return them.
+
+    History only grows: a snapshot the database holds stays even if its landed files are gone.
+    """
+    held = set(con.execute("select snapshot, content_id from raw.snapshots where source = ?", [reg.name]).fetchall())
+    new = [r for r in rows if (r.snapshot, r.content_id) not in held]
+    if not new:
+        return []
+    cids = [r.content_id for r in new]
+    for table, frame in _source_tables(reg, landed, new).items():
+        con.execute(f"delete from raw.{reg.name}__{table} where content_id in (select unnest(?))", [cids])
+        con.register("new_rows", frame.to_arrow())
+        con.execute(f"insert into raw.{reg.name}__{table} by name select * from new_rows")
+        con.unregister("new_rows")
+    fetch_log, parse_log, snapshot_rows = _log_rows(new)
+    for table, log in (("fetch_log", fetch_log), ("parse_log", parse_log)):
+        if log:
+            con.executemany(f"insert into raw.{table} values ({', '.join('?' * len(log[0]))})", log)
+    con.register("new_rows", pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA).to_arrow())
+    con.execute("insert into raw.snapshots by name select * from new_rows")
+    con.unregister("new_rows")
+    return new
 
 
 MISSING_SCHEMA = {"source": pl.String, "snapshot": pl.String, "snapshot_at": pl.Datetime("us", "UTC"),
@@ -485,10 +528,10 @@ def _has_table(con, name: str) -> bool:
 
 
 def build_source_assets(sources: list[Registered]) -> list[dg.AssetsDefinition]:
-    """Every source's snapshot and fetch assets, and the one land step."""
+    """Every source's snapshot, fetch and land assets, the step that decides whether to land, and the log."""
     out = [build_snapshot_asset(r) for r in sources if r.snapshots]
     out += [build_fetch_asset(r) for r in sources if r.latest]
-    return [*out, build_land_asset(sources)]
+    return [*out, build_land_asset(sources), *(build_source_land_asset(r) for r in sources), build_snapshot_log_asset(sources)]
 
 
 source_assets: list[dg.AssetsDefinition] = build_source_assets(list(REGISTRY.values()))

@@ -69,9 +69,14 @@ def main() -> None:
         print(f"| {row['source']} | {row['snapshots']} | {row['score_rows']:,} | {row['models']:,} | "
               f"{row['benchmarks']} | {ingest.get(row['source'], 0.0):.2f} |")
     print(f"cold refresh of every source (B=10,000): {cold_seconds:.1f} s")
-    for key in ("land", "dbt_models", "capabilities", "marts__benchmark_correlations.write_correlations",
-                "warehouse__published"):
-        print(f"  step {key}: {steps[key]:.2f} s")
+    groups = {"land (decide, one per source, log)": ("land", "raw__snapshots"), "dbt build": ("dbt_models",),
+              "capabilities (plan, one per analysis, describe)": ("capabilities.",),
+              "bootstrap and correlations": ("marts__benchmark_correlations.",), "publish": ("warehouse__published",)}
+    for label, prefixes in groups.items():
+        seconds = sum(v for k, v in steps.items()
+                      if any(k == p or (p.endswith(("_", ".")) and k.startswith(p)) or k.startswith(p + "_")
+                             for p in prefixes))
+        print(f"  steps {label}: {seconds:.2f} s (sum of step durations)")
     print(f"second refresh, nothing new (work after imports): {again_seconds:.2f} s")
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

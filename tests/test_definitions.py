@@ -54,7 +54,8 @@ def test_every_step_is_in_the_writer_pool_and_checks_block_publishing():
     pools = {op.name: op.pool for op in job.graph.iterate_op_defs()}
     # the snapshot backfills write only content-addressed files (raw and landed stores): no pool, they run apart
     assert {name for name, pool in pools.items() if pool is None} == {f"snapshots__{s}" for s in SOURCES}
-    assert len(pools) == 26 and {pool for pool in pools.values() if pool} == {WRITER_POOL}  # one writing run at a time
+    assert {name for name in pools if name.startswith("land")} == {"land", *(f"land_{s}" for s in SOURCES)}
+    assert len(pools) == 37 and {pool for pool in pools.values() if pool} == {WRITER_POOL}  # one writing run at a time
     graph = defs.resolve_asset_graph()
     checks = [k for k in graph.asset_check_keys if k.asset_key.to_user_string() == "marts/benchmark_correlations"]
     assert len(checks) == 3 and all(graph.get_check_spec(k).blocking for k in checks)
@@ -69,8 +70,10 @@ def test_lineage_runs_fetch_raw_dbt_analysis():
     def parents(key):
         return {p.to_user_string() for p in graph.get(AssetKey.from_user_string(key)).parent_keys}
 
-    assert parents("raw/safetywashing__scores") == {"snapshots/safetywashing"}
-    assert parents("raw/arena__scores") == {"snapshots/arena", "fetch/arena"}
+    # each source lands in its own step, once `land` has decided that something is new (raw/snapshots_missing)
+    assert parents("raw/safetywashing__scores") == {"snapshots/safetywashing", "raw/snapshots_missing"}
+    assert parents("raw/arena__scores") == {"snapshots/arena", "fetch/arena", "raw/snapshots_missing"}
+    assert parents("raw/snapshots") == {f"raw/{s}__{t}" for s in SOURCES for t in ("scores", "models", "benchmarks")}
     assert parents("staging/stg_safetywashing__scores") == {"raw/safetywashing__scores"}
     assert parents("staging/stg_arena__scores") == {"raw/arena__scores", "raw/arena__benchmarks"}
     assert parents("marts/scores_latest") == {"marts/scores"}

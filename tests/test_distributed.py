@@ -139,6 +139,12 @@ def test_steps_run_on_both_workers_at_once(distributed, cluster):
     overlapping = [(a, b) for a in spans for b in spans if worker_of[a] < worker_of[b]
                    and spans[a]["STEP_START"] < spans[b]["STEP_SUCCESS"] and spans[b]["STEP_START"] < spans[a]["STEP_SUCCESS"]]
     assert overlapping, {k: (worker_of[k], v) for k, v in spans.items()}
+    # the candidate's writers too: two sources landing at once, two analyses fitted at once (concurrent appends)
+    lands = [(a, b) for a, b in overlapping if a.startswith("land_") and b.startswith("land_")]
+    fits = [(a, b) for a, b in overlapping if a.startswith("capabilities.fit_analysis[")
+            and b.startswith("capabilities.fit_analysis[")]
+    assert lands and all(a != b for a, b in lands), {k: (worker_of[k], v) for k, v in spans.items() if k.startswith("land")}
+    assert fits, {k: (worker_of[k], v) for k, v in spans.items() if k.startswith("capabilities")}
 
 
 def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(distributed, cluster, tmp_path):
@@ -152,7 +158,7 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(dis
     env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
     for whole_worker in (False, True):
         proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False, env=env)
-        held = _task_running(cluster, ("bootstrap_chunk", "capabilities"), proc)
+        held = _task_running(cluster, ("bootstrap_chunk", "fit_analysis"), proc)
         assert held, "no worker ran a capabilities or bootstrap step: " + (proc.stdout.read() if proc.poll() is not None else "")
         worker, pool_pid = held
         started = time.monotonic()

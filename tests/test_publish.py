@@ -122,9 +122,12 @@ KILL_POINTS = [
     ("snapshots__safetywashing", 0.1),  # the backfill of the pinned snapshot (its landed copy was removed)
     ("land", 0.0),
     ("land", 0.6),
+    ("land_safetywashing", 0.1),  # while it appends to the shared logs
     ("dbt_models", 2.0),
     ("dbt_models", 6.0),
-    ("capabilities", 0.1),
+    ("capabilities.plan_capabilities", 0.0),
+    ("capabilities.fit_analysis[safetywashing_chat]", 0.1),
+    ("capabilities.describe_analyses", 0.0),
     ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
     ("marts__benchmark_correlations.summarize_analysis[safetywashing_chat]", 0.1),
     ("marts__benchmark_correlations.write_correlations", 0.0),
@@ -169,7 +172,8 @@ def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(
         assert Store(root).current_version() == version
         assert all(frame.equals(marts[t]) for t, frame in published_marts(root).items())
     assert len(killed_in) == len(KILL_POINTS) and {s.split(".")[0].split("[")[0] for s in killed_in} >= {
-        "snapshots__safetywashing", "land", "dbt_models", "marts__benchmark_correlations", "warehouse__published"}
+        "snapshots__safetywashing", "land", "land_safetywashing", "dbt_models", "capabilities", "marts__benchmark_correlations",
+        "warehouse__published"}
     out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000"), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert Store(root).current_version() != version

@@ -146,7 +146,8 @@ def test_a_refresh_with_nothing_new_rebuilds_nothing(runs):
     # the fetches themselves (a "304" from the mirror; not mirrored), nothing downstream of them
     assert materialized == {f"fetch/{name}" for name, reg in REGISTRY.items() if reg.latest}
     skipped = {e.step_key for e in again.job.all_events if e.event_type_value == "STEP_SKIPPED"}
-    assert {"dbt_models", "capabilities", "marts__benchmark_correlations.plan_bootstrap", "warehouse__published"} <= skipped
+    assert {"land_arena", "raw__snapshots", "dbt_models", "capabilities.plan_capabilities",
+            "marts__benchmark_correlations.plan_bootstrap", "warehouse__published"} <= skipped
     assert again.sources["arena"].latest == ["unchanged"]
 
 

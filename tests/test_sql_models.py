@@ -8,7 +8,7 @@ import pytest
 from assets.registry import SourceFile
 from assets.resources import Warehouse
 from assets.snapshots import parse_snapshot, resolve_snapshots
-from assets.sources import REGISTRY, write_raw
+from assets.sources import REGISTRY, prepare_raw, write_source
 from assets.warehouse import query_frame
 from orchestration.dbt import dbt_resource, dbt_target
 
@@ -55,7 +55,9 @@ def land_small(root, duplicate=False):
     candidate = wh.store.candidate("test")
     with candidate.connect() as con:
         resolved = {name: resolve_snapshots(REGISTRY[name], wh.landed) for name in ("safetywashing", "lm_eval")}
-        write_raw(con, wh.landed, resolved)
+        prepare_raw(con, wh.landed, resolved)
+        for name, rows in resolved.items():
+            write_source(con, REGISTRY[name], wh.landed, rows)
         if duplicate:
             con.execute("insert into raw.safetywashing__scores select * from raw.safetywashing__scores limit 1")
     return wh, candidate
