@@ -109,7 +109,7 @@ def fit_analysis(context: dg.OpExecutionContext, config: CapabilitiesConfig, spe
     candidate = warehouse.candidate(context)
     try:
         with candidate.connect(read_only=True) as con:
-            model_sets = load_model_sets(con, [analysis])
+            model_sets = load_model_sets(con, [analysis], run_key=candidate.run_key)
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
     method = analysis.method(config.method)

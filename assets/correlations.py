@@ -91,7 +91,7 @@ def _load(candidate: Candidate, only: str | None = None) -> tuple[list[Analysis]
     the analyses file changes during the run), their populations, and each analysis's capabilities method."""
     with candidate.connect(read_only=True) as con:
         analyses = [a for a in fitted_analyses(con) if only is None or a.name == only]
-        return analyses, load_model_sets(con, analyses), _methods(con)
+        return analyses, load_model_sets(con, analyses, run_key=candidate.run_key), _methods(con)
 
 
 def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:

@@ -299,6 +299,23 @@ def changed_since(con: duckdb.DuckDBPyConnection, alias: str, snapshot: int) -> 
     return {tuple(name.split(".", 1)) for name in names}
 
 
+def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, ...]) -> tuple[int, object] | None:
+    """``(snapshot_id, snapshot_time)`` of the newest snapshot of ``alias`` that created, altered, wrote or
+    deleted from one of ``tables`` (``schema.table``), or None if none did."""
+    history = con.execute(f"select snapshot_id, snapshot_time, changes from {alias}.snapshots() "
+                          "order by snapshot_id desc").fetchall()
+    ids = {str(i) for (i,) in con.execute(
+        f"select t.table_id from __ducklake_metadata_{alias}.ducklake_table t "
+        f"join __ducklake_metadata_{alias}.ducklake_schema s using (schema_id) "
+        "where s.schema_name || '.' || t.table_name in (select unnest(?))", [list(tables)]).fetchall()}
+    wanted = set(tables) | ids
+    for snapshot_id, snapshot_time, changes in history:
+        if any(str(value) in wanted for kind, values in changes.items() if "table" in kind or "inlined" in kind
+               for value in values):
+            return snapshot_id, snapshot_time
+    return None
+
+
 def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,
                 tables: list[tuple[str, str, str | None]]) -> None:
     """``create or replace`` each ``(schema, table, comment)`` of ``source`` in ``target``, with its table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -9,6 +11,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from . import lake
 from .analyses import Analysis, AnalysisError
 from .identity import RAW_NAME
 from .stats.correlation import Comparison
@@ -130,11 +133,36 @@ def fitted_analyses(con: duckdb.DuckDBPyConnection) -> list[Analysis]:
     return [Analysis.model_validate_json(r[0]) for r in rows]
 
 
-def load_model_sets(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> list[ModelSet]:
-    """One :class:`ModelSet` per analysis and snapshot with data, in a stable order (analysis, date)."""
+# the marts a population is read from
+POPULATION_TABLES = ("marts.snapshots", "marts.scores", "marts.scores_latest", "marts.models", "marts.model_identity",
+                     "marts.benchmarks")
+REUSE_LIMIT = 16
+_reused: OrderedDict[tuple, list[ModelSet]] = OrderedDict()
+
+
+def load_model_sets(con: duckdb.DuckDBPyConnection, analyses: list[Analysis], *, run_key: str | None = None,
+                    alias: str = "candidate") -> list[ModelSet]:
+    """One :class:`ModelSet` per analysis and snapshot with data, in a stable order (analysis, date).
+
+    Given the ``run_key`` of the candidate lake attached as ``alias``, the populations are kept in this
+    process (the newest :data:`REUSE_LIMIT`) and handed out again, as copies, for as long as none of
+    :data:`POPULATION_TABLES` changes in that candidate: run in one process, the fit, the bootstrap chunks,
+    the summaries and the residuals of one analysis read them once.
+    """
+    changed = lake.last_change(con, alias, POPULATION_TABLES) if run_key else None
     out: list[ModelSet] = []
     for analysis in analyses:
-        out.extend(_model_sets(con, analysis))
+        if changed is None:
+            out.extend(_model_sets(con, analysis))
+            continue
+        key = (run_key, *changed, analysis.model_dump_json())
+        if key in _reused:
+            _reused.move_to_end(key)
+        else:
+            _reused[key] = _model_sets(con, analysis)
+            while len(_reused) > REUSE_LIMIT:
+                _reused.popitem(last=False)
+        out.extend(copy.deepcopy(_reused[key]))
     return out
 
 

@@ -36,7 +36,7 @@ DESCRIPTION = (
 def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
-        newest = {ms.analysis: ms for ms in load_model_sets(con, fitted_analyses(con))}  # sets come oldest first
+        newest = {ms.analysis: ms for ms in load_model_sets(con, fitted_analyses(con), run_key=candidate.run_key)}  # sets come oldest first
         scores = query_frame(con, "select analysis, snapshot, model_id, model_key, capabilities_score "
                                   "from marts.capabilities_scores")
     frames = []

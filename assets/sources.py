@@ -313,6 +313,13 @@ SNAPSHOT_SCHEMA = {
     "n_models": pl.Int64, "n_benchmarks": pl.Int64, "duplicate_rows_dropped": pl.Int64,
 }
 
+FETCH_LOG_SCHEMA = {"fetch_id": pl.String, "source": pl.String, "file": pl.String, "url": pl.String,
+                    "snapshot": pl.String, "sha256": pl.String, "bytes": pl.Int64,
+                    "fetched_at": pl.Datetime("us", "UTC"), "via": pl.String, "stored_path": pl.String}
+PARSE_LOG_SCHEMA = {"fetch_id": pl.String, "source": pl.String, "file": pl.String, "sha256": pl.String,
+                    "duplicate_rows_dropped": pl.Int32, "duplicate_lines": pl.List(pl.Int32),
+                    "parsed_at": pl.Datetime("us", "UTC")}
+
 
 def _log_rows(rows: list[SnapshotRow]) -> tuple[list[tuple], list[tuple], list[dict]]:
     fetch_log, parse_log, snapshots = [], [], []
@@ -477,12 +484,14 @@ def write_source(con, reg: Registered, landed: LandedStore, rows: list[SnapshotR
         con.execute(f"insert into raw.{reg.name}__{table} by name select * from new_rows")
         con.unregister("new_rows")
     fetch_log, parse_log, snapshot_rows = _log_rows(new)
-    for table, log in (("fetch_log", fetch_log), ("parse_log", parse_log)):
-        if log:
-            con.executemany(f"insert into raw.{table} values ({', '.join('?' * len(log[0]))})", log)
-    con.register("new_rows", pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA).to_arrow())
-    con.execute("insert into raw.snapshots by name select * from new_rows")
-    con.unregister("new_rows")
+    frames = {"fetch_log": pl.DataFrame(fetch_log, schema=FETCH_LOG_SCHEMA, orient="row"),
+              "parse_log": pl.DataFrame(parse_log, schema=PARSE_LOG_SCHEMA, orient="row"),
+              "snapshots": pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA)}
+    for table, frame in frames.items():
+        if frame.height:  # one insert of many rows: DuckLake writes a data file per insert statement
+            con.register("new_rows", frame.to_arrow())
+            con.execute(f"insert into raw.{table} by name select * from new_rows")
+            con.unregister("new_rows")
     return new
 
 

@@ -369,3 +369,33 @@ def test_asset_metadata_is_dagster_tables_with_column_schemas(refreshed_run):
         schema = found[key].metadata["dagster/column_schema"].schema
         published = table(root, f"select * from {key.replace('/', '.')} limit 0")
         assert [c.name for c in schema.columns] == published.columns
+
+
+def test_populations_are_read_once_per_candidate_state_and_again_after_a_change(refreshed, tmp_path):
+    """A step given the run's key reuses the populations an earlier step of the run read, as long as the marts
+    they come from are unchanged; a write to `marts.scores` reads them anew, equal to a fresh read."""
+    import numpy as np
+
+    from assets import lake
+    from assets.analyses import Analysis
+    from assets.model_sets import _reused, load_model_sets
+
+    analysis = Analysis(name="chat_reuse", description="x", source="safetywashing", model_set="chat",
+                        capability_inputs=["mmlu", "winogrande"], targets=["MT_Bench"])
+    scratch = lake.LakeAddress(str(tmp_path / "catalog.ducklake"), str(tmp_path / "data") + "/")
+    published = Store(refreshed)
+    snapshot = published.versions()[0]["snapshot_id"]
+    with lake.session((scratch, "candidate", {"create": True}),
+                      (published.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="candidate") as con:
+        lake.copy_tables(con, "sw", "candidate", [t for t in lake.lake_tables(con, "sw") if t[0] == "marts"])
+        (first,) = load_model_sets(con, [analysis], run_key="run-a")
+        held = len(_reused)
+        (again,) = load_model_sets(con, [analysis], run_key="run-a")
+        assert len(_reused) == held and again is not first  # a copy of the one read
+        assert np.array_equal(again.values, first.values, equal_nan=True) and again.model_ids == first.model_ids
+        con.execute("update marts.scores set value = value + 1 where source = 'safetywashing' and benchmark = 'MT_Bench'")
+        (changed,) = load_model_sets(con, [analysis], run_key="run-a")
+        (fresh,) = load_model_sets(con, [analysis])
+        column = changed.benchmarks.index("MT_Bench")
+        assert np.allclose(changed.values[:, column], first.values[:, column] + 1, equal_nan=True)
+        assert np.array_equal(changed.values, fresh.values, equal_nan=True)
