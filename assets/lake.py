@@ -18,6 +18,7 @@ import os
 import sqlite3
 import sys
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,9 +318,18 @@ def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, .
 
 
 def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,
-                tables: list[tuple[str, str, str | None]]) -> None:
+                tables: list[tuple[str, str, str | None]], *, data_path: str = "", inlined: bool = True) -> None:
     """``create or replace`` each ``(schema, table, comment)`` of ``source`` in ``target``, with its table
-    and column comments (the caller holds the transaction)."""
+    and column comments (the caller holds the transaction).
+
+    Given ``data_path``, the target's local data folder, a table whose rows are all in data files without
+    deletes is copied without reading a row: its files are hard-linked under the target's folder for the
+    table, each with a name of its own, and registered there (``ducklake_add_data_files``, which hands them to
+    the target lake). The two lakes then share the bytes, and either may delete its own link. Any other table
+    (rows inlined in the catalog, deletes, S3, another file system) is copied by a query. ``inlined=False``
+    says the source lake keeps no rows in its catalog (a candidate: see :meth:`LakeAddress.attach`), which
+    spares counting each table's rows.
+    """
     columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, table, column, comment in con.execute(
             "select schema_name, table_name, column_name, comment from duckdb_columns() "
@@ -327,10 +337,46 @@ def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,
         columns.setdefault((schema, table), []).append((column, comment))
     for schema in sorted({s for s, _, _ in tables}):
         con.execute(f'create schema if not exists {target}."{schema}"')
+    local = bool(data_path) and not data_path.startswith("s3://")
     for schema, table, comment in tables:
         name = f'{target}."{schema}"."{table}"'
-        con.execute(f'create or replace table {name} as select * from {source}."{schema}"."{table}"')
+        folder = Path(data_path) / schema / table
+        if not (local and _link_table(con, source, target, schema, table, folder, inlined)):
+            con.execute(f'create or replace table {name} as select * from {source}."{schema}"."{table}"')
         if comment:
             con.execute(f"comment on table {name} is {_quote(comment)}")
         for column, text in columns.get((schema, table), []):
             con.execute(f'comment on column {name}."{column}" is {_quote(text)}')
+
+
+def _link_table(con: duckdb.DuckDBPyConnection, source: str, target: str, schema: str, table: str,
+                folder: Path, inlined: bool) -> bool:
+    """Copy ``source.schema.table`` into ``target`` by linking its data files into ``folder``; False (and
+    nothing done) when its rows are not all in local data files without deletes."""
+    files = con.execute("select data_file, delete_file from ducklake_list_files(?, ?, schema => ?)",
+                        [source, table, schema]).fetchall()
+    if any(deletes for _, deletes in files) or any("://" in path for path, _ in files):
+        return False
+    if inlined:
+        rows = con.execute(f'select count(*) from {source}."{schema}"."{table}"').fetchone()[0]
+        in_files = con.execute("select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)",
+                               [[path for path, _ in files]]).fetchone()[0] if files else 0
+        if rows != in_files:  # some rows are inlined in the catalog
+            return False
+    folder.mkdir(parents=True, exist_ok=True)
+    linked: list[Path] = []
+    try:
+        for path, _ in files:
+            linked.append(folder / f"ducklake-{uuid.uuid4()}.parquet")
+            os.link(path, linked[-1])
+    except OSError as exc:
+        for path in linked:
+            path.unlink(missing_ok=True)
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK):  # no hard link here: copy the rows instead
+            return False
+        raise
+    con.execute(f'create or replace table {target}."{schema}"."{table}" as '
+                f'select * from {source}."{schema}"."{table}" with no data')
+    for path in linked:
+        con.execute("call ducklake_add_data_files(?, ?, ?, schema => ?)", [target, table, str(path), schema])
+    return True

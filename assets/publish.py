@@ -5,6 +5,7 @@ blocking asset checks of the Python marts. Readers see the previous version unti
 """
 
 import dagster as dg
+import polars as pl
 
 from .analyses import analyses_sha256
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
@@ -18,6 +19,8 @@ from .warehouse import WRITER_POOL, WarehouseError, query_frame
 
 PUBLISHED_KEY = dg.AssetKey(["warehouse", "published"])
 # the ops whose run config decides the analyses; a refresh asking for other settings rebuilds
+SOURCE_COLUMNS = {"source": pl.String, "snapshots": pl.Int64, "snapshot": pl.String, "sha256": pl.String,
+                  "snapshot_at": pl.String}
 SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlations": BootstrapSettings}
 
 
@@ -31,26 +34,15 @@ SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlat
     "transaction (a snapshot, whose commit message records the version). `safetywash versions` lists the kept ones.",
 )
 def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    candidate = warehouse.candidate(context)
-    with candidate.connect(read_only=True) as con:
-        sources = query_frame(con, """
-            select source, count(*) as snapshots, arg_max(snapshot, snapshot_at) as snapshot,
-                   arg_max(content_id, snapshot_at) as sha256, cast(max(snapshot_at) as varchar) as snapshot_at
-            from raw.snapshots
-            group by source
-            order by source""")
-        tables = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name").fetchall()]
-        row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}
     ops = context.run.run_config.get("ops", {})
     settings = {name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
                 for name, model in SETTINGS_OPS.items()}
-    details = {"sources": sources.to_dicts(), "row_counts": row_counts, "settings": settings,
-               "analyses_sha256": analyses_sha256()}
     try:
-        info = warehouse.store.publish(candidate, context.run.run_id, details)
+        info = warehouse.store.publish(warehouse.candidate(context), context.run.run_id,
+                                       {"settings": settings, "analyses_sha256": analyses_sha256()}, describe=_describe)
     except WarehouseError as exc:
         raise dg.Failure(str(exc)) from None
+    row_counts = info["row_counts"]
     context.log.info(f"published version {info['version']} ({sum(row_counts.values())} mart rows)")
     return dg.MaterializeResult(
         metadata={
@@ -58,7 +50,22 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
             "snapshot_id": info["snapshot_id"],
             "lake": warehouse.store.lake.uri,
             "row_counts": dg.MetadataValue.json(row_counts),
-            "sources": table_metadata(sources),
+            "sources": table_metadata(pl.DataFrame(info["sources"], schema=SOURCE_COLUMNS)),
         },
         data_version=dg.DataVersion(info["version"]),
     )
+
+
+def _describe(con) -> dict:
+    """The version's record: each source's snapshots and newest one, and each mart's row count."""
+    sources = query_frame(con, """
+        select source, count(*) as snapshots, arg_max(snapshot, snapshot_at) as snapshot,
+               arg_max(content_id, snapshot_at) as sha256, cast(max(snapshot_at) as varchar) as snapshot_at
+        from raw.snapshots
+        group by source
+        order by source""")
+    tables = [r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where database_name = 'candidate' and schema_name = 'marts' "
+        "order by table_name").fetchall()]
+    row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}
+    return {"sources": sources.to_dicts(), "row_counts": row_counts}

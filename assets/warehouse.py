@@ -459,9 +459,12 @@ class Store:
         base = self.versions()[:1]
         sources = [(self.lake, "sw", {"read_only": True, "snapshot": base[0]["snapshot_id"]})] if base else []
         with lake.session((candidate.address, "candidate", {"create": True}), *sources) as con:
+            if candidate.address.kind != "duckdb":  # (a DuckDB catalog is made so) every row in a file: see publish
+                con.execute("call candidate.set_option('data_inlining_row_limit', 0)")
             if base:
                 with transaction(con):
-                    lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"))
+                    lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"),
+                                     data_path=candidate.address.data_path)
             baseline = lake.latest_snapshot(con, "candidate")
         started = datetime.now(timezone.utc).isoformat()
         self.objects.put(RUN_RECORD, json.dumps(
@@ -526,22 +529,27 @@ class Store:
 
     # ---- publish
 
-    def publish(self, candidate: Candidate, run_id: str, details: Mapping[str, object]) -> dict:
+    def publish(self, candidate: Candidate, run_id: str, details: Mapping[str, object],
+                describe: Callable[[duckdb.DuckDBPyConnection], Mapping[str, object]] | None = None) -> dict:
         """Make ``candidate`` the current version in one DuckLake transaction; return its record.
 
         Every base table the run changed replaces its published namesake (with its comments; the others
-        are the published ones already), tables the candidate no longer has are dropped, and
+        are the published ones already): on one host, by hard-linking the candidate's Parquet files into the
+        lake's folder and registering them (the candidate keeps no rows in its catalog), no row read or written; tables the candidate no longer has are dropped, and
         ``meta.version`` names the version: all in one commit whose message carries the record, so readers
         see the whole old version or the whole new one.
         Snapshots older than the ``keep_versions`` newest versions are then expired and their files
-        deleted.
+        deleted. ``describe``, given a connection to the candidate, adds to the record what it returns.
         """
         published_at = datetime.now(timezone.utc)
         version = published_at.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + run_id[:8]
         run = candidate.record()
         info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id,
                 "building_started_at": run["started_at"], "base_version": run["base_version"], **details}
-        with lake.session((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True})) as con:
+        with lake.session((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True}),
+                          use="candidate") as con:
+            if describe is not None:
+                info.update(describe(con))
             tables = lake.lake_tables(con, "candidate")
             leftovers = [f"{s}.{t}" for s, t, _ in tables if t.endswith(DBT_LEFTOVER_SUFFIXES)]
             if leftovers:
@@ -550,7 +558,8 @@ class Store:
             kept = {(s, t) for s, t, _ in tables}
             changed = lake.changed_since(con, "candidate", run["baseline_snapshot"]) if run["base_version"] else kept
             with transaction(con):
-                lake.copy_tables(con, "candidate", "sw", [t for t in tables if (t[0], t[1]) in changed])
+                lake.copy_tables(con, "candidate", "sw", [t for t in tables if (t[0], t[1]) in changed],
+                                 data_path=self.lake.data_path, inlined=False)
                 for schema, table, _ in lake.lake_tables(con, "sw"):
                     if (schema, table) not in kept and schema != "meta":
                         con.execute(f'drop table sw."{schema}"."{table}"')

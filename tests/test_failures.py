@@ -92,7 +92,7 @@ def test_an_injected_full_disk_fails_the_same_way(refreshed, tmp_path, monkeypat
     shutil.copytree(refreshed, root, symlinks=True)
     before = Store(root).current_version()
 
-    def full(con, source, target, tables):
+    def full(con, source, target, tables, **options):
         dst = root / "candidate" / "data" / "raw" / "part.parquet"
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(b"partial")

@@ -329,3 +329,37 @@ def test_doubles_keep_every_bit_through_the_candidate_and_publish(tmp_path):
     store.publish(candidate, "run-a", {})
     with store.read() as con:
         assert [v for (v,) in con.execute("select v from marts.small").fetchall()] == values
+
+
+def test_a_table_in_parquet_is_copied_by_linking_its_files_and_any_other_by_a_query(tmp_path):
+    """Between two lakes: a table whose rows are all in Parquet files gets the same files, hard-linked (one
+    inode, no row read or written); one with rows inlined in its catalog, or with deleted rows, is copied by
+    a query. Each reads back equal to its source."""
+    from assets import lake
+
+    source = lake.LakeAddress(f"sqlite:{tmp_path}/source.sqlite", f"{tmp_path}/source/")
+    target = lake.LakeAddress(str(tmp_path / "target.ducklake"), f"{tmp_path}/target/")
+    big = pl.DataFrame({"i": range(5000), "x": [i / 7 for i in range(5000)]})
+    with lake.session((source, "s", {"create": True}), (target, "t", {"create": True})) as con:
+        con.execute("create schema s.marts")
+        con.register("big", big.to_arrow())
+        con.execute("create table s.marts.big as select * from big")
+        con.execute("create table s.marts.trimmed as select * from big")
+        con.execute("delete from s.marts.trimmed where i < 10")
+        con.execute("create table s.marts.small as select 1 as i, 0.5 as x")  # a SQLite catalog inlines 1 row
+        assert not con.execute("select * from ducklake_list_files('s', 'small', schema => 'marts')").fetchall()
+        con.execute("begin")
+        lake.copy_tables(con, "s", "t", lake.lake_tables(con, "s"), data_path=target.data_path)
+        con.execute("commit")
+        for table, rows in (("big", 5000), ("trimmed", 4990), ("small", 1)):
+            copied = con.execute(f"select * from t.marts.{table} order by i").fetchall()
+            assert copied == con.execute(f"select * from s.marts.{table} order by i").fetchall() and len(copied) == rows
+
+        def links(alias, table):
+            files = con.execute(f"select data_file from ducklake_list_files('{alias}', '{table}', schema => 'marts')").fetchall()
+            return [(Path(f).stat().st_ino, Path(f).stat().st_nlink) for (f,) in files]
+
+        assert links("t", "big") == links("s", "big") and {n for _, n in links("t", "big")} == {2}
+        assert {n for _, n in links("t", "trimmed")} == {n for _, n in links("t", "small")} == {1}
+        assert all(Path(f).is_relative_to(tmp_path / "target" / "marts" / "big") for (f,) in con.execute(
+            "select data_file from ducklake_list_files('t', 'big', schema => 'marts')").fetchall())
