@@ -182,6 +182,19 @@ def test_latest_file_truncated_fails_its_check_naming_the_line(tmp_path):
     assert warehouse.landed.content_ids("arena") == []
 
 
+def test_an_address_the_mirror_does_not_hold_passes_its_check_and_is_listed(tmp_path):
+    """The CLI calls it `not_mirrored` (neutral): the UI's check agrees, and names the address."""
+    registered = REGISTRY["epoch_hub"]
+    assert not (MIRROR / registered.latest[0].removeprefix("https://")).exists()
+    result = dg.materialize([build_fetch_asset(registered)], resources={
+        "warehouse": Warehouse(directory=str(tmp_path / "warehouse")), "fetcher": Fetcher(mirror=str(MIRROR))})
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["failed"].value == []
+    [unmirrored] = check.metadata["not_mirrored"].value
+    assert unmirrored["url"] == registered.latest[0] and unmirrored["status"] == "not_mirrored"
+    assert check.description == unmirrored["error"] and "mirror" in unmirrored["error"]
+
+
 def test_cli_sql_formats_and_read_only(refreshed):
     runner = CliRunner()
     q = "select benchmark, round(spearman, 3) as rho from marts.benchmark_correlations where model_set='chat' and versus='capabilities' and benchmark in ('MT_Bench','wmdp_bio') order by rho"
