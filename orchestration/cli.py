@@ -317,14 +317,14 @@ def sources_summary(outcome, store: Store) -> None:
     typer.echo("sources:")
     for name, report in sorted(outcome.sources.items()):
         latest = f"  latest: {', '.join(report.latest)}" if report.latest else ""
-        typer.echo(f"  {name:<14} {report.snapshots:>3} snapshot(s), newest {report.newest[:19] or '-'}{latest}")
+        typer.echo(f"  {name:<14} {report.snapshots:>3} snapshot(s), newest {report.newest or '-'}{latest}")
         others = "the source's others are" if report.snapshots else "nor is any other of this source"
         for error in report.snapshot_errors[:SHOWN_SNAPSHOT_ERRORS]:
             typer.echo(f"    FAILED (this snapshot is not landed; {others}): {error}", err=True)
         if (more := len(report.snapshot_errors) - SHOWN_SNAPSHOT_ERRORS) > 0:
             typer.echo(f"    ... and {more} more snapshot(s) not landed, each listed in "
                        f"{LandedStore(store.objects).url(name, 'failures.json')}", err=True)
-        kept = (f"kept the last good snapshot: {report.snapshots} held, newest {report.newest[:19]}" if report.snapshots
+        kept = (f"kept the last good snapshot: {report.snapshots} held, newest {report.newest}" if report.snapshots
                 else "nothing kept: this source has no snapshot yet")
         for error in report.latest_errors:
             typer.echo(f"    FAILED ({kept}): {error}", err=True)

@@ -78,8 +78,16 @@ def _source_reports(registry: dict[str, Registered], landed: LandedStore) -> dic
     reports = {}
     for name, reg in registry.items():
         rows = resolve_snapshots(reg, landed)
-        reports[name] = SourceReport(name, len(rows), f"{rows[-1].snapshot_date[:10]} {rows[-1].snapshot[:12]}" if rows else "")
+        reports[name] = SourceReport(name, len(rows), _snapshot_label(rows[-1].snapshot_date, rows[-1].snapshot) if rows else "")
     return reports
+
+
+def _snapshot_label(snapshot_date: str, snapshot: str) -> str:
+    """``2024-10-02 ab48125dc86a`` for a pinned commit (its date, then the commit id's first 12 hex digits); a
+    fetched snapshot's id (``2026-12-06_<sha256 prefix>``) already starts with its date and is shown whole."""
+    if snapshot.startswith(snapshot_date[:10]):
+        return snapshot
+    return f"{snapshot_date[:10]} {snapshot[:12]}"
 
 
 def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetcher, run_config: dict | None = None,

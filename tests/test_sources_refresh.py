@@ -169,8 +169,10 @@ def test_a_changed_latest_file_adds_one_snapshot_and_keeps_the_old_ones(runs):
 def test_a_broken_latest_file_keeps_the_last_good_snapshot_and_the_others_publish(runs):
     out = runs["broken"]
     assert out.exit_code == 3, out.output
-    held = runs["changed_snapshots"].filter(pl.col("source") == "arena").height
-    assert (f"FAILED (kept the last good snapshot: {held} held, newest 2026-11-27 " in out.output
+    arena = runs["changed_snapshots"].filter(pl.col("source") == "arena")
+    held, [fetched] = arena.height, arena.filter(pl.col("snapshot").str.starts_with("2026-11-27_"))["snapshot"].to_list()
+    assert len(fetched) == 23  # its date and 12 hex digits of its sha256, shown whole
+    assert (f"FAILED (kept the last good snapshot: {held} held, newest {fetched})" in out.output
             and "source 'arena', file 'lmarena_text.csv', line 1: an HTML page" in out.output)
     # --force rebuilds, so the other sources publish a new version beside arena's kept snapshots
     assert "1 source(s) had failures: arena (1 latest address(es) failed); everything else was published as version " in out.output
@@ -386,3 +388,11 @@ def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp
     assert points == pytest.approx(dict(chat.iter_rows()), abs=1e-12)
     assert round(points["wmdp_bio"], 3) == -0.875  # the paper's chat WMDP-Bio
     assert bands == [history] * 3  # upper edge, lower edge, the line: one point per snapshot
+
+
+def test_the_summary_names_a_pinned_commit_by_date_and_12_hex_digits_and_a_fetched_snapshot_whole():
+    from orchestration.runs import _snapshot_label
+
+    paper = REGISTRY["safetywashing"].snapshots[-1]
+    assert _snapshot_label(paper.date, paper.id) == f"{paper.date[:10]} {paper.id[:12]}" == "2024-10-02 ab48125dc86a"
+    assert _snapshot_label("2026-11-27T08:00:00+00:00", "2026-11-27_0123456789ab") == "2026-11-27_0123456789ab"
