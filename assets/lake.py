@@ -293,11 +293,19 @@ def changed_since(con: duckdb.DuckDBPyConnection, alias: str, snapshot: int) -> 
                 for value in values:
                     (ids if str(value).isdigit() else names).add(str(value))
     if ids:
-        names |= {f"{s}.{t}" for s, t in con.execute(
-            f"select s.schema_name, t.table_name from __ducklake_metadata_{alias}.ducklake_table t "
-            f"join __ducklake_metadata_{alias}.ducklake_schema s using (schema_id) "
-            f"where t.table_id in ({', '.join(sorted(ids))})").fetchall()}
+        names |= {f"{s}.{t}" for s, t, i in _current_tables(con, alias) if str(i) in ids}
     return {tuple(name.split(".", 1)) for name in names}
+
+
+def _current_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str, int]]:
+    """``(schema, table, DuckLake table id)`` of the lake's current tables. ``ducklake_table_info`` names a
+    table without its schema (the catalog's own tables are not reachable by one name in every catalog kind),
+    so a table id stands for each table of that name: a name in two schemas gets both (``raw.snapshots``,
+    ``marts.snapshots``), which only ever counts a table as changed that was not."""
+    ids: dict[str, list[int]] = {}
+    for name, table_id in con.execute("select table_name, table_id from ducklake_table_info(?)", [alias]).fetchall():
+        ids.setdefault(name, []).append(table_id)
+    return [(schema, table, table_id) for schema, table, _ in lake_tables(con, alias) for table_id in ids.get(table, [])]
 
 
 def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, ...]) -> tuple[int, object] | None:
@@ -305,10 +313,7 @@ def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, .
     deleted from one of ``tables`` (``schema.table``), or None if none did."""
     history = con.execute(f"select snapshot_id, snapshot_time, changes from {alias}.snapshots() "
                           "order by snapshot_id desc").fetchall()
-    ids = {str(i) for (i,) in con.execute(
-        f"select t.table_id from __ducklake_metadata_{alias}.ducklake_table t "
-        f"join __ducklake_metadata_{alias}.ducklake_schema s using (schema_id) "
-        "where s.schema_name || '.' || t.table_name in (select unnest(?))", [list(tables)]).fetchall()}
+    ids = {str(i) for s, t, i in _current_tables(con, alias) if f"{s}.{t}" in tables}
     wanted = set(tables) | ids
     for snapshot_id, snapshot_time, changes in history:
         if any(str(value) in wanted for kind, values in changes.items() if "table" in kind or "inlined" in kind

@@ -463,6 +463,49 @@ def check(
 
 
 @app.command()
+def place(
+    results: Annotated[list[Path], typer.Argument(help="lm-evaluation-harness results_*.json of one model.")],
+    analysis: Annotated[str, typer.Option(help="The published analysis to place the model in (e.g. open_llm_v1).")],
+    warehouse: WarehouseOption = None,
+    version: VersionOption = None,
+) -> None:
+    """A model's capabilities score in a published analysis's frame, and its differential progress.
+
+    Each capability input of the analysis is read from the harness task, metric, filter and n-shot that
+    `assets/lm_eval_inputs.toml` names for it; a task run with another setting is refused. The score uses the
+    published fit's standardisation and loadings (no refit). Each safety target the files also report gets its
+    residual against the published least-squares line. Exit codes: 0 placed, no target below its line by
+    1 sd or more; 3 a target less safe than its capabilities explain; 4 no safety target of the analysis in the
+    files (no differential progress); 2 bad input, unknown analysis or nothing published.
+    """
+    from assets.placement import RESIDUAL_Z, PlacementError, place as run_place, read_results
+
+    store = Store(warehouse or "")
+    try:
+        found = read_results(results)
+        with store.read(version) as con:
+            result = run_place(con, analysis, found)
+    except (PlacementError, WarehouseError) as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"analysis {result.analysis} (snapshot {result.snapshot[:12]}, sha256 {result.source_sha256[:12]}): "
+               f"method {result.method}, {result.n_models} models")
+    for row in result.inputs.iter_rows(named=True):
+        typer.echo(f"  input  {row['benchmark']:<12} {row['setting']}: {row['harness_value']:.6g} -> {row['value']:.4f}, "
+                   f"standardised {row['standardised']:+.4f} x loading {row['loading']:+.4f}  ({row['file']})")
+    typer.echo(f"capabilities score {result.score:+.6f}: rank {result.rank} of {result.n_models}, above "
+               f"{result.percentile:.1f}% of the population")
+    for row in result.residuals.iter_rows(named=True):
+        typer.echo(f"  target {row['benchmark']} ({row['area']}): observed {row['observed']:.4f}, expected "
+                   f"{row['expected']:.4f}, residual {row['residual']:+.4f} = {row['residual_z']:+.2f} sd of the "
+                   f"population's residuals ({row['n_models']} models)")
+    typer.echo(f"verdict: {result.verdict}")
+    if result.residuals.is_empty():
+        raise typer.Exit(4)
+    if (result.residuals["residual_z"] <= -RESIDUAL_Z).any():
+        raise typer.Exit(3)
+
+
+@app.command()
 def report(
     out: Annotated[Optional[Path], typer.Option(help="Folder to write report.html into (default: <warehouse>/report).")] = None,
     warehouse: WarehouseOption = None,
