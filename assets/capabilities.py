@@ -18,7 +18,7 @@ from .model_sets import load_model_sets, skipped_sources
 from .resources import Warehouse
 from .settings import CapabilitiesSettings, validate
 from .stats.capabilities import fit_capabilities
-from .warehouse import WRITER_POOL, query_frame, replace_tables, transaction
+from .warehouse import WRITER_POOL, append_once, query_frame, replace_tables
 
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"]),
              dg.AssetKey(["marts", "model_identity"])]
@@ -141,20 +141,11 @@ def fit_analysis(context: dg.OpExecutionContext, config: CapabilitiesConfig, spe
                      f"{analysis.name}: PC1 explains {summary['variance_explained']:.1%} over {summary['n_models']} models "
                      f"(newest of {len(model_sets)} snapshot(s))" if summary else f"{analysis.name}: no data")
     with candidate.connect() as con:
-        with transaction(con):
-            # a re-execution of this step after its commit (the step failed later) finds its rows: the fit is
-            # deterministic, so they stay; nothing is deleted, which would conflict with the other steps' appends
-            held = con.execute("select (select count(*) from marts.capabilities_scores where analysis = $1) "
-                               "+ (select count(*) from marts.capabilities_components where analysis = $1)",
-                               [analysis.name]).fetchone()[0]
-            if held:
-                context.log.info(f"{analysis.name}: its {held} rows were appended by an earlier attempt of this step")
-            for table, rows, schema in (("capabilities_scores", score_rows, SCORES_SCHEMA),
-                                        ("capabilities_components", component_rows, COMPONENTS_SCHEMA)):
-                if rows and not held:
-                    con.register("new_rows", pl.DataFrame(rows, schema=schema).to_arrow())
-                    con.execute(f"insert into marts.{table} by name select * from new_rows")
-                    con.unregister("new_rows")
+        held = append_once(con, {"marts.capabilities_scores": pl.DataFrame(score_rows, schema=SCORES_SCHEMA),
+                                 "marts.capabilities_components": pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA)},
+                           analysis.name)
+    if held:
+        context.log.info(f"{analysis.name}: its {held} rows were appended by an earlier attempt of this step")
     described = _describe(analysis, model_sets[-1] if model_sets else None, summary, config.method, len(model_sets))
     return {"index": spec["index"], "analysis": analysis.name, "summary": summary,
             "described": {**described, "snapshot_date": described["snapshot_date"] and described["snapshot_date"].isoformat()}}

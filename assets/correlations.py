@@ -27,7 +27,7 @@ from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
-from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, query_frame, replace_tables, transaction
+from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, append_once, query_frame, replace_tables
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
@@ -205,18 +205,10 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
     newest = everything.filter(pl.col("snapshot") == model_sets[-1].snapshot).select(COLUMNS)
     history = everything.select(HISTORY_COLUMNS).sort("benchmark", "versus", "snapshot_date", "snapshot")
     with candidate.connect() as con:
-        with transaction(con):
-            # a re-execution after this step's commit finds its rows (the summary is deterministic) and keeps
-            # them: a delete would conflict with the other analyses' appends
-            held = con.execute("select count(*) from marts.correlation_history where analysis = ?",
-                               [spec["analysis"]]).fetchone()[0]
-            if held:
-                context.log.info(f"{spec['analysis']}: its rows were appended by an earlier attempt of this step")
-            else:
-                for table, frame in (("benchmark_correlations", newest), ("correlation_history", history)):
-                    con.register("new_rows", frame.to_arrow())
-                    con.execute(f"insert into marts.{table} by name select * from new_rows")
-                    con.unregister("new_rows")
+        held = append_once(con, {"marts.benchmark_correlations": newest, "marts.correlation_history": history},
+                           spec["analysis"])
+    if held:
+        context.log.info(f"{spec['analysis']}: its {held} rows were appended by an earlier attempt of this step")
     context.log.info(f"{spec['analysis']}: {everything.height} correlations over {len(model_sets)} "
                      f"snapshot(s) in {time.perf_counter() - started:.2f} s")
     return {**spec, "populations": len(model_sets), "resamples": total}

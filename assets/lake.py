@@ -288,10 +288,8 @@ def changed_since(con: duckdb.DuckDBPyConnection, alias: str, snapshot: int) -> 
     ``snapshot`` (from the lake's own change record; tables it names by id are looked up)."""
     names, ids = set(), set()
     for (changes,) in con.execute(f"select changes from {alias}.snapshots() where snapshot_id > ?", [snapshot]).fetchall():
-        for kind, values in changes.items():
-            if "table" in kind or "inlined" in kind:
-                for value in values:
-                    (ids if str(value).isdigit() else names).add(str(value))
+        for value in _tables_touched(changes):
+            (ids if value.isdigit() else names).add(value)
     if ids:
         names |= {f"{s}.{t}" for s, t, i in _current_tables(con, alias) if str(i) in ids}
     return {tuple(name.split(".", 1)) for name in names}
@@ -316,10 +314,14 @@ def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, .
     ids = {str(i) for s, t, i in _current_tables(con, alias) if f"{s}.{t}" in tables}
     wanted = set(tables) | ids
     for snapshot_id, snapshot_time, changes in history:
-        if any(str(value) in wanted for kind, values in changes.items() if "table" in kind or "inlined" in kind
-               for value in values):
+        if _tables_touched(changes) & wanted:
             return snapshot_id, snapshot_time
     return None
+
+
+def _tables_touched(changes: Mapping[str, list]) -> set[str]:
+    """The tables one snapshot's change record names (``schema.table`` where it names them, else table ids)."""
+    return {str(value) for kind, values in changes.items() if "table" in kind or "inlined" in kind for value in values}
 
 
 def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,

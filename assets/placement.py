@@ -159,21 +159,22 @@ def place(con: duckdb.DuckDBPyConnection, analysis_name: str, results: dict[str,
     inputs_source = analysis.inputs_source or analysis.source
     components = query_frame(con, "select benchmark, loading, method from marts.capabilities_components "
                                   "where analysis = ? and snapshot = ?", [analysis_name, snapshot])
-    (ms,) = [m for m in load_model_sets(con, [analysis]) if m.snapshot == snapshot]
     loading = dict(zip(components["benchmark"], components["loading"]))
     method = components["method"][0]
-    unmapped = [b for b in ms.capability_inputs if (inputs_source, b) not in mapping]
+    # the published fit's inputs are its loadings' benchmarks: refused before its populations are read
+    unmapped = sorted(b for b in loading if (inputs_source, b) not in mapping)
     if unmapped:
         covered = sorted({s for s, _ in mapping})
         raise PlacementError(f"analysis {analysis_name!r}: no reviewed lm-eval setting for its input(s) {unmapped} of source "
                              f"{inputs_source!r} (assets/lm_eval_inputs.toml covers {', '.join(covered)})")
+    (ms,) = [m for m in load_model_sets(con, [analysis]) if m.snapshot == snapshot]
     caps = ms.capability_matrix
     fitted = caps[~np.isnan(caps).any(axis=1)]
     mean, sd = fitted.mean(axis=0), fitted.std(axis=0, ddof=0)
     rows = []
     for j, bench in enumerate(ms.capability_inputs):
         spec = mapping[(inputs_source, bench)]
-        value = _value(results, spec, required=True)
+        value = _value(results, spec)
         scaled = value * spec.scale
         z = scaled - mean[j] if method == "obsscaling" else (scaled - mean[j]) / sd[j]
         rows.append({"benchmark": bench, "task": spec.task, "setting": spec.describe(), "file": results[spec.task].file,
@@ -190,12 +191,11 @@ def place(con: duckdb.DuckDBPyConnection, analysis_name: str, results: dict[str,
                      residuals, _verdict(analysis_name, rank, len(population), percentile, residuals))
 
 
-def _value(results: dict[str, TaskResult], spec: HarnessInput, required: bool) -> float | None:
+def _value(results: dict[str, TaskResult], spec: HarnessInput) -> float:
+    """The harness's value for ``spec``, refused unless the files ran it with exactly its setting."""
     found = results.get(spec.task)
     if found is None:
-        if required:
-            raise PlacementError(f"task {spec.task!r} ({spec.benchmark}: {spec.describe()}) is in none of the files")
-        return None
+        raise PlacementError(f"task {spec.task!r} ({spec.benchmark}: {spec.describe()}) is in none of the files")
     if found.n_shot is None:
         raise PlacementError(f"{found.file}: task {spec.task!r} does not state its n-shot; {spec.benchmark} needs "
                              f"{spec.describe()}")
@@ -210,9 +210,11 @@ def _value(results: dict[str, TaskResult], spec: HarnessInput, required: bool) -
 
 def _residuals(con, analysis_name: str, snapshot: str, source: str, inputs: list[str], results: dict[str, TaskResult],
                mapping: dict[tuple[str, str], HarnessInput], score: float) -> pl.DataFrame:
+    # the mart keeps each benchmark's line and each model's residual_z = residual / spread: the spread is read
+    # back from it rather than computed again
     lines = query_frame(con, """
         select benchmark, any_value(area) as area, any_value(slope) as slope, any_value(intercept) as intercept,
-               sqrt(sum(residual * residual) / (count(*) - 2)) as residual_sd, count(*) as n_models
+               any_value(residual / residual_z) filter (where residual_z <> 0) as residual_sd, any_value(n_models) as n_models
         from marts.safety_residuals where analysis = ? and snapshot = ?
         group by benchmark order by benchmark""", [analysis_name, snapshot])
     rows = []
@@ -220,7 +222,7 @@ def _residuals(con, analysis_name: str, snapshot: str, source: str, inputs: list
         spec = mapping.get((source, line["benchmark"]))
         if spec is None or line["benchmark"] in inputs or spec.task not in results:
             continue
-        observed = _value(results, spec, required=False) * spec.scale
+        observed = _value(results, spec) * spec.scale
         expected = line["intercept"] + line["slope"] * score
         residual = observed - expected
         rows.append({"benchmark": line["benchmark"], "area": line["area"], "observed": observed, "expected": expected,

@@ -23,6 +23,7 @@
 import hashlib
 import json
 import warnings
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -47,7 +48,7 @@ from .snapshots import (
     pinned_content_id,
     resolve_snapshots,
 )
-from .warehouse import WRITER_POOL, WarehouseError, query_frame, transaction, write_table
+from .warehouse import WRITER_POOL, WarehouseError, append_frame, query_frame, transaction, write_table
 
 # single-run backfills of the pinned snapshots are what the asset is for; Dagster flags the parameter as beta
 warnings.filterwarnings("ignore", message=".*`backfill_policy`.*", category=dg.BetaWarning)
@@ -428,9 +429,7 @@ def build_snapshot_log_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         held = _published_snapshots(warehouse)
         with warehouse.candidate(context).connect(read_only=True) as con:
             rows = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
-        counts: dict[str, int] = {}
-        for source, _, _ in rows:
-            counts[source] = counts.get(source, 0) + 1
+        counts = dict(Counter(source for source, _, _ in rows))
         added = sorted({s for s, snap, cid in rows if (snap, cid) not in held.get(s, set())})
         return dg.MaterializeResult(metadata={
             "dagster/row_count": len(rows),
@@ -483,18 +482,14 @@ def write_source(con, reg: Registered, landed: LandedStore, rows: list[SnapshotR
     cids = [r.content_id for r in new]
     for table, frame in _source_tables(reg, landed, new).items():
         con.execute(f"delete from raw.{reg.name}__{table} where content_id in (select unnest(?))", [cids])
-        con.register("new_rows", frame.to_arrow())
-        con.execute(f"insert into raw.{reg.name}__{table} by name select * from new_rows")
-        con.unregister("new_rows")
+        append_frame(con, f"raw.{reg.name}__{table}", frame)
     fetch_log, parse_log, snapshot_rows = _log_rows(new)
     frames = {"fetch_log": pl.DataFrame(fetch_log, schema=FETCH_LOG_SCHEMA, orient="row"),
               "parse_log": pl.DataFrame(parse_log, schema=PARSE_LOG_SCHEMA, orient="row"),
               "snapshots": pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA)}
     for table, frame in frames.items():
-        if frame.height:  # one insert of many rows: DuckLake writes a data file per insert statement
-            con.register("new_rows", frame.to_arrow())
-            con.execute(f"insert into raw.{table} by name select * from new_rows")
-            con.unregister("new_rows")
+        if frame.height:
+            append_frame(con, f"raw.{table}", frame)
     return new
 
 

@@ -139,6 +139,30 @@ def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
         con.execute(f"comment on table {table} is '{comment.replace(chr(39), chr(39) * 2)}'")
 
 
+def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Insert ``frame``'s rows into ``schema.table`` by column name, in one statement (DuckLake writes a data
+    file per insert statement)."""
+    con.register("frame_to_append", frame.to_arrow())
+    con.execute(f"insert into {table} by name select * from frame_to_append")
+    con.unregister("frame_to_append")
+
+
+def append_once(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame], analysis: str) -> int:
+    """Append ``frames`` (``schema.table`` -> rows of one analysis) in one transaction unless the tables hold
+    rows of ``analysis`` already; return how many they held.
+
+    A step whose output is deterministic and that failed after its commit finds its rows on re-execution and
+    keeps them: it never deletes, which would conflict with the other steps' concurrent appends."""
+    with transaction(con):
+        held = sum(con.execute(f"select count(*) from {table} where analysis = ?", [analysis]).fetchone()[0]
+                   for table in frames)
+        if not held:
+            for table, frame in frames.items():
+                if frame.height:
+                    append_frame(con, table, frame)
+    return held
+
+
 def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl.DataFrame, str | None]]) -> None:
     """Replace every ``schema.table`` of ``tables`` with its frame, and its comment, in one transaction."""
     with transaction(con):
@@ -535,7 +559,8 @@ class Store:
 
         Every base table the run changed replaces its published namesake (with its comments; the others
         are the published ones already): on one host, by hard-linking the candidate's Parquet files into the
-        lake's folder and registering them (the candidate keeps no rows in its catalog), no row read or written; tables the candidate no longer has are dropped, and
+        lake's folder and registering them (the candidate keeps no rows in its catalog), no row read or
+        written; tables the candidate no longer has are dropped, and
         ``meta.version`` names the version: all in one commit whose message carries the record, so readers
         see the whole old version or the whole new one.
         Snapshots older than the ``keep_versions`` newest versions are then expired and their files

@@ -112,6 +112,7 @@ def test_the_score_is_the_published_standardisation_and_loadings_not_a_refit(tmp
     ("missing", "error: task 'gsm8k' (gsm8k: gsm8k 5-shot exact_match (filter strict-match)) is in none of the files"),
     ("analysis", "error: unknown analysis 'no_such_analysis'; the published version has "),
     ("json", "results_bad.json, line 3, column 1: not JSON: "),
+    ("unmapped", "error: analysis 'safetywashing_chat': no reviewed lm-eval setting for its input(s) ['arc_challenge', "),
 ])
 def test_bad_input_is_refused_in_one_line_with_exit_2(tmp_path, published, case, message):
     analysis = ANALYSIS
@@ -121,6 +122,8 @@ def test_bad_input_is_refused_in_one_line_with_exit_2(tmp_path, published, case,
         files = two_files(tmp_path, published, drop=("gsm8k",))
     elif case == "analysis":
         files, analysis = two_files(tmp_path, published), "no_such_analysis"
+    elif case == "unmapped":  # the paper's data were gathered from many setups: no harness setting stands for them
+        files, analysis = two_files(tmp_path, published), "safetywashing_chat"
     else:
         files = [tmp_path / "results_bad.json"]
         files[0].write_text('{"results": {\n  "arc_challenge": {"acc_norm,none": 0.5},\n}\n')
