@@ -7,6 +7,7 @@ blocking asset checks of the Python marts. Readers see the previous version unti
 import dagster as dg
 import polars as pl
 
+from . import lake
 from .analyses import analyses_sha256
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .correlations import CORRELATIONS_KEY, HISTORY_KEY
@@ -64,8 +65,7 @@ def _describe(con) -> dict:
         from raw.snapshots
         group by source
         order by source""")
-    tables = [r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where database_name = 'candidate' and schema_name = 'marts' "
-        "order by table_name").fetchall()]
-    row_counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables}
+    tables = [table for schema, table, _ in lake.lake_tables(con, "candidate") if schema == "marts"]
+    counts = " union all ".join(f"select '{t}', count(*) from marts.\"{t}\"" for t in tables)
+    row_counts = dict(con.execute(counts).fetchall()) if tables else {}
     return {"sources": sources.to_dicts(), "row_counts": row_counts}

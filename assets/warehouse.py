@@ -232,6 +232,12 @@ def _note_holder(fd: int, text: str) -> None:
 # ----------------------------------------------------------------------------------------- candidate
 
 
+def _published(log: list[tuple]) -> list[tuple[int, str]]:
+    """``(snapshot_id, commit_extra_info)`` of the publishing snapshots of a :func:`lake.snapshot_log`, newest first."""
+    return [(snapshot, extra) for snapshot, author, message, extra in log
+            if author == AUTHOR and (message or "").startswith("publish ")]
+
+
 @dataclass(frozen=True)
 class Candidate:
     """The lake a refresh builds: a private copy of the published tables plus the run's writes.
@@ -352,9 +358,7 @@ class Store:
         with self._catalog_connection() as con:
             if con is None:
                 return []
-            rows = con.execute(
-                "select snapshot_id, commit_extra_info from sw.snapshots() where author = ? "
-                "and commit_message like 'publish %' order by snapshot_id desc", [AUTHOR]).fetchall()
+            rows = _published(lake.snapshot_log(con, "sw"))
         return [{**json.loads(extra), "snapshot_id": snapshot} for snapshot, extra in rows]
 
     def current_version(self) -> str | None:
@@ -483,12 +487,10 @@ class Store:
         base = self.versions()[:1]
         sources = [(self.lake, "sw", {"read_only": True, "snapshot": base[0]["snapshot_id"]})] if base else []
         with lake.session((candidate.address, "candidate", {"create": True}), *sources) as con:
-            if candidate.address.kind != "duckdb":  # (a DuckDB catalog is made so) every row in a file: see publish
-                con.execute("call candidate.set_option('data_inlining_row_limit', 0)")
             if base:
                 with transaction(con):
                     lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"),
-                                     data_path=candidate.address.data_path)
+                                     data_path=candidate.address.data_path, inlined=lake.inlines(con, "sw"))
             baseline = lake.latest_snapshot(con, "candidate")
         started = datetime.now(timezone.utc).isoformat()
         self.objects.put(RUN_RECORD, json.dumps(
@@ -594,8 +596,7 @@ class Store:
                 con.execute("comment on table sw.meta.version is 'The published version this snapshot of the lake is.'")
                 con.execute("call sw.set_commit_message(?, ?, extra_info => ?)",
                             [AUTHOR, f"publish {version}", json.dumps(info, default=str)])
-            info["snapshot_id"] = con.execute(
-                "select max(snapshot_id) from sw.snapshots() where commit_message = ?", [f"publish {version}"]).fetchone()[0]
+            info["snapshot_id"] = lake.committed_as(con, "sw", f"publish {version}")
             self._expire(con)
         self._drop_candidate()
         return info
@@ -603,11 +604,9 @@ class Store:
     def _expire(self, con: duckdb.DuckDBPyConnection) -> None:
         """Expire the snapshots before the oldest kept version, then delete the files only they used and
         any file no snapshot names."""
-        kept = con.execute(
-            "select snapshot_id from sw.snapshots() where author = ? and commit_message like 'publish %' "
-            "order by snapshot_id desc limit ?", [AUTHOR, self.keep_versions]).fetchall()
-        oldest = kept[-1][0]
-        older = [r[0] for r in con.execute("select snapshot_id from sw.snapshots() where snapshot_id < ?", [oldest]).fetchall()]
+        log = lake.snapshot_log(con, "sw")
+        oldest = _published(log)[: self.keep_versions][-1][0]
+        older = [snapshot for snapshot, *_ in log if snapshot < oldest]
         if older:
             con.execute(f"call ducklake_expire_snapshots('sw', versions => {older})")
             con.execute("call ducklake_cleanup_old_files('sw', cleanup_all => true)")
