@@ -14,6 +14,7 @@ No dagster, no I/O.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -35,6 +36,29 @@ _DATES = (
 )
 _HYPHEN_VERSION = re.compile(r"(?<![\d.])(\d)-(\d)(?=-[a-z]|-20\d{6}|$)")
 _DATE_TOKEN = re.compile(r"-?@?(20\d\d[01]\d[0-3]\d)")
+_MARKUP = re.compile(r"<[^<>]*>|&#?\w+;")
+_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+# a name after an organisation: words of letters, digits, ".", "_" and "-", one space apart, with a letter
+_AFTER_ORG = re.compile(r"(?=[^/]*[A-Za-z])\w[\w.-]*(?: [A-Za-z][\w.-]*)*")
+NAME_ISSUES = ("markup", "control_character", "implausible_org_prefix")
+
+
+def name_issue(raw: str) -> str | None:
+    """Why ``raw`` is not a plain model name, or None: ``markup`` (an HTML tag or entity), ``control_character``
+    (a control or format character inside it), ``implausible_org_prefix`` (a ``/`` that does not separate an
+    organisation, letters, digits, ``.``, ``_`` and ``-``, from a name of such words with a letter in it:
+    ``ViT-G/14``, ``DiT-XL/2 + CADS``, ``GoogLeNet / InceptionV1``). Such a name is kept as given, and its ``/`` never
+    strips a prefix: it joins no other source's name by the organisation rule."""
+    name = raw.strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        return "control_character"
+    if _MARKUP.search(name):
+        return "markup"
+    if "/" in name:
+        org, _, rest = name.partition("/")
+        if not (_ORG.fullmatch(org) and _AFTER_ORG.fullmatch(rest)):
+            return "implausible_org_prefix"
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,14 +72,14 @@ class Key:
 def model_key(raw: str) -> Key:
     """The canonical key of one raw model name.
 
-    Lower case; an ``org/`` prefix and a ``-hf`` suffix dropped; spaces, underscores and parentheses
+    Lower case; an ``org/`` prefix (a plausible one: see :func:`name_issue`) and a ``-hf`` suffix dropped; spaces, underscores and parentheses
     turned into ``-``; dates written ``YYYYMMDD``; a reasoning-effort suffix (``_high``, ``-high``,
     ``(high)``) written ``@high``; a thinking budget (``_32K``, ``(thinking-32k)``) written ``@think32k``.
     """
     rules = []
     name = raw.strip()
-    if "/" in name:
-        name = name.rsplit("/", 1)[1]
+    if "/" in name and name_issue(raw) is None:
+        name = name.split("/", 1)[1]
         rules.append("org_prefix")
     name = name.lower()
     think = re.search(r"(?:\(thinking-?(\d+)k\)|[_-](\d+)k$)", name)
@@ -198,10 +222,11 @@ def identify(names: dict[str, list[str]], aliases: list[Alias] = ()) -> list[tup
     return [tuple(r) for r in rows]
 
 
-def unmatched(identity: list[tuple]) -> list[tuple[str, str, str | None]]:
-    """(source, raw_name, suggestion) for every name whose key no other source shares. The suggestion is
-    the closest key of another source that starts with the same word, by :func:`difflib.get_close_matches`
-    (cutoff 0.85): for a person to review and, if right, add as an alias; it never joins anything."""
+def unmatched(identity: list[tuple]) -> list[tuple[str, str, str | None, str | None]]:
+    """(source, raw_name, suggestion, name_issue) for every name whose key no other source shares, and every
+    name with a :func:`name_issue`. The suggestion is the closest key of another source that starts with the
+    same word, by :func:`difflib.get_close_matches` (cutoff 0.85): for a person to review and, if right, add
+    as an alias; it never joins anything."""
     import difflib
 
     sources_of: dict[str, set[str]] = defaultdict(set)
@@ -215,9 +240,10 @@ def unmatched(identity: list[tuple]) -> list[tuple[str, str, str | None]]:
         keys_of[(source, raw)].append(key)
     out = []
     for (source, raw), keys in keys_of.items():
-        if all(sources_of[key] == {source} for key in keys):
+        issue = name_issue(raw)
+        if issue or all(sources_of[key] == {source} for key in keys):
             key = keys[0]
             candidates = [k for k, sources in by_word[key.split("-", 1)[0]] if sources - {source}]
             close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.85)
-            out.append((source, raw, close[0] if close else None))
+            out.append((source, raw, close[0] if close else None, issue))
     return out

@@ -16,9 +16,12 @@ IDENTITY_DESCRIPTION = ("`marts.model_identity(source, raw_name, model_key, rule
                         "gave it (`alias` from `seeds.model_aliases`, `rules`, `undated`); names with equal keys are "
                         "one model. A name with dated aliases has a row per alias, valid for snapshots dated within "
                         "[valid_from, valid_to], and a `rules` row (no dates) for its other snapshots.")
-UNMATCHED_DESCRIPTION = ("`marts.unmatched_models(source, raw_name, snapshot, suggestion)`: every name whose key no "
-                         "other source shares, its newest snapshot, and the closest key elsewhere as a suggestion "
-                         "to review (never joined): add an alias to `seeds.model_aliases` if it is right.")
+UNMATCHED_DESCRIPTION = ("`marts.unmatched_models(source, raw_name, snapshot, suggestion, name_issue)`: every name whose "
+                         "key no other source shares, and every name that is not a plain model name, with its newest "
+                         "snapshot and the closest key elsewhere as a suggestion to review (never joined): add an "
+                         "alias to `seeds.model_aliases` if it is right. `name_issue`: `markup` (an HTML tag or "
+                         "entity), `control_character`, `implausible_org_prefix` (a '/' that does not follow an "
+                         "organisation: the name keeps it and joins nothing by the organisation rule), else null.")
 
 
 @dg.multi_asset(
@@ -51,10 +54,11 @@ def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
                                           "rule": pl.String, "valid_from": pl.String, "valid_to": pl.String},
                             orient="row").with_columns(pl.col("valid_from", "valid_to").str.to_date())
     identity = identity.join(seen, on=["source", "raw_name"], how="left")
-    left = pl.DataFrame(unmatched(rows), schema={"source": pl.String, "raw_name": pl.String,
-                                                                     "suggestion": pl.String}, orient="row")
+    left = pl.DataFrame(unmatched(rows), schema={"source": pl.String, "raw_name": pl.String, "suggestion": pl.String,
+                                                 "name_issue": pl.String}, orient="row")
     left = left.join(seen.select("source", "raw_name", pl.col("newest_snapshot").alias("snapshot")),
-                     on=["source", "raw_name"], how="left").select("source", "raw_name", "snapshot", "suggestion")
+                     on=["source", "raw_name"], how="left").select("source", "raw_name", "snapshot", "suggestion",
+                                                                   "name_issue")
     with candidate.connect() as con:
         replace_tables(con, {"marts.model_identity": (identity, IDENTITY_DESCRIPTION),
                              "marts.unmatched_models": (left, UNMATCHED_DESCRIPTION)})
@@ -67,5 +71,7 @@ def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
     yield dg.MaterializeResult(asset_key=UNMATCHED_KEY, metadata={
         "dagster/row_count": left.height, "dagster/column_schema": column_schema(left),
         "per_source": dg.MetadataValue.json(dict(left.group_by("source").len().sort("source").iter_rows())),
+        "name_issues": dg.MetadataValue.json(
+            dict(left.drop_nulls("name_issue").group_by("name_issue").len().sort("name_issue").iter_rows())),
         "with_suggestion": table_metadata(left.filter(pl.col("suggestion").is_not_null()).head(10)),
     })

@@ -51,6 +51,7 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
             "snapshot_id": info["snapshot_id"],
             "lake": warehouse.store.lake.uri,
             "row_counts": dg.MetadataValue.json(row_counts),
+            "name_issues": dg.MetadataValue.json(info["name_issues"]),
             "sources": table_metadata(pl.DataFrame(info["sources"], schema=SOURCE_COLUMNS)),
         },
         data_version=dg.DataVersion(info["version"]),
@@ -58,7 +59,8 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
 
 
 def _describe(con) -> dict:
-    """The version's record: each source's snapshots and newest one, and each mart's row count."""
+    """The version's record: each source's snapshots and newest one, each mart's row count, and how many
+    model names are not plain names (kept as given, joined by no organisation prefix), by issue."""
     sources = query_frame(con, """
         select source, count(*) as snapshots, arg_max(snapshot, snapshot_at) as snapshot,
                arg_max(content_id, snapshot_at) as sha256, cast(max(snapshot_at) as varchar) as snapshot_at
@@ -68,4 +70,6 @@ def _describe(con) -> dict:
     tables = [table for schema, table, _ in lake.lake_tables(con, "candidate") if schema == "marts"]
     counts = " union all ".join(f"select '{t}', count(*) from marts.\"{t}\"" for t in tables)
     row_counts = dict(con.execute(counts).fetchall()) if tables else {}
-    return {"sources": sources.to_dicts(), "row_counts": row_counts}
+    issues = dict(con.execute("select name_issue, count(*) from marts.unmatched_models where name_issue is not null "
+                              "group by 1 order by 1").fetchall()) if "unmatched_models" in tables else {}
+    return {"sources": sources.to_dicts(), "row_counts": row_counts, "name_issues": issues}

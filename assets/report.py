@@ -125,6 +125,16 @@ def _analysis_section(con: duckdb.DuckDBPyConnection, a: dict) -> tuple[str, int
     return "".join(parts), charts
 
 
+def _label(name: str) -> str:
+    """A name from a source as Plotly should draw it: as written. Plotly reads tags and entities in its
+    text (``<b>``, ``&amp;``); escaped, ``<b>x</b>`` is drawn as those characters, not as bold."""
+    return html.escape(str(name), quote=False)
+
+
+def _labels(names: pl.Series) -> list[str]:
+    return [_label(n) for n in names]
+
+
 def _figure(fig: go.Figure, div_id: str, title: str, note: str = "") -> str:
     fig.update_layout(template="plotly_white", margin=dict(l=10, r=10, t=40, b=40), title=dict(text=title, x=0))
     div = fig.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id)
@@ -143,7 +153,7 @@ def _figure1(corr: pl.DataFrame, inputs: set[str], name: str) -> str:
         return f"<p>No target benchmark has a defined capabilities correlation ({undefined.height} undefined).</p>"
     shown = shown.with_columns(pl.col("spearman").mean().over("area").alias("area_mean")).sort(
         ["area_mean", "area", "spearman"])
-    labels = [f"{b} ({ar})" for b, ar in zip(shown["benchmark"], shown["area"])]
+    labels = [f"{_label(b)} ({ar})" for b, ar in zip(shown["benchmark"], shown["area"])]
     fig = go.Figure()
     for area in shown["area"].unique(maintain_order=True):
         part = shown.filter(pl.col("area") == area)
@@ -151,7 +161,7 @@ def _figure1(corr: pl.DataFrame, inputs: set[str], name: str) -> str:
         low = [r - x if x is not None else 0 for r, x in zip(rho, part["ci_low"])]
         high = [x - r if x is not None else 0 for r, x in zip(rho, part["ci_high"])]
         fig.add_trace(go.Scatter(
-            x=rho, y=[f"{b} ({area})" for b in part["benchmark"]], mode="markers", name=area,
+            x=rho, y=[f"{_label(b)} ({area})" for b in part["benchmark"]], mode="markers", name=area,
             error_x=dict(type="data", symmetric=False, array=high, arrayminus=low, thickness=1.2),
             customdata=list(zip(part["n_models"], part["ci_method"], part["ci_low"], part["ci_high"])),
             hovertemplate="%{y}<br>ρ = %{x:.3f} [%{customdata[2]:.3f}, %{customdata[3]:.3f}] "
@@ -190,16 +200,16 @@ def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
         labelled = part.height <= LABELLED_DOTS
         trace = go.Scattergl if part.height > WEBGL_DOTS else go.Scatter
         fig.add_trace(trace(
-            x=part["capabilities_score"].to_list(), y=part["observed"].to_list(), text=part["model_id"].to_list(),
+            x=part["capabilities_score"].to_list(), y=part["observed"].to_list(), text=_labels(part["model_id"]),
             mode="markers+text" if labelled else "markers", textposition="top center", textfont=dict(size=9),
-            name=bench, visible=i == 0, marker=dict(size=7 if labelled else 4),
+            name=_label(bench), visible=i == 0, marker=dict(size=7 if labelled else 4),
             hovertemplate="%{text}<br>capabilities %{x:.3f}<br>score %{y:.4g}<extra></extra>"))
         fig.add_trace(go.Scatter(x=part["capabilities_score"].to_list(), y=part["expected"].to_list(), mode="lines",
                                  name="least-squares line", visible=i == 0, line=dict(color="#888", dash="dot"),
                                  hoverinfo="skip"))
         visible = [False] * (2 * len(benchmarks))
         visible[2 * i] = visible[2 * i + 1] = True
-        buttons.append(dict(label=bench, method="update", args=[{"visible": visible}]))
+        buttons.append(dict(label=_label(bench), method="update", args=[{"visible": visible}]))
     fig.update_layout(
         height=520, showlegend=False,
         updatemenus=[dict(buttons=buttons, direction="down", x=1, xanchor="right", y=1.12, yanchor="top")],
@@ -214,7 +224,7 @@ def _loadings(con: duckdb.DuckDBPyConnection, name: str, snapshot: str) -> str |
         from marts.capabilities_components where analysis = ? and snapshot = ? order by loading desc""", [name, snapshot])
     if comp.height == 0:
         return None
-    fig = go.Figure(go.Bar(x=comp["loading"].to_list(), y=comp["benchmark"].to_list(), orientation="h",
+    fig = go.Figure(go.Bar(x=comp["loading"].to_list(), y=_labels(comp["benchmark"]), orientation="h",
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(height=max(260, 24 * comp.height + 120), xaxis_title="PC1 loading")
@@ -231,7 +241,7 @@ def _compute(con: duckdb.DuckDBPyConnection, name: str, snapshot: str) -> str | 
                 "a known training compute; no chart.</p>")
     labelled = known.height <= LABELLED_DOTS
     fig = go.Figure((go.Scattergl if known.height > WEBGL_DOTS else go.Scatter)(
-        x=known["training_flop"].to_list(), y=known["capabilities_score"].to_list(), text=known["model_id"].to_list(),
+        x=known["training_flop"].to_list(), y=known["capabilities_score"].to_list(), text=_labels(known["model_id"]),
         mode="markers+text" if labelled else "markers", textposition="top center", textfont=dict(size=9),
         hovertemplate="%{text}<br>%{x:.3g} FLOP<br>capabilities %{y:.3f}<extra></extra>"))
     fig.update_xaxes(type="log", title="training compute (FLOP, log scale)")
@@ -257,9 +267,9 @@ def _history(con: duckdb.DuckDBPyConnection, name: str, inputs: set[str], n_snap
                                  showlegend=False, hoverinfo="skip", legendgroup=bench))
         fig.add_trace(go.Scatter(x=dates, y=part["ci_low"].to_list(), mode="lines", line=dict(width=0), fill="tonexty",
                                  fillcolor=_rgba(color, 0.2), showlegend=False, hoverinfo="skip", legendgroup=bench))
-        fig.add_trace(go.Scatter(x=dates, y=part["spearman"].to_list(), mode="lines+markers", name=bench,
+        fig.add_trace(go.Scatter(x=dates, y=part["spearman"].to_list(), mode="lines+markers", name=_label(bench),
                                  line=dict(color=color), legendgroup=bench, customdata=part["n_models"].to_list(),
-                                 hovertemplate="%{x}: ρ = %{y:.3f}, n = %{customdata}<extra>" + bench + "</extra>"))
+                                 hovertemplate="%{x}: ρ = %{y:.3f}, n = %{customdata}<extra>" + _label(bench) + "</extra>"))
     fig.add_hrect(y0=HIGH, y1=1.0, fillcolor="#d62728", opacity=0.06, line_width=0)
     fig.update_layout(height=440, xaxis_title="snapshot date", yaxis_title="Spearman ρ with the capabilities score")
     return _figure(fig, f"{anchor(name)}-history", f"{name}: capabilities correlation per snapshot, with its interval band",

@@ -269,6 +269,10 @@ def refresh(
         counts = current.get("row_counts", {})
         for table, n in counts.items():
             typer.echo(f"  marts.{table:<26} {n:>7} rows")
+        if issues := current.get("name_issues"):
+            what = ", ".join(f"{n} {issue.replace('_', ' ')}" for issue, n in issues.items())
+            typer.echo(f"  model names that are not plain names, kept as given and joined by no organisation prefix: "
+                       f"{what} (marts.unmatched_models.name_issue)")
         report = store.root / "report" / "report.html"
         if store.objects.is_s3:  # written by a worker on another host
             from assets.report_asset import REPORT_OBJECT

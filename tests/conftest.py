@@ -145,3 +145,8 @@ def warehouse_copy(refreshed, tmp_path) -> Path:
     dest = tmp_path / "warehouse"
     shutil.copytree(refreshed, dest, symlinks=True)
     return dest
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]

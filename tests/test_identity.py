@@ -3,6 +3,7 @@
 import pytest
 
 from assets.identity import Alias, match, model_key
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.mark.parametrize("a, b", [
@@ -74,9 +75,82 @@ def test_identify_gives_every_name_one_key_and_the_rule_that_made_it():
     assert identity[("arena", "GPT-4o")] == ("gpt-4o", "rules")  # two dated versions: stays undated
     assert identity[("safetywashing", "dbrx-instruct")] == ("dbrx-instruct-preview", "alias")
     assert identity[("safetywashing", "Llama-2-70b-chat-hf")] == identity[("arena", "Llama-2-70b-chat")]
-    left = {(s, raw): hint for s, raw, hint in unmatched([(s, r, k, u) for (s, r), (k, u) in identity.items()])}
+    left = {(s, raw): hint for s, raw, hint, _ in unmatched([(s, r, k, u) for (s, r), (k, u) in identity.items()])}
     assert left[("epoch_hub", "Llama-2-7b-chat")] == "llama-2-70b-chat"  # suggested, not joined
     assert ("arena", "Claude 3 Opus") not in left and ("arena", "GPT-4o") in left
+
+
+@pytest.mark.parametrize("raw, issue", [
+    ("xai/Grok-4-0709", None),
+    ("chutes/Llama-4-Scout-17B-16E Instruct", None),  # a provider's prefix; a name of words
+    ("LeroyDyer/_Spydaz_Web_AI_12", None),
+    ("<b>Grok-4-0709</b>", "markup"),
+    ("<img src=x onerror=alert(1)>/Grok-4-0709", "markup"),
+    ("Grok &amp; friends", "markup"),
+    ("Grok-4-0709\u0007", "control_character"),
+    ("Grok-4\u200b-0709", "control_character"),  # a zero-width space: looks like Grok-4-0709
+    ("not an org!/Grok-4-0709", "implausible_org_prefix"),
+    ("ViT-G/14", "implausible_org_prefix"),  # Epoch's names: the '/' is part of the name
+    ("DiT-XL/2 + CADS", "implausible_org_prefix"),
+    ("GoogLeNet / InceptionV1", "implausible_org_prefix"),
+    ("a/b/Grok-4-0709", "implausible_org_prefix"),
+])
+def test_a_name_that_is_not_a_plain_model_name_says_why(raw, issue):
+    from assets.identity import name_issue
+
+    assert name_issue(raw) == issue
+
+
+def test_names_with_markup_control_characters_or_a_junk_prefix_are_kept_listed_and_never_joined():
+    """Held-out style cases: each is stored as given, keeps its '/' (no organisation rule), joins nothing, and
+    is listed in unmatched_models with its issue; the plain provider-prefixed name still joins by the rule."""
+    from assets.identity import identify, unmatched
+
+    odd = ["<b>Grok-4-0709</b>", "<img src=x onerror=alert(1)>/Grok-4-0709", "Grok-4-0709\u0007",
+           "not an org!/Grok-4-0709", "ViT-G/14", "ViT-Huge/14"]
+    rows = identify({"arena": ["Grok-4-0709", "14"], "epoch_hub": ["xai/Grok-4-0709", *odd]})
+    keys = {(source, raw): key for source, raw, key, *_ in rows}
+    assert {raw for source, raw in keys if source == "epoch_hub"} == {"xai/Grok-4-0709", *odd}  # verbatim
+    grok = keys[("arena", "Grok-4-0709")]
+    assert keys[("epoch_hub", "xai/Grok-4-0709")] == grok
+    for raw in odd:
+        assert keys[("epoch_hub", raw)] not in (grok, keys[("arena", "14")]), raw
+    assert keys[("epoch_hub", "ViT-G/14")] == "vit-g-14" != keys[("epoch_hub", "ViT-Huge/14")]  # both were '14'
+    listed = {raw: issue for source, raw, _, issue in unmatched(rows) if source == "epoch_hub"}
+    assert listed == {"<b>Grok-4-0709</b>": "markup", "<img src=x onerror=alert(1)>/Grok-4-0709": "markup",
+                      "Grok-4-0709\u0007": "control_character", "not an org!/Grok-4-0709": "implausible_org_prefix",
+                      "ViT-G/14": "implausible_org_prefix", "ViT-Huge/14": "implausible_org_prefix"}
+
+
+def test_chart_labels_draw_a_name_as_written(tmp_path):
+    """The report's scatter, in headless Chromium: a model name with markup is drawn as its characters (not as
+    bold text or an image), and a name with '&' keeps it."""
+    import duckdb
+    from playwright.sync_api import sync_playwright
+    from plotly.offline import get_plotlyjs
+
+    from assets.report import _scatters
+
+    names = ["<b>Grok-4-0709</b>", "<img src=x onerror=alert(1)>/Grok-4-0709", "Wide & Deep", "plain-model"]
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.safety_residuals (analysis varchar, benchmark varchar, model_id varchar, "
+                "capabilities_score double, observed double, expected double)")
+    con.executemany("insert into marts.safety_residuals values ('a', '<i>bench</i>', ?, ?, ?, ?)",
+                    [(n, i, i * 0.5, i * 0.4) for i, n in enumerate(names)])
+    page_file = tmp_path / "scatter.html"
+    page_file.write_text(f"<html><head><script>{get_plotlyjs()}</script></head><body>{_scatters(con, 'a')}</body></html>")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(page_file.as_uri(), wait_until="load")
+        drawn = page.evaluate("[...document.querySelectorAll('.textpoint text')].map(t => t.textContent)")
+        bold = page.evaluate("document.querySelectorAll('.textpoint text tspan[style*=\"bold\"]').length")
+        images = page.evaluate("document.querySelectorAll('.plotly img').length")
+        menu = page.evaluate("[...document.querySelectorAll('.updatemenu-item-text')].map(t => t.textContent)")
+        browser.close()
+    assert sorted(drawn) == sorted(names) and bold == 0 and images == 0
+    assert "<i>bench</i>" in menu
 
 
 # Arena showed an anonymous codename until a model's release, then reused it for another model: the reviewed

@@ -17,7 +17,7 @@ from assets.identity import model_key
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
-from conftest import EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, paper_only_analyses, refresh
+from conftest import CHROMIUM, CHROMIUM_ARGS, EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, paper_only_analyses, refresh
 from orchestration.cli import app
 
 ARENA_LATEST = REGISTRY["arena"].latest[0]
@@ -176,6 +176,9 @@ def test_a_broken_latest_file_keeps_the_last_good_snapshot_and_the_others_publis
             and "source 'arena', file 'lmarena_text.csv', line 1: an HTML page" in out.output)
     # --force rebuilds, so the other sources publish a new version beside arena's kept snapshots
     assert "1 source(s) had failures: arena (1 latest address(es) failed); everything else was published as version " in out.output
+    # Epoch's names with a '/' inside them ('ViT-G/14') are counted, as the published version records them
+    assert ("model names that are not plain names, kept as given and joined by no organisation prefix: "
+            "11 implausible org prefix (marts.unmatched_models.name_issue)") in out.output
     counts = dict(table(runs["root"], "select source, count(*) from marts.snapshots group by all").iter_rows())
     assert counts == dict(runs["changed_snapshots"].group_by("source").len().iter_rows())
     checks = table(runs["root"], "select count(*) n from marts.scores where source = 'safetywashing'")
@@ -230,6 +233,11 @@ def test_model_identity_joins_by_rules_and_reviewed_aliases_only(runs):
     shared = identity.group_by("model_key").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)["model_key"]
     unmatched_keys = identity.join(left, on=["source", "raw_name"])["model_key"]
     assert not unmatched_keys.is_in(shared.implode()).any() and left["snapshot"].null_count() == 0
+    odd = left.drop_nulls("name_issue")
+    assert dict(odd.group_by("name_issue").len().iter_rows()) == {"implausible_org_prefix": 11}
+    assert set(odd["source"]) == {"epoch_models"} and {"ViT-G/14", "DiT-XL/2 + CADS"} <= set(odd["raw_name"])
+    assert key[("epoch_models", "ViT-G/14")][0] == "vit-g-14"  # no longer '14', as the organisation rule made it
+    assert Store(runs["root"]).versions()[0]["name_issues"] == {"implausible_org_prefix": 11}
 
 
 def test_every_shipped_analysis_runs_on_the_mirror(runs):
@@ -335,11 +343,6 @@ def test_obsscaling_paper_equals_its_default_loader_and_procedure_rebuilt_from_s
     assert scored == sorted(frame["Model"].to_list())  # the same models, by name
     excluded = table(runs["cold_root"], "select excluded from marts.analyses where analysis = 'obsscaling_paper'").item()
     assert json.loads(excluded)["exclude_models"] == len(OBSSCALING_PREREGISTERED)
-
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp_path):
