@@ -233,7 +233,7 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
     context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note); "
                      f"{n_history} rows of history over {populations} (analysis, snapshot) populations")
     headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
-    view = ("analysis", "benchmark", "area", "n_models", "spearman", "ci_low", "ci_high", "p_value")
+    view = ("benchmark", "spearman", "ci_low", "ci_high", "analysis", "area", "n_models", "p_value")  # ρ first
     yield dg.Output(
         None,
         "correlations",

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+DISPLAY_DIGITS = 4
 _TYPES = {pl.String: "string", pl.Int64: "int", pl.Int32: "int", pl.Float64: "float", pl.Boolean: "bool",
           pl.Date: "date", pl.Datetime: "timestamp"}
 
@@ -23,11 +24,14 @@ def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
 
 
 def table_metadata(frame: pl.DataFrame) -> dg.MetadataValue:
-    """A small frame as Dagster table metadata: every column shown, sortable in the UI."""
+    """A small frame as Dagster table metadata: every column shown, sortable in the UI, floats to
+    :data:`DISPLAY_DIGITS` significant digits (the marts keep every digit)."""
 
     def cell(v: object) -> str | int | float | bool | None:
         if isinstance(v, (dt.date, dt.datetime, list, dict)):
             return str(v)
+        if isinstance(v, float):
+            return float(f"{v:.{DISPLAY_DIGITS}g}")
         return v
 
     return dg.MetadataValue.table(

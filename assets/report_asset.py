@@ -35,5 +35,7 @@ def report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         "path": dg.MetadataValue.path(where),
         "version": written.version,
         "charts": written.charts,
-        **{f"chart/{name}": dg.MetadataValue.url(f"{uri}#{anchor(name)}") for name in written.analyses},
+        # a browser refuses a file:// link from a web page (the UI): a local report's sections are paths to open
+        **{f"chart/{name}": (dg.MetadataValue.url(f"{uri}#{anchor(name)}") if uri.startswith(("http://", "https://"))
+                             else dg.MetadataValue.path(f"{where}#{anchor(name)}")) for name in written.analyses},
     })

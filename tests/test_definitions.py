@@ -149,3 +149,17 @@ def test_every_source_has_a_freshness_policy():
     for key in fetches:
         policy = graph.get(key).freshness_policy
         assert (policy.fail_window.to_timedelta(), policy.warn_window.to_timedelta()) == (timedelta(hours=48), timedelta(hours=26))
+
+
+def test_table_metadata_rounds_floats_for_display_and_keeps_every_column():
+    import polars as pl
+
+    from assets.metadata import table_metadata
+
+    frame = pl.DataFrame({"benchmark": ["a", "b"], "spearman": [0.123456789, -0.98765], "n": [3, 40000],
+                          "flop": [1.23456e24, None]})
+    shown = table_metadata(frame)
+    rows = [r.data for r in shown.records]
+    assert rows == [{"benchmark": "a", "spearman": 0.1235, "n": 3, "flop": 1.235e24},
+                    {"benchmark": "b", "spearman": -0.9877, "n": 40000, "flop": None}]
+    assert [c.name for c in shown.schema.columns] == ["benchmark", "spearman", "n", "flop"]
