@@ -215,7 +215,7 @@ def _residuals(con, analysis_name: str, snapshot: str, source: str, inputs: list
     lines = query_frame(con, """
         select benchmark, any_value(area) as area, any_value(slope) as slope, any_value(intercept) as intercept,
                any_value(residual / residual_z) filter (where residual_z <> 0) as residual_sd, any_value(n_models) as n_models
-        from marts.safety_residuals where analysis = ? and snapshot = ?
+        from marts.safety_residuals where analysis = ? and snapshot = ? and area is not null  -- safety targets
         group by benchmark order by benchmark""", [analysis_name, snapshot])
     rows = []
     for line in lines.iter_rows(named=True):

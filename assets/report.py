@@ -27,6 +27,7 @@ LABELLED_DOTS = 60
 """up to this many models, every dot carries its model's name; above, the name shows on hover"""
 WEBGL_DOTS = 2000
 RESIDUALS_SHOWN = 10
+TALL = 700  # px: a chart this tall has its x axis on top
 _CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "svg"}}
 
 
@@ -125,6 +126,10 @@ def _analysis_section(con: duckdb.DuckDBPyConnection, a: dict) -> tuple[str, int
     return "".join(parts), charts
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _label(name: str) -> str:
     """A name from a source as Plotly should draw it: as written. Plotly reads tags and entities in its
     text (``<b>``, ``&amp;``); escaped, ``<b>x</b>`` is drawn as those characters, not as bold."""
@@ -144,13 +149,22 @@ def _figure(fig: go.Figure, div_id: str, title: str, note: str = "") -> str:
 def _figure1(corr: pl.DataFrame, inputs: set[str], name: str) -> str:
     """The paper's Figure 1: every target's capabilities correlation with its interval, by safety area."""
     caps = corr.filter((pl.col("versus") == "capabilities") & ~pl.col("benchmark").is_in(list(inputs)))
+    title = f"{name}: capabilities correlation of each benchmark (Figure 1)"
+    inputs_only = caps.height == 0
+    if inputs_only:  # every benchmark is a capability input: each against the score refitted without it
+        caps = corr.filter((pl.col("versus") == "capabilities") & pl.col("benchmark").is_in(list(inputs)))
+        caps = caps.with_columns(area=pl.lit("capability input, score refitted without it"))
+        title = f"{name}: no target benchmark; each capability input against the score refitted without it"
     safety = caps.filter(pl.col("area").is_not_null() & (pl.col("area") != "capabilities"))
     shown = safety if safety.height else caps
     left_out = caps.height - shown.height
     undefined = shown.filter(pl.col("spearman").is_null())
     shown = shown.filter(pl.col("spearman").is_not_null()).with_columns(pl.col("area").fill_null("no safety area"))
     if shown.height == 0:
-        return f"<p>No target benchmark has a defined capabilities correlation ({undefined.height} undefined).</p>"
+        return ("<p>No Figure 1: " + (f"the correlation of {_plural(undefined.height, 'benchmark')} "
+                f"({html.escape(', '.join(undefined['benchmark'].to_list()))}) is undefined (fewer than 3 models "
+                "with both values, or a constant column)." if undefined.height else "this analysis has no benchmark "
+                "correlated with its capabilities score.") + "</p>")
     shown = shown.with_columns(pl.col("spearman").mean().over("area").alias("area_mean")).sort(
         ["area_mean", "area", "spearman"])
     labels = [f"{_label(b)} ({ar})" for b, ar in zip(shown["benchmark"], shown["area"])]
@@ -167,22 +181,26 @@ def _figure1(corr: pl.DataFrame, inputs: set[str], name: str) -> str:
             hovertemplate="%{y}<br>ρ = %{x:.3f} [%{customdata[2]:.3f}, %{customdata[3]:.3f}] "
                           "(%{customdata[1]}), n = %{customdata[0]}<extra></extra>"))
     fig.add_vrect(x0=HIGH, x1=1.0, fillcolor="#d62728", opacity=0.08, line_width=0,
-                  annotation_text=f"tracks capabilities (ρ ≥ {HIGH})", annotation_position="bottom left")
+                  annotation_text=f"tracks capabilities (ρ ≥ {HIGH})",
+                  annotation_position="top left" if 16 * shown.height + 140 > TALL else "bottom left")
     fig.add_vline(x=0, line_width=1, line_color="#888")
     fig.update_yaxes(categoryorder="array", categoryarray=labels, automargin=True)
-    fig.update_xaxes(range=[-1.05, 1.05], title="Spearman correlation with the capabilities score")
-    fig.update_layout(height=max(320, 16 * shown.height + 140), legend_title_text="area")
+    height = max(320, 16 * shown.height + 140)
+    fig.update_xaxes(range=[-1.05, 1.05], title="Spearman correlation with the capabilities score",
+                     side="top" if height > TALL else "bottom")  # a tall chart's axis where the reader starts
+    fig.update_layout(height=height, legend_title_text="area")
     ci = shown["ci_method"].unique().sort().to_list()
     areas = shown.group_by("area", maintain_order=True).len()
     note = (f"Areas: {html.escape(', '.join(f'{a} ({n})' for a, n in areas.iter_rows()))}. "
-            f"{shown.height} benchmarks, {', '.join(ci)} {shown['confidence_level'][0]:.0%} intervals, "
+            f"{_plural(shown.height, 'benchmark')}, {', '.join(ci)} {shown['confidence_level'][0]:.0%} intervals, "
             f"B = {shown['n_resamples'].max()}, seed {shown['bootstrap_seed'][0]}.")
     if left_out:
-        note += (f" {left_out} other benchmarks of this analysis have no safety area in the paper's taxonomy and "
-                 f"are not drawn (they are in <code>marts.benchmark_correlations</code>).")
+        note += (f" {_plural(left_out, 'other benchmark')} of this analysis {'has' if left_out == 1 else 'have'} no "
+                 f"safety area in the paper's taxonomy and {'is' if left_out == 1 else 'are'} not drawn (see "
+                 "<code>marts.benchmark_correlations</code>).")
     if undefined.height:
         note += f" Undefined, not drawn: {html.escape(', '.join(undefined['benchmark'].to_list()))}."
-    return _figure(fig, f"{anchor(name)}-figure1", f"{name}: capabilities correlation of each benchmark (Figure 1)", note)
+    return _figure(fig, f"{anchor(name)}-figure1", title, note)
 
 
 def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
@@ -193,7 +211,7 @@ def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
         where analysis = ? order by benchmark, capabilities_score""", [name])
     if rows.height == 0:
         return None
-    benchmarks = rows["benchmark"].unique(maintain_order=True).to_list()
+    benchmarks = sorted(rows["benchmark"].unique().to_list(), key=lambda b: (b.casefold(), b))
     fig, buttons = go.Figure(), []
     for i, bench in enumerate(benchmarks):
         part = rows.filter(pl.col("benchmark") == bench)
@@ -214,9 +232,23 @@ def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
         height=520, showlegend=False,
         updatemenus=[dict(buttons=buttons, direction="down", x=1, xanchor="right", y=1.12, yanchor="top")],
         xaxis_title="capabilities score", yaxis_title="benchmark score (higher = better/safer)")
-    return _figure(fig, f"{anchor(name)}-scatter", f"{name}: each benchmark against the capabilities score",
-                   f"{len(benchmarks)} benchmarks (pick one in the menu), one dot per model; the dotted line is the "
-                   "least-squares fit whose residuals are the differential progress below.")
+    div_id = f"{anchor(name)}-scatter"
+    chart = _figure(fig, div_id, f"{name}: each benchmark against the capabilities score",
+                    f"{_plural(len(benchmarks), 'benchmark')} (pick one in the menu, or type its name in the box), one "
+                    "dot per model; the dotted line is the least-squares fit whose residuals are the differential "
+                    "progress below.")
+    if len(benchmarks) < 2:
+        return chart
+    options = "".join(f'<option value="{html.escape(b)}">' for b in benchmarks)
+    names = json.dumps(benchmarks).replace("</", "<\\/")
+    search = (f'<label class=pick>benchmark: <input list="{div_id}-names" id="{div_id}-search" '
+              f'placeholder="type to search {len(benchmarks)} benchmarks" autocomplete=off></label>'
+              f'<datalist id="{div_id}-names">{options}</datalist>'
+              f"<script>(function(){{var names={names},box=document.getElementById('{div_id}-search');"
+              "box.addEventListener('change',function(){var i=names.indexOf(box.value);if(i<0)return;"
+              "var vis=[];for(var j=0;j<names.length;j++){vis.push(j===i,j===i);}"
+              f"Plotly.restyle('{div_id}',{{visible:vis}});}});}})();</script>")
+    return search + chart
 
 
 def _loadings(con: duckdb.DuckDBPyConnection, name: str, snapshot: str) -> str | None:
@@ -271,10 +303,15 @@ def _history(con: duckdb.DuckDBPyConnection, name: str, inputs: set[str], n_snap
                                  line=dict(color=color), legendgroup=bench, customdata=part["n_models"].to_list(),
                                  hovertemplate="%{x}: ρ = %{y:.3f}, n = %{customdata}<extra>" + _label(bench) + "</extra>"))
     fig.add_hrect(y0=HIGH, y1=1.0, fillcolor="#d62728", opacity=0.06, line_width=0)
+    low = min(v for v in [*hist["ci_low"].drop_nulls().to_list(), *hist["spearman"].to_list()])
+    fig.update_yaxes(range=[min(low, HIGH) - 0.05, 1.02])  # the lines' range and the shaded band's edge, not the band alone
     fig.update_layout(height=440, xaxis_title="snapshot date", yaxis_title="Spearman ρ with the capabilities score")
     return _figure(fig, f"{anchor(name)}-history", f"{name}: capabilities correlation per snapshot, with its interval band",
-                   f"{hist['snapshot_date'].n_unique()} snapshots from {hist['snapshot_date'].min()} to "
-                   f"{hist['snapshot_date'].max()}; n from {hist['n_models'].min()} to {hist['n_models'].max()} models.")
+                   f"{hist['snapshot_date'].n_unique()} of the {n_snapshots} snapshots read have a defined correlation "
+                   f"(the others: fewer than 3 models with both values; every row is in "
+                   f"<code>marts.correlation_history</code>), from {hist['snapshot_date'].min()} to "
+                   f"{hist['snapshot_date'].max()}; n (models with both values) from {hist['n_models'].min()} to "
+                   f"{hist['n_models'].max()} where defined.")
 
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -311,8 +348,8 @@ def _residuals_table(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return ("<h3>Differential progress</h3><p>Scores beyond what the capabilities score predicts (least-squares line per "
             "benchmark; <code>residual_z</code> is the residual over its benchmark's residual standard deviation), over "
             f"{res.height} (model, benchmark) pairs. All of them: <code>marts.safety_residuals</code>.</p>"
-            '<div class=pair>' + _table(top, f"Safer than their capabilities explain (top {RESIDUALS_SHOWN})")
-            + _table(bottom, f"Less safe than their capabilities explain (bottom {RESIDUALS_SHOWN})") + "</div>")
+            '<div class=pair>' + _table(top, f"Higher (better or safer) than their capabilities explain (top {RESIDUALS_SHOWN})")
+            + _table(bottom, f"Lower than their capabilities explain (bottom {RESIDUALS_SHOWN})") + "</div>")
 
 
 def _coverage_of(con: duckdb.DuckDBPyConnection, a: dict) -> str:
@@ -351,13 +388,16 @@ def _provenance_section(info: dict, analyses: pl.DataFrame) -> str:
     sources = pl.DataFrame(info.get("sources") or [], schema={"source": pl.String, "snapshots": pl.Int64,
                                                               "snapshot": pl.String, "sha256": pl.String,
                                                               "snapshot_at": pl.String})
-    per_analysis = analyses.select("analysis", "source", "snapshot_date", pl.col("snapshot").alias("sha256"),
-                                   "inputs_source", pl.col("inputs_sha256").alias("inputs_sha256"),
-                                   "capabilities_method", "resamples")
+    sources = sources.rename({"sha256": "content_sha256"})
+    per_analysis = analyses.select("analysis", "source", "snapshot", "snapshot_date", "inputs_source",
+                                   "inputs_snapshot", "capabilities_method", "resamples")
     settings = json.dumps(info.get("settings") or {}, indent=1, sort_keys=True)
     return ('<section id="provenance"><h2>Provenance</h2>'
             f"<p>Version <code>{html.escape(info['version'])}</code> of the warehouse; safetywash "
-            f"{html.escape(package_version('safetywash'))}. Each snapshot is the sha256 of the bytes fetched.</p>"
+            f"{html.escape(package_version('safetywash'))}. A snapshot is named by the git commit it is pinned to "
+            "(40 hex digits), or, first seen at a source's latest address, by its date and the first 12 hex digits of "
+            "its sha256; <code>content_sha256</code> is the sha256 of its file (of its files' names and sha256 when it "
+            "has several).</p>"
             + _table(sources, "Sources: newest snapshot of each (and how many are kept)")
             + _table(per_analysis, "Analyses: the snapshot each reads (resamples null: the run's B)")
             + f"<h3>Run settings</h3><pre>{html.escape(settings)}</pre></section>")
@@ -371,9 +411,10 @@ body {{ font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1180px
 h1 {{ margin-top: 28px; }} h2 {{ border-top: 2px solid #ddd; padding-top: 18px; margin-top: 40px; }}
 code {{ background: #f3f3f3; padding: 0 3px; }} .meta, figcaption, caption {{ color: #555; font-size: 13px; }}
 .status {{ font-weight: 600; }} figure {{ margin: 14px 0; }}
-table {{ border-collapse: collapse; font-size: 12.5px; margin: 10px 0; }} caption {{ text-align: left; }}
+table {{ border-collapse: collapse; font-size: 12.5px; margin: 10px 0; display: block; overflow-x: auto; max-width: 100%; }}
+caption {{ text-align: left; }} code, td {{ overflow-wrap: anywhere; }} .pick {{ font-size: 13px; }}
 th, td {{ border-bottom: 1px solid #e5e5e5; padding: 3px 8px; text-align: left; }} td.num {{ text-align: right; }}
-td.null {{ color: #aaa; }} .pair {{ display: flex; gap: 24px; flex-wrap: wrap; }} pre {{ background: #f7f7f7; padding: 8px; }}
+td.null {{ color: #aaa; }} .pair {{ display: flex; gap: 24px; flex-wrap: wrap; }} pre {{ background: #f7f7f7; padding: 8px; white-space: pre-wrap; overflow-wrap: anywhere; }}
 </style>
 <script>{plotly}</script></head>
 <body>{head}{sections}{coverage}{provenance}</body></html>

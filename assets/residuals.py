@@ -18,7 +18,8 @@ SCHEMA = {"analysis": pl.String, "benchmark": pl.String, "area": pl.String, "mod
 DESCRIPTION = (
     "`marts.safety_residuals(analysis, benchmark, area, model_id, model_key, capabilities_score, observed, expected, "
     "residual, residual_z, n_models, slope, intercept, snapshot, source_sha256)`: differential progress. For every "
-    "safety benchmark (a taxonomy area other than capabilities) of every fitted analysis, in its newest snapshot: "
+    "target benchmark of every fitted analysis (not one of its capability inputs; `area` its safety area, null where "
+    "the paper's taxonomy has none, as for Arena's score), in its newest snapshot: "
     "`expected` is the least-squares line of the benchmark (oriented, higher is safer) on the capabilities score "
     "over the models with both, `residual = observed - expected` (positive: safer than its capabilities explain), "
     "`residual_z` the residual over the residuals' standard deviation (comparable across benchmarks)."
@@ -46,7 +47,7 @@ def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
         score = aligned["capabilities_score"].to_numpy().astype(float)
         for bench in ms.benchmarks:
             area = ms.area.get(bench)
-            if area is None or area == "capabilities":
+            if bench in ms.capability_inputs or area == "capabilities":
                 continue
             found = capability_residuals(score, ms.column(bench), ms.model_ids)
             if found.is_empty():

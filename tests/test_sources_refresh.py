@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from datetime import datetime, timezone
 
@@ -367,7 +368,7 @@ def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp
     console, requests = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
         page.on("request", lambda r: requests.append(r.url))
@@ -377,6 +378,15 @@ def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp
         figure1 = page.evaluate("document.getElementById('analysis-safetywashing_chat-figure1').data"
                                 ".map(t => ({x: t.x, y: t.y}))")
         bands = page.evaluate("document.getElementById('analysis-arena_vs_epoch-history').data.map(t => t.x.length)")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        charts = page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].map(d => d.id)")
+        residuals = page.evaluate("[...document.querySelectorAll('section')].filter(s => [...s.querySelectorAll('h3')]"
+                                  ".some(h => h.textContent === 'Differential progress')).map(s => s.id)")
+        provenance = page.evaluate("[...document.querySelectorAll('#provenance table')].map(t => "
+                                   "[[...t.querySelectorAll('th')].map(h => h.textContent), "
+                                   "[...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(c => c.textContent))])")
+        for name in analyses.filter(pl.col("status") == "fitted")["analysis"]:  # a screenshot of each section
+            page.locator(f"#analysis-{name}").screenshot(path=str(tmp_path / f"{name}.png"))
         page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
         browser.close()
     assert console == [] and requests == [from_asset.as_uri()]
@@ -391,6 +401,18 @@ def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp
     assert points == pytest.approx(dict(chat.iter_rows()), abs=1e-12)
     assert round(points["wmdp_bio"], 3) == -0.875  # the paper's chat WMDP-Bio
     assert bands == [history] * 3  # upper edge, lower edge, the line: one point per snapshot
+    assert width <= 1440  # no sideways scroll
+    assert "0 undefined" not in text and "1 benchmarks" not in text
+    targets = table(root, """select distinct analysis from marts.benchmark_correlations c join marts.analyses a using (analysis)
+        where a.status = 'fitted' and not list_contains(a.capability_inputs, c.benchmark)""")["analysis"].to_list()
+    for name in analyses.filter(pl.col("status") == "fitted")["analysis"]:
+        assert f"analysis-{name}-figure1" in charts and (tmp_path / f"{name}.png").stat().st_size > 10_000, name
+    for name in targets:  # an analysis with a target benchmark: its scatter and its differential progress
+        assert f"analysis-{name}-scatter" in charts and f"analysis-{name}" in residuals, name
+    assert {"arena_vs_epoch", "obsscaling_base", "open_llm_v1", "safetywashing_chat"} <= set(targets)
+    (source_head, source_rows), (analysis_head, analysis_rows) = provenance[:2]
+    assert "content_sha256" in source_head and "sha256" not in analysis_head and "snapshot" in analysis_head
+    assert all(re.fullmatch(r"[0-9a-f]{64}", row[source_head.index("content_sha256")]) for row in source_rows)
 
 
 def test_the_summary_names_a_pinned_commit_by_date_and_12_hex_digits_and_a_fetched_snapshot_whole():
