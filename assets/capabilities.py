@@ -1,24 +1,29 @@
 """Capabilities score assets: PC1 of the z-scored capability inputs, per analysis (``analyses.toml``).
 
-A graph of steps: ``plan_capabilities`` loads and checks ``analyses.toml`` and empties the two score marts,
-then one ``fit_analysis`` step per analysis loads its populations, fits each snapshot and appends its rows
-(DuckLake commits the steps' appends concurrently, so on a distributed executor the analyses fit at once), and
-``describe_analyses`` writes ``marts.analyses`` and ``marts.capabilities_skipped`` and the metadata.
+A graph of steps: ``plan_capabilities`` loads and checks ``analyses.toml``, fingerprints each analysis (its
+populations, definition, the run's settings and the analysis code: :func:`~assets.model_sets.fingerprint`) and
+keeps the published rows of every analysis whose fingerprint is the published one (unless the run is forced),
+emptying the two score marts of the others; then one ``fit_analysis`` step per analysis to compute loads its
+populations, fits each snapshot and appends its rows (DuckLake commits the steps' appends concurrently, so on a
+distributed executor the analyses fit at once), and ``describe_analyses`` writes ``marts.analyses`` (which
+records the run that computed each analysis: the later steps compute those only) and
+``marts.capabilities_skipped`` and the metadata.
 """
 
 import json
 
 import dagster as dg
+import duckdb
 import numpy as np
 import polars as pl
 
 from .metadata import column_schema, table_metadata
 from .analyses import Analysis, AnalysisError, load_analyses
-from .model_sets import load_model_sets, skipped_sources
+from .model_sets import code_sha256, fingerprint, load_model_sets, skipped_sources
 from .resources import Warehouse
-from .settings import CapabilitiesSettings, validate
+from .settings import CapabilitiesSettings, run_settings, validate
 from .stats.capabilities import fit_capabilities
-from .warehouse import WRITER_POOL, append_once, query_frame, replace_tables
+from .warehouse import WRITER_POOL, append_once, keep_analyses, query_frame, replace_tables
 
 MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"]),
              dg.AssetKey(["marts", "model_identity"])]
@@ -46,7 +51,8 @@ ANALYSES_SCHEMA = {"analysis": pl.String, "description": pl.String, "source": pl
                    "capability_inputs": pl.List(pl.String), "targets": pl.String, "missing": pl.String,
                    "bootstrap_imputation": pl.String, "capabilities_method": pl.String, "resamples": pl.Int64,
                    "n_models": pl.Int64, "n_models_scored": pl.Int64, "coverage": pl.Float64, "excluded": pl.String,
-                   "status": pl.String, "definition": pl.String}
+                   "status": pl.String, "definition": pl.String, "inputs_fingerprint": pl.String,
+                   "computed_in_run": pl.String}
 ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, one row each: its population (source, "
                         "model set, files, families), the snapshot it reads (the newest one when it reads each), how many "
                         "pinned snapshots it would read are not landed (failed or not fetched: marts.snapshots_missing "
@@ -54,7 +60,10 @@ ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, on
                         "source and snapshot of its inputs, its inputs and targets, missing-value method and how the "
                         "bootstrap treats imputed cells, capabilities method, resamples B (null: the run's), the "
                         "newest snapshot's models, models scored, coverage (fraction of (model, input) cells "
-                        "observed), models excluded by reason (JSON), status, and the definition as loaded (JSON).")
+                        "observed), models excluded by reason (JSON), status, the definition as loaded (JSON), the "
+                        "sha256 of everything its rows are computed from (`inputs_fingerprint`: populations, "
+                        "definition, settings, code) and the run that computed them (`computed_in_run`: an analysis "
+                        "whose fingerprint a later refresh finds unchanged keeps its rows, and this run id).")
 
 
 SCORES_DESCRIPTION = (
@@ -76,8 +85,9 @@ class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
 
 @dg.op(
     ins={name: dg.In(dg.Nothing) for name in UPSTREAM},
-    out=dg.DynamicOut(dict),
-    description="Load and check analyses.toml, empty the two score marts, and fan out one fit step per analysis.",
+    out={"fits": dg.DynamicOut(dict), "plan": dg.Out(dict)},
+    description="Load and check analyses.toml, keep the published rows of the analyses whose inputs, settings and "
+    "code are unchanged, empty the two score marts of the others, and fan out one fit step per analysis to compute.",
     pool=WRITER_POOL,
 )
 def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
@@ -85,15 +95,44 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
         analyses = load_analyses()
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
-    with warehouse.candidate(context).connect() as con:
-        replace_tables(con, {
+    candidate = warehouse.candidate(context)
+    run_config = context.run.run_config
+    forced = bool(((run_config.get("ops", {}).get("land") or {}).get("config") or {}).get("force"))
+    shared = {"settings": run_settings(run_config), "code": code_sha256()}
+    try:
+        with candidate.connect(read_only=True) as con:
+            published = _published_fingerprints(con)
+            prints = {a.name: fingerprint(load_model_sets(con, [a], run_key=candidate.run_key),
+                                          {**shared, "definition": a.model_dump_json()}) for a in analyses}
+    except AnalysisError as exc:
+        raise dg.Failure(f"{exc}. Nothing was published.") from None
+    kept = [] if forced else [a.name for a in analyses if published.get(a.name) == prints[a.name]]
+    computed = [a for a in analyses if a.name not in kept]
+    with candidate.connect() as con:
+        keep_analyses(con, {
             "marts.capabilities_scores": (pl.DataFrame(schema=SCORES_SCHEMA), SCORES_DESCRIPTION),
             "marts.capabilities_components": (pl.DataFrame(schema=COMPONENTS_SCHEMA), COMPONENTS_DESCRIPTION),
-        })
-    if not analyses:  # one empty step, so that the tables describing the (empty) set are still written
-        yield dg.DynamicOutput({"index": 0, "definition": None}, mapping_key="no_analysis")
-    for index, analysis in enumerate(analyses):
-        yield dg.DynamicOutput({"index": index, "definition": analysis.model_dump_json()}, mapping_key=analysis.name)
+        }, kept)
+    if kept:
+        context.log.info(f"kept the published rows of {', '.join(kept)}: their populations, definitions, settings and "
+                         f"code are unchanged; computing {', '.join(a.name for a in computed) or 'none'}")
+    elif forced and published:
+        context.log.info("forced: computing every analysis")
+    yield dg.Output({"order": [a.name for a in analyses], "kept": kept, "fingerprints": prints}, "plan")
+    if not computed:  # one empty step, so that the tables describing the set are still written
+        yield dg.DynamicOutput({"index": 0, "definition": None}, output_name="fits",
+                               mapping_key="no_analysis" if not analyses else "nothing_to_compute")
+    for analysis in computed:
+        yield dg.DynamicOutput({"index": [a.name for a in analyses].index(analysis.name),
+                                "definition": analysis.model_dump_json()}, output_name="fits", mapping_key=analysis.name)
+
+
+def _published_fingerprints(con) -> dict[str, str]:
+    """Each analysis's fingerprint as the version the candidate started from recorded it (none before any)."""
+    try:
+        return dict(con.execute("select analysis, inputs_fingerprint from marts.analyses").fetchall())
+    except duckdb.Error:  # no version yet, or one from before fingerprints
+        return {}
 
 
 @dg.op(
@@ -157,10 +196,19 @@ def fit_analysis(context: dg.OpExecutionContext, config: CapabilitiesConfig, spe
     "score marts' metadata.",
     pool=WRITER_POOL,
 )
-def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig, fits: list[dict], warehouse: Warehouse):
-    fits = sorted((f for f in fits if f["analysis"] is not None), key=lambda f: f["index"])
-    analyses = [Analysis.model_validate_json(f["described"]["definition"]) for f in fits]
+def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig, fits: list[dict], plan: dict,
+                      warehouse: Warehouse):
     candidate = warehouse.candidate(context)
+    computed = {f["analysis"]: {**f["described"], "inputs_fingerprint": plan["fingerprints"][f["analysis"]],
+                                "computed_in_run": candidate.run_key} for f in fits if f["analysis"] is not None}
+    with candidate.connect(read_only=True) as con:
+        kept = {} if not plan["kept"] else {row["analysis"]: {**row, "snapshot_date": row["snapshot_date"] and
+                                                              row["snapshot_date"].isoformat()}
+                                            for row in query_frame(con, "select * from marts.analyses where list_contains(?, analysis)",
+                                                                   [plan["kept"]]).iter_rows(named=True)}
+    described_rows = [computed.get(name) or kept[name] for name in plan["order"]]
+    analyses = [Analysis.model_validate_json(row["definition"]) for row in described_rows]
+    summary = {f["analysis"]: f["summary"] for f in fits if f["analysis"] is not None and f["summary"]}
     with candidate.connect(read_only=True) as con:
         skipped = skipped_sources(con, analyses)
         not_landed = query_frame(con, """
@@ -173,7 +221,7 @@ def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig
         component_frame = query_frame(con, "select * from marts.capabilities_components order by analysis, snapshot_date, benchmark")
     for row in skipped.iter_rows(named=True):
         context.log.info(f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}")
-    described = pl.DataFrame([{**f["described"], **_not_landed(a, not_landed)} for f, a in zip(fits, analyses)],
+    described = pl.DataFrame([{**row, **_not_landed(a, not_landed)} for row, a in zip(described_rows, analyses)],
                              schema={**ANALYSES_SCHEMA, "snapshot_date": pl.String}).with_columns(
         pl.col("snapshot_date").str.to_date()).select(list(ANALYSES_SCHEMA))
     for row in described.filter(pl.col("n_snapshots_not_landed") > 0).iter_rows(named=True):
@@ -182,11 +230,11 @@ def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig
     with candidate.connect() as con:
         replace_tables(con, {"marts.capabilities_skipped": (skipped, SKIPPED_DESCRIPTION),
                              "marts.analyses": (described, ANALYSES_DESCRIPTION)})
-    summary = {f["analysis"]: f["summary"] for f in fits if f["summary"]}
     yield dg.Output(None, "scores", metadata={
         "dagster/row_count": score_frame.height, "dagster/column_schema": column_schema(score_frame),
         "method": config.method,
         "fits": dg.MetadataValue.json(summary),
+        "kept_published_rows": dg.MetadataValue.json(plan["kept"]),
         "top_models": table_metadata(score_frame.filter(pl.col("capabilities_score").is_not_null())
                                      .sort("capabilities_score", descending=True)
                                      .select("analysis", "model_id", "capabilities_score").head(10)),
@@ -230,8 +278,8 @@ def _config_mapping(config: CapabilitiesConfig) -> dict:
     config=dg.ConfigMapping(config_fn=_config_mapping, config_schema=CapabilitiesConfig.to_config_schema()),
 )
 def capabilities(scores, models, benchmarks, model_identity):
-    fits = plan_capabilities(scores=scores, models=models, benchmarks=benchmarks, model_identity=model_identity)
-    scores, components, analyses, skipped = describe_analyses(fits.map(fit_analysis).collect())
+    fits, plan = plan_capabilities(scores=scores, models=models, benchmarks=benchmarks, model_identity=model_identity)
+    scores, components, analyses, skipped = describe_analyses(fits.map(fit_analysis).collect(), plan)
     return {"scores": scores, "components": components, "analyses": analyses, "skipped": skipped}
 
 

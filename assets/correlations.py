@@ -23,11 +23,11 @@ import polars as pl
 from .analyses import Analysis
 from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import column_schema, table_metadata
-from .model_sets import ModelSet, fitted_analyses, load_model_sets
+from .model_sets import ModelSet, fitted_analyses, kept_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
-from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, append_once, query_frame, replace_tables
+from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, append_once, keep_analyses, query_frame
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
@@ -108,7 +108,9 @@ def _resamples(analysis: Analysis, config: CorrelationsConfig) -> int:
 def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, warehouse: Warehouse):
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
-        analyses = fitted_analyses(con)  # the populations themselves are loaded by the steps that use them
+        # the analyses this run computed (the others keep their published rows); their populations are loaded by
+        # the steps that use them
+        analyses = fitted_analyses(con, computed_in=candidate.run_key)
     candidate.objects.remove(_chunk_dir(config))
     if not analyses:  # no analysis has data: one empty step, so the (empty) tables are still written
         yield dg.DynamicOutput({"analysis": None}, mapping_key="nothing_to_analyse")
@@ -148,14 +150,17 @@ def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, 
 @dg.op(
     ins={"chunks": dg.In(dg.Nothing)},
     out=dg.DynamicOut(dict),
-    description="Once every chunk is in: the two marts emptied, and one summary step per analysis.",
+    description="Once every chunk is in: the two marts keep the rows of the analyses this run did not compute "
+    "(emptied of the others), and one summary step per analysis it computed.",
     pool=WRITER_POOL,
 )
 def plan_summaries(context: dg.OpExecutionContext, warehouse: Warehouse):
-    with warehouse.candidate(context).connect() as con:
-        names = [a.name for a in fitted_analyses(con)]
-        replace_tables(con, {"marts.benchmark_correlations": (pl.DataFrame(schema=SCHEMA), DESCRIPTION),
-                             "marts.correlation_history": (pl.DataFrame(schema=HISTORY_SCHEMA), HISTORY_DESCRIPTION)})
+    candidate = warehouse.candidate(context)
+    with candidate.connect() as con:
+        names = [a.name for a in fitted_analyses(con, computed_in=candidate.run_key)]
+        keep_analyses(con, {"marts.benchmark_correlations": (pl.DataFrame(schema=SCHEMA), DESCRIPTION),
+                            "marts.correlation_history": (pl.DataFrame(schema=HISTORY_SCHEMA), HISTORY_DESCRIPTION)},
+                      kept_analyses(con, candidate.run_key))
     if not names:
         yield dg.DynamicOutput({"analysis": None, "index": 0}, mapping_key="nothing_to_analyse")
     for index, name in enumerate(names):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
+import json
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -126,11 +131,54 @@ def _keys(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
     return query_frame(con, _KEYS_SQL, [source])
 
 
-def fitted_analyses(con: duckdb.DuckDBPyConnection) -> list[Analysis]:
+def fitted_analyses(con: duckdb.DuckDBPyConnection, computed_in: str | None = None) -> list[Analysis]:
     """The analyses ``marts.analyses`` recorded as fitted, as they were loaded (its ``definition`` column), so
-    that steps after the fit follow it even if the analyses file changes during the run."""
-    rows = con.execute("select definition from marts.analyses where status = 'fitted' order by analysis").fetchall()
+    that steps after the fit follow it even if the analyses file changes during the run; ``computed_in`` a run
+    key: only those that run computed (the others kept their published rows)."""
+    query = "select definition from marts.analyses where status = 'fitted'"
+    if computed_in is None:
+        rows = con.execute(query + " order by analysis").fetchall()
+    else:
+        rows = con.execute(query + " and computed_in_run = ? order by analysis", [computed_in]).fetchall()
     return [Analysis.model_validate_json(r[0]) for r in rows]
+
+
+def kept_analyses(con: duckdb.DuckDBPyConnection, run_key: str) -> list[str]:
+    """The analyses of ``marts.analyses`` that the run ``run_key`` did not compute: their rows in every
+    analysis mart are the published ones."""
+    return [r[0] for r in con.execute("select analysis from marts.analyses where computed_in_run <> ? "
+                                      "order by analysis", [run_key]).fetchall()]
+
+
+# the code an analysis's numbers come from: a change to it recomputes every analysis
+ANALYSIS_CODE = ("analyses.py", "model_sets.py", "capabilities.py", "correlations.py", "residuals.py", "stats")
+
+
+@functools.cache
+def code_sha256() -> str:
+    """sha256 of :data:`ANALYSIS_CODE`'s source files (this package's)."""
+    root, digest = Path(__file__).resolve().parent, hashlib.sha256()
+    for name in ANALYSIS_CODE:
+        path = root / name
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(model_sets: list[ModelSet], context: Mapping[str, object]) -> str:
+    """sha256 of everything an analysis's rows are computed from: every field of each of its populations (model
+    ids and keys, values, inputs, imputed cells, snapshots and their sha256, exclusions) and ``context`` (its
+    definition, the run's settings, :func:`code_sha256`). Equal fingerprints, equal rows."""
+    digest = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode())
+    for ms in model_sets:
+        for f in fields(ms):
+            value = getattr(ms, f.name)
+            digest.update(f.name.encode())
+            if isinstance(value, np.ndarray):
+                digest.update(f"{value.dtype}{value.shape}".encode() + np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 # the marts a population is read from

@@ -15,14 +15,12 @@ from .model_identity import IDENTITY_KEY, UNMATCHED_KEY
 from .residuals import RESIDUALS_KEY
 from .metadata import table_metadata
 from .resources import Warehouse
-from .settings import BootstrapSettings, CapabilitiesSettings
+from .settings import run_settings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
 
 PUBLISHED_KEY = dg.AssetKey(["warehouse", "published"])
-# the ops whose run config decides the analyses; a refresh asking for other settings rebuilds
 SOURCE_COLUMNS = {"source": pl.String, "snapshots": pl.Int64, "snapshot": pl.String, "sha256": pl.String,
                   "snapshot_at": pl.String}
-SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlations": BootstrapSettings}
 
 
 @dg.asset(
@@ -35,9 +33,7 @@ SETTINGS_OPS = {"capabilities": CapabilitiesSettings, "marts__benchmark_correlat
     "transaction (a snapshot, whose commit message records the version). `safetywash versions` lists the kept ones.",
 )
 def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    ops = context.run.run_config.get("ops", {})
-    settings = {name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
-                for name, model in SETTINGS_OPS.items()}
+    settings = run_settings(context.run.run_config)
     try:
         info = warehouse.store.publish(warehouse.candidate(context), context.run.run_id,
                                        {"settings": settings, "analyses_sha256": analyses_sha256()}, describe=_describe)

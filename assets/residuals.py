@@ -5,10 +5,10 @@ import polars as pl
 
 from .capabilities import SCORES_KEY
 from .metadata import column_schema, table_metadata
-from .model_sets import fitted_analyses, load_model_sets
+from .model_sets import fitted_analyses, kept_analyses, load_model_sets
 from .resources import Warehouse
 from .stats.residuals import capability_residuals
-from .warehouse import WRITER_POOL, query_frame, replace_tables
+from .warehouse import WRITER_POOL, append_frame, keep_analyses, query_frame
 
 RESIDUALS_KEY = dg.AssetKey(["marts", "safety_residuals"])
 SCHEMA = {"analysis": pl.String, "benchmark": pl.String, "area": pl.String, "model_id": pl.String,
@@ -37,7 +37,9 @@ DESCRIPTION = (
 def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     candidate = warehouse.candidate(context)
     with candidate.connect(read_only=True) as con:
-        newest = {ms.analysis: ms for ms in load_model_sets(con, fitted_analyses(con), run_key=candidate.run_key)}  # sets come oldest first
+        computed = fitted_analyses(con, computed_in=candidate.run_key)  # the others keep their published rows
+        kept = kept_analyses(con, candidate.run_key)
+        newest = {ms.analysis: ms for ms in load_model_sets(con, computed, run_key=candidate.run_key)}  # sets come oldest first
         scores = query_frame(con, "select analysis, snapshot, model_id, model_key, capabilities_score "
                                   "from marts.capabilities_scores")
     frames = []
@@ -53,15 +55,19 @@ def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
             if found.is_empty():
                 continue
             frames.append(found.join(aligned.select("model_id", "model_key", "capabilities_score"), on="model_id", how="left")
-                          .with_columns(analysis=pl.lit(name), benchmark=pl.lit(bench), area=pl.lit(area),
+                          .with_columns(analysis=pl.lit(name), benchmark=pl.lit(bench), area=pl.lit(area, dtype=pl.String),
                                         snapshot=pl.lit(ms.snapshot), source_sha256=pl.lit(ms.sha256)))
     table = pl.concat(frames).select(list(SCHEMA)) if frames else pl.DataFrame(schema=SCHEMA)
     with candidate.connect() as con:
-        replace_tables(con, {"marts.safety_residuals": (table, DESCRIPTION)})
+        keep_analyses(con, {"marts.safety_residuals": (pl.DataFrame(schema=SCHEMA), DESCRIPTION)}, kept)
+        if table.height:
+            append_frame(con, "marts.safety_residuals", table)
+        total = con.execute("select count(*) from marts.safety_residuals").fetchone()[0]
     view = ("analysis", "benchmark", "model_id", "observed", "expected", "residual_z")
     ranked = table.sort("residual_z", descending=True)
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.height, "dagster/column_schema": column_schema(table),
+        "dagster/row_count": total, "dagster/column_schema": column_schema(table),
+        "analyses_computed": dg.MetadataValue.json(sorted(newest)), "analyses_kept": dg.MetadataValue.json(kept),
         "benchmarks": table.select("analysis", "benchmark").unique().height,
         "safer_than_capabilities_explain": table_metadata(ranked.select(view).head(10)),
         "less_safe_than_capabilities_explain": table_metadata(ranked.select(view).tail(10).reverse()),

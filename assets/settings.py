@@ -51,3 +51,16 @@ def validate(model: type[BaseModel], values: Mapping[str, object], prefix: str =
         return model(**values)
     except ValidationError as exc:
         raise SettingsError(describe(exc, prefix)) from None
+
+
+# the ops of the refresh job whose config holds these settings
+SETTINGS_OPS: dict[str, type[BaseModel]] = {"capabilities": CapabilitiesSettings,
+                                            "marts__benchmark_correlations": BootstrapSettings}
+
+
+def run_settings(run_config: Mapping) -> dict:
+    """The settings a run's config asks for (defaults filled in), by op: what decides its numbers. How the
+    bootstrap is cut into steps (``resamples_per_step``) does not."""
+    ops = run_config.get("ops", {})
+    return {name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
+            for name, model in SETTINGS_OPS.items()}

@@ -170,6 +170,25 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl
             write_table(con, table, frame, comment)
 
 
+def keep_analyses(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl.DataFrame, str | None]],
+                  kept: list[str]) -> None:
+    """Every ``schema.table`` of ``tables`` (rows keyed by ``analysis``) keeps the rows of the analyses ``kept``
+    only, in one transaction; one that does not exist yet, or keeps none, becomes its empty frame (and comment)."""
+    existing = set()
+    for table in tables:
+        try:
+            con.execute(f"select 1 from {table} limit 0")
+            existing.add(table)
+        except duckdb.CatalogException:
+            pass
+    with transaction(con):
+        for table, (frame, comment) in tables.items():
+            if kept and table in existing:
+                con.execute(f"delete from {table} where not list_contains(?, analysis)", [kept])
+            else:
+                write_table(con, table, frame, comment)
+
+
 # ---------------------------------------------------------------------------------------------- lock
 
 _held = threading.local()

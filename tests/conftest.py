@@ -25,6 +25,7 @@ def pytest_configure(config):
 EVERY_SOURCE_FILES = ("test_sources_refresh.py", "test_place.py", "test_distributed.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """On pytest-xdist's workers (``-n 2 --dist loadgroup``, the project's default): each file runs on one
     worker, so its module fixtures are built once, and the files that share the refresh of every source run

@@ -376,8 +376,8 @@ def test_asset_metadata_is_dagster_tables_with_column_schemas(refreshed_run):
     metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
     lowest = metadata["lowest_capabilities_correlation"]
     assert isinstance(lowest, dg.TableMetadataValue)
-    assert [c.name for c in lowest.schema.columns] == ["analysis", "benchmark", "area", "n_models", "spearman", "ci_low",
-                                                       "ci_high", "p_value"]
+    assert [c.name for c in lowest.schema.columns] == ["benchmark", "spearman", "ci_low", "ci_high", "analysis", "area",
+                                                       "n_models", "p_value"]  # rho and its interval first
     assert len(lowest.records) == 10 and all(r.data["p_value"] is not None for r in lowest.records)
     for node, key in [("marts__benchmark_correlations", "marts/benchmark_correlations"), ("capabilities", "marts/capabilities_scores"),
                       ("marts__safety_residuals", "marts/safety_residuals")]:

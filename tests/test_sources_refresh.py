@@ -421,3 +421,32 @@ def test_the_summary_names_a_pinned_commit_by_date_and_12_hex_digits_and_a_fetch
     paper = REGISTRY["safetywashing"].snapshots[-1]
     assert _snapshot_label(paper.date, paper.id) == f"{paper.date[:10]} {paper.id[:12]}" == "2024-10-02 ab48125dc86a"
     assert _snapshot_label("2026-11-27T08:00:00+00:00", "2026-11-27_0123456789ab") == "2026-11-27_0123456789ab"
+
+
+def test_a_new_arena_snapshot_recomputes_only_the_analysis_that_reads_arena(every_source, tmp_path):
+    """Every analysis, the cold refresh's settings, one new Arena snapshot: only arena_vs_epoch is fitted,
+    bootstrapped and summarised again (the run's steps say so); every other analysis keeps its published rows,
+    the same bits, and marts.analyses names the run that computed each."""
+    root, mirror = tmp_path / "warehouse", linked_mirror(tmp_path)
+    shutil.copytree(every_source["root"], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
+    marts = ("capabilities_scores", "capabilities_components", "benchmark_correlations", "correlation_history",
+             "safety_residuals")
+    before = {t: table(root, f"select * from marts.{t} order by all") for t in marts}
+    cold_runs = dict(table(root, "select analysis, computed_in_run from marts.analyses").iter_rows())
+    data, _, _ = edited_arena(mirror_path(MIRROR, ARENA_LATEST).read_bytes())
+    swap(mirror, ARENA_LATEST, data, NEW_DAY)
+    result = refresh(root, mirror, FAST, sources=None)
+    assert result.published
+    started = [e.step_key for e in result.job.all_events if e.is_step_start]
+    assert [s for s in started if "fit_analysis[" in s] == ["capabilities.fit_analysis[arena_vs_epoch]"]
+    for step in ("bootstrap_chunk[", "summarize_analysis["):
+        ran = [s for s in started if step in s]
+        assert ran and all(s.split("[")[1].startswith("arena_vs_epoch") for s in ran), ran
+    runs_now = dict(table(root, "select analysis, computed_in_run from marts.analyses").iter_rows())
+    assert {a for a in runs_now if runs_now[a] != cold_runs[a]} == {"arena_vs_epoch"}
+    for t, frame in before.items():
+        kept = table(root, f"select * from marts.{t} where analysis <> 'arena_vs_epoch' order by all")
+        assert kept.equals(frame.filter(pl.col("analysis") != "arena_vs_epoch")), t
+    history = table(root, "select count(distinct snapshot) as n from marts.correlation_history where analysis = 'arena_vs_epoch'")
+    cold = before["correlation_history"].filter(pl.col("analysis") == "arena_vs_epoch")["snapshot"].n_unique()
+    assert history["n"][0] == cold + 1  # the new snapshot is in its history

@@ -22,7 +22,8 @@ TYPES = ("select [1, 2] as l, {'a': 1, 'b': [true]} as s, map {'k': 1.5} as m, "
 
 
 def run(refreshed, *args):
-    return CliRunner().invoke(app, ["sql", "--warehouse", str(refreshed), *args])
+    # a terminal 160 columns wide (the width without one): a test worker may see one of its own
+    return CliRunner().invoke(app, ["sql", "--warehouse", str(refreshed), *args], env={"COLUMNS": "160"})
 
 
 def test_every_type_prints_as_csv(refreshed):
