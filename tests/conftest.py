@@ -21,20 +21,6 @@ def pytest_configure(config):
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
 
 
-# the files that read the cold refresh of every source (the session fixture `every_source`, ~40 s to build)
-EVERY_SOURCE_FILES = ("test_sources_refresh.py", "test_place.py", "test_distributed.py")
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """On pytest-xdist's workers (``-n 2 --dist loadgroup``, the project's default): each file runs on one
-    worker, so its module fixtures are built once, and the files that share the refresh of every source run
-    on the same worker, so it is built once."""
-    for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group("every_source" if name in EVERY_SOURCE_FILES else name))
-
-
 LIGHT_CLI = ("import atexit, sys\n"
              "atexit.register(lambda: print('heavy imports:', sorted(m for m in ('dagster', 'dbt', 'numba', 'sklearn') "
              "if m in sys.modules), file=sys.stderr))\n"
