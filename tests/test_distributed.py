@@ -20,7 +20,7 @@ from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
 from test_publish import leftovers
 
 # set when a snapshot is parsed: the only column of the marts that names the moment of the run
-RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"]}
+RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"], "analyses": ["computed_in_run"]}  # which run, when: not a result
 
 
 @pytest.fixture(scope="module")
