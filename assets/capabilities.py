@@ -107,7 +107,7 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
     kept = [] if forced else [a.name for a in analyses if published.get(a.name) == prints[a.name]]
-    computed = [a for a in analyses if a.name not in kept]
+    computed = [(index, a) for index, a in enumerate(analyses) if a.name not in kept]
     with candidate.connect() as con:
         keep_analyses(con, {
             "marts.capabilities_scores": (pl.DataFrame(schema=SCORES_SCHEMA), SCORES_DESCRIPTION),
@@ -115,16 +115,16 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
         }, kept)
     if kept:
         context.log.info(f"kept the published rows of {', '.join(kept)}: their populations, definitions, settings and "
-                         f"code are unchanged; computing {', '.join(a.name for a in computed) or 'none'}")
+                         f"code are unchanged; computing {', '.join(a.name for _, a in computed) or 'none'}")
     elif forced and published:
         context.log.info("forced: computing every analysis")
     yield dg.Output({"order": [a.name for a in analyses], "kept": kept, "fingerprints": prints}, "plan")
     if not computed:  # one empty step, so that the tables describing the set are still written
         yield dg.DynamicOutput({"index": 0, "definition": None}, output_name="fits",
                                mapping_key="no_analysis" if not analyses else "nothing_to_compute")
-    for analysis in computed:
-        yield dg.DynamicOutput({"index": [a.name for a in analyses].index(analysis.name),
-                                "definition": analysis.model_dump_json()}, output_name="fits", mapping_key=analysis.name)
+    for index, analysis in computed:
+        yield dg.DynamicOutput({"index": index, "definition": analysis.model_dump_json()}, output_name="fits",
+                               mapping_key=analysis.name)
 
 
 def _published_fingerprints(con) -> dict[str, str]:
@@ -201,15 +201,14 @@ def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig
     candidate = warehouse.candidate(context)
     computed = {f["analysis"]: {**f["described"], "inputs_fingerprint": plan["fingerprints"][f["analysis"]],
                                 "computed_in_run": candidate.run_key} for f in fits if f["analysis"] is not None}
-    with candidate.connect(read_only=True) as con:
-        kept = {} if not plan["kept"] else {row["analysis"]: {**row, "snapshot_date": row["snapshot_date"] and
-                                                              row["snapshot_date"].isoformat()}
-                                            for row in query_frame(con, "select * from marts.analyses where list_contains(?, analysis)",
-                                                                   [plan["kept"]]).iter_rows(named=True)}
-    described_rows = [computed.get(name) or kept[name] for name in plan["order"]]
-    analyses = [Analysis.model_validate_json(row["definition"]) for row in described_rows]
     summary = {f["analysis"]: f["summary"] for f in fits if f["analysis"] is not None and f["summary"]}
     with candidate.connect(read_only=True) as con:
+        # the analyses this run did not compute keep the published version's record
+        kept = {row["analysis"]: {**row, "snapshot_date": row["snapshot_date"] and row["snapshot_date"].isoformat()}
+                for row in query_frame(con, "select * from marts.analyses where list_contains(?, analysis)",
+                                       [plan["kept"]]).iter_rows(named=True)} if plan["kept"] else {}
+        described_rows = [computed.get(name) or kept[name] for name in plan["order"]]
+        analyses = [Analysis.model_validate_json(row["definition"]) for row in described_rows]
         skipped = skipped_sources(con, analyses)
         not_landed = query_frame(con, """
             select m.source, m.snapshot, cast(timezone('UTC', m.snapshot_at) as date) as snapshot_date, m.status,

@@ -40,7 +40,6 @@ _MARKUP = re.compile(r"<[^<>]*>|&#?\w+;")
 _ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 # a name after an organisation: words of letters, digits, ".", "_" and "-", one space apart, with a letter
 _AFTER_ORG = re.compile(r"(?=[^/]*[A-Za-z])\w[\w.-]*(?: [A-Za-z][\w.-]*)*")
-NAME_ISSUES = ("markup", "control_character", "implausible_org_prefix")
 
 
 def name_issue(raw: str) -> str | None:

@@ -87,6 +87,18 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> N
         con.execute(f"load {EXTENSIONS[name]}")
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything inside commits together, or not at all."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -203,14 +215,9 @@ def _no_inlining(con: duckdb.DuckDBPyConnection, alias: str) -> None:
     copied between lakes by linking them (:func:`copy_tables`)."""
     if not inlines(con, alias):
         return
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"call {alias}.set_option('data_inlining_row_limit', 0)")
         con.execute("call ducklake_flush_inlined_data(?)", [alias])
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
 
 
 def drop_catalog(address: LakeAddress) -> None:
@@ -327,24 +334,22 @@ class _Catalog:
         return f"({row}.begin_snapshot <= {self.snapshot} and coalesce({row}.end_snapshot > {self.snapshot}, true))"
 
 
-def _catalog(con: duckdb.DuckDBPyConnection, alias: str) -> _Catalog | None:
-    """The catalog tables of the lake attached as ``alias`` by :meth:`LakeAddress.attach`; None for a plain ATTACH."""
+def _catalog(con: duckdb.DuckDBPyConnection, alias: str) -> _Catalog:
+    """The catalog tables of the lake attached as ``alias`` by :meth:`LakeAddress.attach`."""
     value = con.execute("select getvariable(?)", [_CATALOG_VARIABLE + alias]).fetchone()[0]
-    return _Catalog(**value) if value else None
+    if not value:
+        raise LakeError(f"{alias!r} was not attached by LakeAddress.attach: where its catalog tables are is unknown")
+    return _Catalog(**value)
 
 
 def lake_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str, str | None]]:
     """``(schema, table, comment)`` of every committed base table of the lake attached as ``alias``.
 
-    Read from DuckLake's catalog tables when it can: ``duckdb_tables()`` asks every table of every attached
-    lake for its size, which reads each one's statistics (150 ms for this warehouse's two lakes, measured
-    2026-12-07, against 3 ms).
+    Read from DuckLake's catalog tables: ``duckdb_tables()`` asks every table of every attached lake for its
+    size, which reads each one's statistics (150 ms for this warehouse's two lakes, measured 2026-12-07,
+    against 3 ms).
     """
     c = _catalog(con, alias)
-    if c is None:
-        return con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
-            "order by schema_name, table_name", [alias]).fetchall()
     return con.execute(f"""
         select s.schema_name, t.table_name, tag.value
         from {c.tables}.ducklake_table t
@@ -357,9 +362,6 @@ def lake_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, s
 def _column_comments(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str, str, str]]:
     """``(schema, table, column, comment)`` of every commented top-level column of the lake attached as ``alias``."""
     c = _catalog(con, alias)
-    if c is None:
-        return con.execute("select schema_name, table_name, column_name, comment from duckdb_columns() "
-                           "where database_name = ? and comment is not null", [alias]).fetchall()
     return con.execute(f"""
         select s.schema_name, t.table_name, col.column_name, tag.value
         from {c.tables}.ducklake_column_tag tag
@@ -372,20 +374,18 @@ def _column_comments(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[s
 
 def committed_as(con: duckdb.DuckDBPyConnection, alias: str, message: str) -> int | None:
     """The newest snapshot of ``alias`` whose commit message is ``message``."""
-    c = _catalog(con, alias)
-    query = (f"select max(snapshot_id) from {c.tables}.ducklake_snapshot_changes where commit_message = ?" if c
-             else f"select max(snapshot_id) from {alias}.snapshots() where commit_message = ?")
-    return con.execute(query, [message]).fetchone()[0]
+    return con.execute(f"select max(snapshot_id) from {_catalog(con, alias).tables}.ducklake_snapshot_changes "
+                       "where commit_message = ?", [message]).fetchone()[0]
 
 
 def snapshot_log(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[int, str | None, str | None, str | None]]:
     """``(snapshot_id, author, commit_message, commit_extra_info)`` of every kept snapshot of ``alias``, newest
-    first, whichever snapshot it was attached at, as ``snapshots()`` (which also reads every change record)."""
+    first, whichever snapshot it was attached at, as ``snapshots()`` lists them (which also reads every change
+    record)."""
     c = _catalog(con, alias)
-    query = (f"select s.snapshot_id, ch.author, ch.commit_message, ch.commit_extra_info from {c.tables}.ducklake_snapshot s "
-             f"left join {c.tables}.ducklake_snapshot_changes ch using (snapshot_id) order by 1 desc" if c
-             else f"select snapshot_id, author, commit_message, commit_extra_info from {alias}.snapshots() order by 1 desc")
-    return con.execute(query).fetchall()
+    return con.execute(f"select s.snapshot_id, ch.author, ch.commit_message, ch.commit_extra_info "
+                       f"from {c.tables}.ducklake_snapshot s left join {c.tables}.ducklake_snapshot_changes ch "
+                       "using (snapshot_id) order by 1 desc").fetchall()
 
 
 def latest_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int:
@@ -405,22 +405,13 @@ def changed_since(con: duckdb.DuckDBPyConnection, alias: str, snapshot: int) -> 
 
 
 def _current_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str, int]]:
-    """``(schema, table, DuckLake table id)`` of the lake's current tables.
-
-    Attached otherwise than by :meth:`LakeAddress.attach`, its catalog tables are not known, and
-    ``ducklake_table_info`` names a table without its schema: a table id then stands for each table of that
-    name (``raw.snapshots``, ``marts.snapshots``), which only ever counts a table as changed that was not."""
+    """``(schema, table, DuckLake table id)`` of the lake's tables, as attached."""
     c = _catalog(con, alias)
-    if c is not None:
-        return con.execute(f"""
-            select s.schema_name, t.table_name, t.table_id
-            from {c.tables}.ducklake_table t
-            join {c.tables}.ducklake_schema s on s.schema_id = t.schema_id and {c.live("s")}
-            where {c.live("t")}""").fetchall()
-    ids: dict[str, list[int]] = {}
-    for name, table_id in con.execute("select table_name, table_id from ducklake_table_info(?)", [alias]).fetchall():
-        ids.setdefault(name, []).append(table_id)
-    return [(schema, table, table_id) for schema, table, _ in lake_tables(con, alias) for table_id in ids.get(table, [])]
+    return con.execute(f"""
+        select s.schema_name, t.table_name, t.table_id
+        from {c.tables}.ducklake_table t
+        join {c.tables}.ducklake_schema s on s.schema_id = t.schema_id and {c.live("s")}
+        where {c.live("t")}""").fetchall()
 
 
 def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, ...]) -> tuple[int, object] | None:

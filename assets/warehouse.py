@@ -44,7 +44,7 @@ import polars as pl
 
 from . import lake
 from .files import Objects, fsync_dir as _fsync_dir, write_atomically as _write_atomically
-from .lake import LakeAddress, LakeError, NoLake
+from .lake import LakeAddress, LakeError, NoLake, transaction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse"
@@ -115,18 +115,6 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
     """Run ``sql`` and return the result as a polars frame (through Arrow)."""
     relation = con.sql(sql, params=params)
     return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
-
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Everything inside commits together, or not at all."""
-    con.execute("begin transaction")
-    try:
-        yield con
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
 
 
 def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, comment: str | None = None) -> None:
