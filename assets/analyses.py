@@ -66,6 +66,10 @@ class Analysis(BaseModel):
     impute_stop: Literal["obsscaling", "missing"] = Field(
         default="obsscaling", description="'obsscaling': ObsScaling's stopping rule (usually 1,000 fits); 'missing': "
         "stop when no missing cell moves by more than 1e-4 (the same fixed point in tens of fits).")
+    bootstrap_imputation: Literal["per_resample", "once"] = Field(
+        default="per_resample", description="With 'pca_impute': 'per_resample' re-imputes each bootstrap resample's "
+        "own matrix before the refit (bootstrap, then impute), so that intervals carry the imputation's "
+        "uncertainty; 'once' resamples the full sample's imputed matrix (narrower intervals, faster).")
     resamples: int | None = Field(
         default=None, ge=2, le=1_000_000, description="Bootstrap resamples B for this analysis (a run asking for fewer gets fewer); unset: the run's.")
 

@@ -41,9 +41,6 @@ COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
 SKIPPED_KEY = dg.AssetKey(["marts", "capabilities_skipped"])
 ANALYSES_KEY = dg.AssetKey(["marts", "analyses"])
 UPSTREAM = dict(zip(("scores", "models", "benchmarks", "model_identity"), MART_DEPS))
-NOT_REIMPUTED = ("imputed once on the whole population; the bootstrap resamples the imputed matrix without "
-                 "re-imputing, so intervals leave out the imputation's own uncertainty (re-running ObsScaling's "
-                 "up-to-1,000-fit procedure in each of B resamples would cost B times the fit)")
 ANALYSES_SCHEMA = {"analysis": pl.String, "description": pl.String, "source": pl.String, "model_set": pl.String,
                    "population": pl.String, "snapshot": pl.String, "snapshot_date": pl.Date, "n_snapshots": pl.Int64,
                    "n_snapshots_not_landed": pl.Int64, "snapshots_not_landed": pl.String,
@@ -58,7 +55,9 @@ ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, on
                         "pinned snapshots it would read are not landed (failed or not fetched: marts.snapshots_missing "
                         "says why) and which, the "
                         "source and snapshot of its inputs, its inputs and targets, missing-value method and how the "
-                        "bootstrap treats imputed cells, capabilities method, resamples B (null: the run's), the "
+                        "bootstrap treats imputed cells (`bootstrap_imputation`: 'per_resample', each resample "
+                        "re-imputes its own matrix, so intervals carry the imputation's uncertainty; 'once', the "
+                        "full sample's imputation resampled; null: nothing imputed), capabilities method, resamples B (null: the run's), the "
                         "newest snapshot's models, models scored, coverage (fraction of (model, input) cells "
                         "observed), models excluded by reason (JSON), status, the definition as loaded (JSON), the "
                         "sha256 of everything its rows are computed from (`inputs_fingerprint`: populations, "
@@ -316,7 +315,7 @@ def _describe(analysis, ms, summary, default_method: str, n_snapshots: int) -> d
         "inputs_snapshot": ms.inputs_snapshot if ms else None, "inputs_sha256": ms.inputs_sha256 if ms else None,
         "capability_inputs": ms.capability_inputs if ms else [],
         "targets": "all" if analysis.targets == "all" else ",".join(analysis.targets), "missing": analysis.missing,
-        "bootstrap_imputation": NOT_REIMPUTED if analysis.missing == "pca_impute" else None,
+        "bootstrap_imputation": analysis.bootstrap_imputation if analysis.missing == "pca_impute" else None,
         "capabilities_method": analysis.method(default_method), "resamples": analysis.resamples,
         "n_models": len(ms.model_ids) if ms else 0, "n_models_scored": (summary or {}).get("n_models", 0) if status == "fitted" else 0,
         "coverage": ms.coverage if ms else None, "excluded": json.dumps(ms.excluded) if ms else None,

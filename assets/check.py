@@ -180,7 +180,7 @@ def check(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, analysis: str | 
                               from marts.benchmark_correlations where analysis = ?""", [a.name]).fetchall()[0]
     n_resamples, seed, bca, method = settings
     comparisons = [Comparison(benchmark, "capabilities", y), Comparison(benchmark, "compute", y, x=ms.training_flop)]
-    replicator = Replicator(ms.capability_matrix, comparisons, method)
+    replicator = Replicator(ms.capability_matrix, comparisons, method, reimpute=ms.reimputation)
     theta = replicator(resample_weights(replicator.n, seed, 0, n_resamples))
     table = correlation_table(replicator, theta, n_resamples=n_resamples, seed=seed,
                               method="bca" if bca else "percentile")

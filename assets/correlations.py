@@ -135,7 +135,7 @@ def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, 
     _, model_sets, methods = _load(candidate, only=spec["analysis"])
     n = 0
     for i, ms in enumerate(model_sets):
-        replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[ms.analysis])
+        replicator = Replicator(ms.capability_matrix, ms.comparisons(), methods[ms.analysis], reimpute=ms.reimputation)
         theta = replicator(resample_weights(replicator.n, config.seed, spec["start"], spec["stop"]))
         buffer = io.BytesIO()
         np.save(buffer, theta, allow_pickle=False)
@@ -191,7 +191,7 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
         if theta.shape != (len(comparisons), total):
             raise dg.Failure(f"{ms.analysis} ({ms.snapshot}): expected {total} replicates, found {theta.shape[1]}")
         table = correlation_table(
-            Replicator(ms.capability_matrix, comparisons, method), theta, n_resamples=total,
+            Replicator(ms.capability_matrix, comparisons, method, reimpute=ms.reimputation), theta, n_resamples=total,
             seed=config.seed, confidence_level=config.confidence_level, method=config.ci_method,
         )
         frames.append(

@@ -20,7 +20,7 @@ from . import lake
 from .analyses import Analysis, AnalysisError
 from .identity import RAW_NAME
 from .stats.correlation import Comparison
-from .stats.imputation import pca_impute
+from .stats.imputation import Reimputation, pca_impute
 from .warehouse import query_frame
 
 
@@ -50,6 +50,8 @@ class ModelSet:
     """the capability inputs with missing cells filled (``missing = 'pca_impute'``), else None"""
     excluded: dict[str, int] = field(default_factory=dict)
     """models left out of the population, by reason (counted, never silent)"""
+    reimputation: Reimputation | None = None
+    """how each bootstrap resample re-imputes the inputs (``bootstrap_imputation = 'per_resample'``), else None"""
 
     def column(self, benchmark: str) -> np.ndarray:
         return self.values[:, self.benchmarks.index(benchmark)]
@@ -172,6 +174,8 @@ def fingerprint(model_sets: list[ModelSet], context: Mapping[str, object]) -> st
     digest = hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode())
     for ms in model_sets:
         for f in fields(ms):
+            if f.name == "reimputation":  # derived from the values, the imputed cells and the definition
+                continue
             value = getattr(ms, f.name)
             digest.update(f.name.encode())
             if isinstance(value, np.ndarray):
@@ -353,7 +357,12 @@ def _impute(ms: ModelSet, analysis: Analysis) -> ModelSet:
     if some.sum() >= max(3, analysis.impute_components) and not np.isnan(observed[some]).all(axis=0).any():
         filled[some] = pca_impute(observed[some], n_components=min(analysis.impute_components, *observed[some].shape),
                                   bounds=analysis.impute_bounds, stop=analysis.impute_stop).values
-    return replace(ms, imputed_inputs=filled, excluded={**ms.excluded, "no capability input to impute from": int((~some).sum())})
+    reimputation = None
+    if analysis.bootstrap_imputation == "per_resample" and not np.isnan(filled).all():
+        reimputation = Reimputation(observed, filled, min(analysis.impute_components, *observed[some].shape),
+                                    analysis.impute_bounds)
+    return replace(ms, imputed_inputs=filled, reimputation=reimputation,
+                   excluded={**ms.excluded, "no capability input to impute from": int((~some).sum())})
 
 
 def skipped_sources(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> pl.DataFrame:

@@ -105,7 +105,9 @@ def _analysis_section(con: duckdb.DuckDBPyConnection, a: dict) -> tuple[str, int
               + (f"; inputs from <b>{html.escape(a['inputs_source'])}</b>" if a["inputs_source"] else "")
               + f"; {a['n_models']} models, {a['n_models_scored']} scored; capabilities method "
               f"{html.escape(a['capabilities_method'] or '-')}; missing values: {html.escape(a['missing'])}"
-              + (f" ({html.escape(a['bootstrap_imputation'])})" if a["bootstrap_imputation"] else "")
+              + ({"per_resample": " (re-imputed in every bootstrap resample)",
+                  "once": " (imputed once: the intervals leave out the imputation's own uncertainty)"}
+                 .get(a["bootstrap_imputation"], ""))
               + f"</p><p class=status>status: {html.escape(a['status'])}</p>")
     if a["status"] != "fitted":
         return header + "</section>", 0

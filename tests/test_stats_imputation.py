@@ -3,6 +3,7 @@ mean imputer (the building blocks ObsScaling's procedure uses), and on data of k
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
@@ -92,3 +93,76 @@ def test_stopping_when_the_missing_cells_settle_reaches_the_same_fixed_point_in_
     assert np.max(np.abs(quick.values - full.values) / scale) < 1e-2
     with pytest.raises(ValueError, match="unknown stopping rule"):
         pca_impute(x, stop="sometimes")
+
+
+def resampled_reference(observed, y, x_loo, weights, method, n_components):
+    """Bootstrap, then impute, written out slowly: each resample's rows materialised (models with no observed
+    input left out, as the warehouse does), imputed from scratch by :func:`pca_impute` (cold start, column
+    means), the score refitted by :func:`fit_capabilities`, and scipy's Spearman correlations of the score with
+    ``y`` and of the score without input 1 with ``x_loo``."""
+    from assets.stats.capabilities import fit_capabilities
+
+    some = ~np.isnan(observed).all(axis=1)
+    out, fits = np.full((2, len(weights)), np.nan), []
+    for b, w in enumerate(weights):
+        rows = np.repeat(np.arange(len(w)), w.astype(int))
+        rows = rows[some[rows]]
+        imputed = pca_impute(observed[rows], n_components=n_components, bounds=(0.0, 1.0), stop="missing",
+                             tol=1e-12, max_iter=100_000)
+        assert imputed.converged
+        fits.append(imputed.n_iter)
+        score = fit_capabilities(imputed.values, method=method).scores
+        out[0, b] = stats.spearmanr(score, y[rows]).statistic
+        out[1, b] = stats.spearmanr(fit_capabilities(np.delete(imputed.values, 1, axis=1), method=method).scores,
+                                    x_loo[rows]).statistic
+    return out, fits
+
+
+@pytest.mark.parametrize("method, n_components, seed, n, k", [("paper", 1, 1, 24, 5), ("obsscaling", 1, 1, 24, 5),
+                                                              ("sklearn", 2, 4, 30, 6)])
+def test_reimputing_each_resample_equals_imputing_the_materialised_resample(method, n_components, seed, n, k):
+    """The bootstrap's per-resample imputation (weighted, warm-started, compiled) against the procedure run on
+    every resample's own rows: the same replicates, so the same intervals; and they differ from imputing once."""
+    from assets.stats import bootstrap as bs
+    from assets.stats.correlation import Comparison
+    from assets.stats.imputation import Reimputation
+
+    rng = np.random.default_rng(seed)  # data whose every resample's imputation converges (two components often do not)
+    latent = rng.normal(size=(n, n_components))
+    x = np.clip(0.5 + 0.08 * latent @ rng.uniform(0.5, 1.5, (n_components, k)) + 0.02 * rng.normal(size=(n, k)), 0, 1)
+    observed = x.copy()
+    observed[rng.random((n, k)) < 0.12] = np.nan
+    observed[0] = np.nan  # a model with no input: in no fit
+    y = latent[:, 0] + rng.normal(size=n)
+    some = ~np.isnan(observed).all(axis=1)
+    start = np.full(observed.shape, np.nan)
+    start[some] = pca_impute(observed[some], n_components=n_components, bounds=(0.0, 1.0), stop="missing",
+                             tol=1e-12, max_iter=100_000).values
+    comparisons = [Comparison("y", "capabilities", y), Comparison("x1", "capabilities_loo", x[:, 1], drop_input=1)]
+    reimpute = Reimputation(observed, start, n_components, (0.0, 1.0), tol=1e-12, max_iter=100_000)
+    weights = bs.resample_weights(n, 11, 0, 300)
+    ours = bs.Replicator(start, comparisons, method, reimpute=reimpute)(weights)
+    reference, fits = resampled_reference(observed, y, x[:, 1], weights, method, n_components)
+    np.testing.assert_allclose(ours, reference, atol=1e-9)
+    made = reimpute(weights)[1]
+    assert made.mean() < np.mean(fits)  # the warm start from the sample's fixed point saves fits
+    for row in range(2):
+        low, high, _ = bs.confidence_interval(reference[row].mean(), ours[row], None, 0.95, "percentile")
+        np.testing.assert_allclose([low, high], np.quantile(reference[row], [0.025, 0.975]), atol=1e-9)
+    once = bs.Replicator(start, comparisons, method)(weights)
+    assert np.abs(once - ours).max() > 1e-3  # imputing once leaves the imputation's variation out
+    np.testing.assert_allclose(bs.Replicator(start, comparisons, method, reimpute=reimpute)(np.ones((1, n))),
+                               bs.Replicator(start, comparisons, method)(np.ones((1, n))), atol=1e-9)
+
+
+def test_a_resample_without_an_observed_cell_in_a_column_is_degenerate():
+    from assets.stats.imputation import Reimputation
+
+    observed = np.array([[0.1, 0.2], [0.4, np.nan], [0.5, 0.7], [0.9, 0.8]])
+    start = np.where(np.isnan(observed), 0.5, observed)
+    weights = np.array([[2.0, 2.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])  # the first draws column 1 once only: fine
+    values, _, valid = Reimputation(observed, start, 1)(weights)
+    assert valid.tolist() == [True, True]
+    _, _, valid = Reimputation(observed, start, 1)(np.array([[0.0, 4.0, 0.0, 0.0]]))
+    assert valid.tolist() == [False]
+    np.testing.assert_array_equal(values[1][~np.isnan(observed)], observed[~np.isnan(observed)])

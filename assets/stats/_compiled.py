@@ -616,3 +616,143 @@ def permutation_hits(perms, group_m, group_start, rx, ry, ry_at, threshold):
                 if abs(acc[q, a]) >= threshold[a]:
                     hits[p0 + q, a] = 1
     return hits.sum(axis=0)
+
+
+@njit(cache=True)
+def _power(m, v):
+    """Top eigenvector of the symmetric PSD ``m`` into ``v`` by power iteration from ``v`` (the previous fit's,
+    a close start); False if it did not settle to 1e-13 in 200 products or the gap is too small to trust."""
+    k = v.size
+    u = np.empty(k)
+    for _ in range(200):
+        for a in range(k):
+            acc = 0.0
+            for b in range(k):
+                acc += m[a, b] * v[b]
+            u[a] = acc
+        norm = np.sqrt(np.sum(u * u))
+        if norm == 0.0:
+            return False
+        u /= norm
+        if np.dot(u, v) < 0.0:
+            u = -u
+        change = np.max(np.abs(u - v))
+        v[:] = u
+        if change <= 1e-13:
+            return True
+    return False
+
+
+@njit(cache=True, parallel=True)
+def reimpute(W, x, missing, ok, start, n_components, tol, max_iter, low, high, clip):
+    """Re-impute the missing cells of ``x`` (n, k) in every resample of ``W`` (B, n): bootstrap, then impute.
+
+    Each resample runs :func:`assets.stats.imputation.pca_impute`'s procedure (``stop='missing'``) on its own
+    matrix, the rows of ``ok`` repeated by their multiplicity: the standardisation is the resample's
+    (weighted mean and population standard deviation over each column's observed cells), every PCA is of the
+    weighted covariance (duplicated rows, one eigendecomposition of a k×k matrix), and the missing cells of
+    duplicated rows stay equal, so the result is that of the materialised resample. The missing cells start
+    at ``start`` (the full sample's fixed point, in raw units) and the loop stops once no drawn missing cell
+    moves by more than ``tol`` standardised units. Values are clipped to ``[low, high]`` when ``clip``.
+
+    Returns ``(values (B, n, k), fits (B,), valid (B,))``: rows outside ``ok`` are 0; ``fits`` the PCA fits
+    made (``max_iter`` when it did not settle); ``valid`` False where a column has no observed cell drawn.
+    """
+    B, n = W.shape
+    k = x.shape[1]
+    values = np.zeros((B, n, k))
+    fits = np.zeros(B, dtype=np.int64)
+    valid = np.ones(B, dtype=np.bool_)
+    rows = np.flatnonzero(ok)
+    gaps = np.array([i for i in rows if missing[i].any()], dtype=np.int64)
+    for r in prange(B):
+        w = W[r]
+        mean = np.zeros(k)
+        sd = np.ones(k)
+        for j in range(k):
+            sw = 0.0
+            s = 0.0
+            for i in rows:
+                if not missing[i, j]:
+                    sw += w[i]
+                    s += w[i] * x[i, j]
+            if sw == 0.0:
+                valid[r] = False
+                continue
+            mean[j] = s / sw
+            ss = 0.0
+            for i in rows:
+                if not missing[i, j]:
+                    ss += w[i] * (x[i, j] - mean[j]) ** 2
+            if ss > 0.0:
+                sd[j] = np.sqrt(ss / sw)
+        if not valid[r]:
+            continue
+        z = np.zeros((n, k))
+        total = 0.0
+        for i in rows:
+            total += w[i]
+            for j in range(k):
+                z[i, j] = ((start[i, j] if missing[i, j] else x[i, j]) - mean[j]) / sd[j]
+        centre = np.empty(k)
+        cov = np.empty((k, k))
+        projection = np.empty((k, k))
+        dev = np.empty(k)
+        rebuilt = np.empty(k)
+        top = np.full(k, 1.0 / np.sqrt(k))
+        for it in range(1, max_iter + 1):
+            fits[r] = it
+            for j in range(k):
+                s = 0.0
+                for i in rows:
+                    s += w[i] * z[i, j]
+                centre[j] = s / total
+            cov[:] = 0.0
+            for i in rows:
+                if w[i] == 0.0:
+                    continue
+                for a in range(k):
+                    dev[a] = z[i, a] - centre[a]
+                for a in range(k):
+                    for b in range(a + 1):
+                        cov[a, b] += w[i] * dev[a] * dev[b]
+            for a in range(k):
+                for b in range(a):
+                    cov[b, a] = cov[a, b]
+            if n_components == 1 and _power(cov, top):
+                for a in range(k):
+                    for b in range(k):
+                        projection[a, b] = top[a] * top[b]
+            else:
+                vectors = np.linalg.eigh(cov)[1]
+                for a in range(k):
+                    top[a] = vectors[a, k - 1]
+                    for b in range(k):
+                        acc = 0.0
+                        for c in range(k - n_components, k):
+                            acc += vectors[a, c] * vectors[b, c]
+                        projection[a, b] = acc
+            moved = 0.0
+            for i in gaps:
+                for a in range(k):
+                    dev[a] = z[i, a] - centre[a]
+                for j in range(k):
+                    if missing[i, j]:
+                        acc = centre[j]
+                        for a in range(k):
+                            acc += dev[a] * projection[a, j]
+                        rebuilt[j] = acc
+                for j in range(k):
+                    if missing[i, j]:
+                        if w[i] > 0.0:
+                            moved = max(moved, abs(z[i, j] - rebuilt[j]))
+                        z[i, j] = rebuilt[j]
+            if moved <= tol:
+                break
+        for i in rows:
+            for j in range(k):
+                v = z[i, j] * sd[j] + mean[j] if missing[i, j] else x[i, j]
+                if clip:
+                    v = min(max(v, low), high)
+                values[r, i, j] = v
+    return values, fits, valid

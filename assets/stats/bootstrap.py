@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from .capabilities import Method, fit_capabilities, orient
 from .correlation import MIN_MODELS, Comparison, comparator_values
+from .imputation import Reimputation
 
 BLOCK = 500
 _PERM_ROWS = 64  # permutations drawn into one buffer at a time: 25 MB at 100,000 models
@@ -44,6 +45,7 @@ RESAMPLE_BLOCK = 50
 CI_METHODS = ("bca", "percentile")
 _DENSE_LIMIT = 20_000_000  # comparison-matrix entries above which ranks switch to the sorted path
 _CHUNK_BYTES = 16 * 2**20  # per (resamples × models × comparisons) rank array in a chunk
+_REIMPUTE_BLOCK = 2_000  # resamples re-imputed per call of the compiled kernel: (block, n, k) values held
 _POWER_TOL = 1e-10  # loadings this close give identical score ranks (score gaps are ~1e-3)
 _POWER_MAX_ITER = 200
 _POWER_STEP = 4
@@ -246,20 +248,28 @@ class _Fit:
 
 
 def _fit_matrices(x: np.ndarray, ok: np.ndarray, w: np.ndarray, method: Method, cap_ranks: _FixedRanks | None) -> _Fit:
+    """The resamples' z-scores and the matrices their PC1 is the top eigenvector of. ``x``: the inputs (n, k),
+    or each resample's own (b, n, k) when it re-imputes them (then ``cap_ranks`` None: ranked per resample)."""
     wc = w * ok
     total = wc.sum(axis=1)
     safe_total = np.where(total > 0, total, 1.0)
-    mean = (wc @ x) / safe_total[:, None]
-    dev = x[None, :, :] - mean[:, None, :]
+    per_resample = x.ndim == 3
+    mean = (np.einsum("bn,bnk->bk", wc, x) if per_resample else wc @ x) / safe_total[:, None]
+    dev = (x if per_resample else x[None, :, :]) - mean[:, None, :]
     var = np.einsum("bn,bnk->bk", wc, dev * dev) / safe_total[:, None]
-    scale = np.maximum(np.abs(x).max(axis=0), 1.0)
+    scale = np.maximum(np.abs(x).max(axis=-2), 1.0)
     valid = (np.count_nonzero(wc, axis=1) >= MIN_MODELS) & (var > (1e-12 * scale) ** 2).all(axis=1)
     sd = np.sqrt(np.where(valid[:, None], var, 1.0))
     if method == "obsscaling":  # PCA of the centred, unscaled inputs: the covariance matrix, scores from deviations
         z = dev * ok[None, :, None]
     else:
         z = dev / sd[:, None, :] * ok[None, :, None]
-    if method == "paper":
+    if method == "paper" and cap_ranks is None:
+        k = x.shape[-1]
+        columns = np.ascontiguousarray(np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]).transpose(0, 2, 1))
+        m = _dynamic_ranks_sorted(columns, np.arange(k), wc, np.broadcast_to(ok, (k, ok.size)), np.float64)
+        m = (m - (total / 2.0)[:, None, None]) * ok[None, :, None]
+    elif method == "paper":
         m = cap_ranks(wc) - (total / 2.0)[:, None, None]
     elif method in ("sklearn", "obsscaling"):
         m = z
@@ -272,7 +282,7 @@ def _fit_matrices(x: np.ndarray, ok: np.ndarray, w: np.ndarray, method: Method, 
         d = np.sqrt(np.einsum("bkk->bk", cov))
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = cov / (d[:, :, None] * d[:, None, :])
-    corr[~valid] = np.eye(x.shape[1])
+    corr[~valid] = np.eye(x.shape[-1])
     return _Fit(z=z, corr=corr, valid=valid)
 
 
@@ -326,6 +336,10 @@ class Replicator:
         How each resample's capabilities score is refitted.
     workers : int, optional
         Threads over chunks of resamples (default: all cores). Results do not depend on it.
+    reimpute : Reimputation, optional
+        When ``capability_matrix`` is imputed: each resample re-imputes its own matrix this way before the
+        refit (then ``capability_matrix`` is the full sample's imputation, the resamples' start). Model sets
+        of the compiled kernels' size are refused.
     """
 
     def __init__(
@@ -334,8 +348,10 @@ class Replicator:
         comparisons: list[Comparison],
         method: Method = "paper",
         workers: int | None = None,
+        reimpute: Reimputation | None = None,
     ):
         self.workers = workers or os.cpu_count() or 1
+        self.reimpute = reimpute
         self.cap = np.asarray(capability_matrix, dtype=float)
         self.n = self.cap.shape[0]
         self.comparisons = comparisons
@@ -372,12 +388,22 @@ class Replicator:
             if c.x is not None:
                 xs.append(np.where(mask, np.asarray(c.x, dtype=float), np.nan))
         self.masks = np.array(masks, dtype=bool).reshape(len(comparisons), self.n)  # internal order
+        if reimpute is not None:
+            if self.compiled:
+                raise ValueError(f"re-imputing in every resample is not available for {self.n} models and "
+                                 f"{len(comparisons)} comparisons (above the dense kernels' size); impute once")
+            if reimpute.observed.shape != self.cap.shape:
+                raise ValueError(f"observed inputs {reimpute.observed.shape} do not match the imputed matrix {self.cap.shape}")
+            # an imputed row is complete: every refit (leave-one-out too) is over the same models
+            ok_full = self.fits[None][1]
+            assert all(np.array_equal(ok, ok_full) for _, ok, _ in self.fits.values())
         if self.compiled:
             self._kernel_args, self.relabel = self._compile_inputs(np.array(ys).reshape(len(comparisons), self.n), xs)
             return
         # Two models with identical capability inputs always tie in the score; otherwise scores tie only
-        # between copies of one model, and the score side's sum of squares needs no ranks.
-        self.distinct_scores = all(
+        # between copies of one model, and the score side's sum of squares needs no ranks. Re-imputed inputs
+        # can meet (clipped to a bound): their score ties are counted from the ranks.
+        self.distinct_scores = reimpute is None and all(
             np.unique(x[ok], axis=0).shape[0] == ok.sum() for x, ok, _ in self.fits.values()
         )
         x, ok, ranks = self.fits[None]
@@ -489,10 +515,19 @@ class Replicator:
         out[self.order] = self.masks.sum(axis=1)
         return out
 
-    def scores(self, w: np.ndarray) -> dict[int | None, tuple[np.ndarray, np.ndarray]]:
-        """Refitted scores per variant: {drop_input: (scores (b, n), valid (b,))}."""
+    def scores(self, w: np.ndarray, imputed: tuple | None = None) -> dict[int | None, tuple[np.ndarray, np.ndarray]]:
+        """Refitted scores per variant: {drop_input: (scores (b, n), valid (b,))}. ``imputed``: the resamples'
+        re-imputation if already made (see :class:`~assets.stats.imputation.Reimputation`)."""
         x, ok, ranks = self.fits[None]
-        full = _fit_matrices(x, ok, w, self.method, ranks)
+        if self.reimpute is None:
+            full = _fit_matrices(x, ok, w, self.method, ranks)
+        else:
+            x, _, imputable = imputed if imputed is not None else self.reimpute(w)
+            rows = np.flatnonzero(ok)  # the fit over the imputed models only, scattered back
+            part = _fit_matrices(x[:, rows], np.ones(rows.size, dtype=bool), w[:, rows], self.method, None)
+            z = np.zeros((w.shape[0], self.n, x.shape[-1]))
+            z[:, rows] = part.z
+            full = _Fit(z=z, corr=part.corr, valid=part.valid & imputable)
         pc = _top_eigenvectors(full.corr, start=np.broadcast_to(self.pc1, (w.shape[0], self.pc1.size)))
         out = {None: (np.einsum("bnk,bk->bn", full.z, pc), full.valid)}
         shared = [d for d in self.groups if d is not None and np.array_equal(self.fits[d][1], ok)]
@@ -529,28 +564,37 @@ class Replicator:
                 numba.set_num_threads(threads)
             return out
 
-        def run(lo: int) -> None:
-            out[self.order, lo : lo + self.chunk] = self._chunk(w[lo : lo + self.chunk]).T
+        block = _REIMPUTE_BLOCK if self.reimpute is not None else max(w.shape[0], 1)
+        for at in range(0, w.shape[0], block):
+            wb = w[at : at + block]
+            # the resamples' imputations in one call of the compiled kernel, on every core (numba's threads
+            # are not to be entered from the chunks' threads at once)
+            imputed = None if self.reimpute is None else self.reimpute(wb)
 
-        starts = range(0, w.shape[0], self.chunk)
-        if self.workers > 1 and len(starts) > 1:
-            # numpy releases the GIL in its kernels: chunks on threads use every core, same numbers
-            # (BLAS is held to one thread per chunk so that the two levels do not oversubscribe)
-            with ThreadPoolExecutor(self.workers) as pool, threadpool_limits(1, user_api="blas"):
-                list(pool.map(run, starts))
-        else:
-            for lo in starts:
-                run(lo)
+            def run(lo: int) -> None:
+                hi = min(lo + self.chunk, wb.shape[0])
+                part = None if imputed is None else tuple(a[lo:hi] for a in imputed)
+                out[self.order, at + lo : at + hi] = self._chunk(wb[lo:hi], part).T
+
+            starts = range(0, wb.shape[0], self.chunk)
+            if self.workers > 1 and len(starts) > 1:
+                # numpy releases the GIL in its kernels: chunks on threads use every core, same numbers
+                # (BLAS is held to one thread per chunk so that the two levels do not oversubscribe)
+                with ThreadPoolExecutor(self.workers) as pool, threadpool_limits(1, user_api="blas"):
+                    list(pool.map(run, starts))
+            else:
+                for lo in starts:
+                    run(lo)
         return out
 
-    def _chunk(self, w: np.ndarray) -> np.ndarray:
+    def _chunk(self, w: np.ndarray, imputed: tuple | None = None) -> np.ndarray:
         ry = self.y_ranks(w)  # (b, n, C)
         rx = np.empty_like(ry)
         valid = np.ones((w.shape[0], len(self.comparisons)), dtype=bool)
         if self.x_ranks is not None:
             rx[:, :, self.fixed] = self.x_ranks(w)
         if self.groups:
-            scores = self.scores(w)
+            scores = self.scores(w, imputed)
             few = []  # variants with fewer comparisons than models: ranked together, by sorting
             for d, part in self.groups.items():
                 s, ok = scores[d]

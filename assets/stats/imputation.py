@@ -83,3 +83,44 @@ def pca_impute(x: np.ndarray, n_components: int = 2, max_iter: int = 1000, tol: 
     if bounds is not None:
         values = np.clip(values, *bounds)
     return Imputed(values, n_iter, converged, float(1 - missing.mean()))
+
+
+REIMPUTE_TOL = 1e-6
+"""A resample's imputation stops once no missing cell moves by more than this (standardised units)."""
+
+
+@dataclass(frozen=True)
+class Reimputation:
+    """How each bootstrap resample re-imputes its own matrix before the score is refitted (bootstrap, then
+    impute: Schomaker & Heumann 2018), so that intervals carry the imputation's own uncertainty.
+
+    The procedure is :func:`pca_impute` with ``stop='missing'`` on the resample (its rows repeated by their
+    multiplicity), started from the full sample's fixed point ``start``.
+    """
+
+    observed: np.ndarray
+    """(n, k) capability inputs, NaN where missing"""
+    start: np.ndarray
+    """(n, k) the full sample's imputed matrix (NaN rows: models with no observed input, left out)"""
+    n_components: int
+    bounds: tuple[float, float] | None = None
+    tol: float = REIMPUTE_TOL
+    max_iter: int = 1000
+
+    def __call__(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The resamples' matrices under multiplicities ``weights`` (b, n).
+
+        Returns
+        -------
+        values : (b, n, k) array, 0 on the rows left out
+        fits : (b,) PCA fits each resample made
+        valid : (b,) False where a column has no observed cell among the models drawn
+        """
+        from . import _compiled
+
+        ok = ~np.isnan(self.start).any(axis=1)
+        missing = np.isnan(self.observed)
+        low, high = self.bounds if self.bounds is not None else (-np.inf, np.inf)
+        return _compiled.reimpute(np.ascontiguousarray(weights, dtype=float), np.where(missing, 0.0, self.observed),
+                                  missing, ok, np.where(np.isnan(self.start), 0.0, self.start), self.n_components,
+                                  self.tol, self.max_iter, low, high, self.bounds is not None)
