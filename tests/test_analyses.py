@@ -45,6 +45,8 @@ def test_the_shipped_file_holds_the_papers_analyses_and_the_cross_source_ones():
     (GOOD.format(name="x", source="arena", extra='inputs_source = "epoch_hub"'), r"\(x\): Value error, with inputs_source, list"),
     (GOOD.format(name="x", source="arena", extra='since = 2024-10-01'), r"\(x\): Value error, since applies to snapshot = 'each'"),
     (GOOD.format(name="x", source="arena", extra='resamples = 1'), r"\(x\): resamples: Input should be greater than or equal to 2"),
+    (GOOD.format(name="x", source="arena", extra='bootstrap_imputation = "sometimes"'),
+     r"\(x\): bootstrap_imputation: Input should be 'per_resample' or 'once'"),
     (GOOD.format(name="x", source="arena", extra='colour = "red"'), r"\(x\): colour: Extra inputs are not permitted"),
     (GOOD.format(name="x", source="arena", extra='exclude_models = ["a", "a"]'),
      r"\(x\): exclude_models: Value error, list each model once, by its model_id"),

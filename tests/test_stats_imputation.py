@@ -166,3 +166,14 @@ def test_a_resample_without_an_observed_cell_in_a_column_is_degenerate():
     _, _, valid = Reimputation(observed, start, 1)(np.array([[0.0, 4.0, 0.0, 0.0]]))
     assert valid.tolist() == [False]
     np.testing.assert_array_equal(values[1][~np.isnan(observed)], observed[~np.isnan(observed)])
+
+
+def test_a_population_above_the_dense_kernels_size_is_refused_by_name():
+    from assets.stats import bootstrap as bs
+    from assets.stats.correlation import Comparison
+    from assets.stats.imputation import Reimputation
+
+    x = np.random.default_rng(0).random((3000, 3))
+    observed = np.where(np.eye(3000, 3) > 0, np.nan, x)
+    with pytest.raises(ValueError, match='3000 models and 1 comparisons .* set bootstrap_imputation = "once"'):
+        bs.Replicator(x, [Comparison("y", "capabilities", x[:, 0])], "paper", reimpute=Reimputation(observed, x, 1))

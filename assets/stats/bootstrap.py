@@ -391,7 +391,8 @@ class Replicator:
         if reimpute is not None:
             if self.compiled:
                 raise ValueError(f"re-imputing in every resample is not available for {self.n} models and "
-                                 f"{len(comparisons)} comparisons (above the dense kernels' size); impute once")
+                                 f"{len(comparisons)} comparisons (above the dense kernels' size); set "
+                                 f"bootstrap_imputation = \"once\" for this analysis")
             if reimpute.observed.shape != self.cap.shape:
                 raise ValueError(f"observed inputs {reimpute.observed.shape} do not match the imputed matrix {self.cap.shape}")
             # an imputed row is complete: every refit (leave-one-out too) is over the same models
