@@ -11,7 +11,8 @@
   fails and names the error, and ``safetywash refresh`` says so in its summary and exit code.
 - ``land``: decides. When the set of landed snapshots equals the published version's it materializes
   nothing, so every step downstream (the sources' land steps, dbt, capabilities, bootstrap, export,
-  publish) is skipped. Otherwise it makes the run's candidate, writes ``raw.snapshots_missing`` and does
+  publish) is skipped; except in a backfill (the UI's "Materialize all"), which rebuilds as a forced refresh
+  would, so that every asset it asks for is materialized (analyses whose inputs did not change keep their rows). Otherwise it makes the run's candidate, writes ``raw.snapshots_missing`` and does
   the few deletes the logs need.
 - ``land_<source>``: one step per source copies its new landed snapshots into its own ``raw`` tables and
   appends to the shared logs. Appends to one DuckLake table commit concurrently, so on a distributed
@@ -52,6 +53,7 @@ from .warehouse import WRITER_POOL, WarehouseError, append_frame, query_frame, t
 
 # single-run backfills of the pinned snapshots are what the asset is for; Dagster flags the parameter as beta
 warnings.filterwarnings("ignore", message=".*`backfill_policy`.*", category=dg.BetaWarning)
+BACKFILL_TAG = "dagster/backfill"
 
 REGISTRY: dict[str, Registered] = load_registry()
 SNAPSHOTS_KEY = dg.AssetKey(["raw", "snapshots"])
@@ -366,7 +368,9 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         held = _published_snapshots(warehouse)
         changed = sorted(name for name, rows in resolved.items()
                          if any((r.snapshot, r.content_id) not in held.get(name, set()) for r in rows))
-        if not changed and not config.force:
+        # a backfill is the UI's "Materialize all" (or of a selection): what it asks for is materialized, as forced
+        backfill = context.run.tags.get(BACKFILL_TAG)
+        if not changed and not config.force and not backfill:
             context.log.info("no source has a new snapshot since the published version: nothing to rebuild")
             warehouse.store.clean()  # what an earlier failed run left (its candidate) goes at the next start
             return
@@ -377,7 +381,7 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
                 not_landed = query_frame(con, "select source, status, count(*) as n from raw.snapshots_missing group by all "
                                            "order by all")
         context.log.info(f"sources with new snapshots: {', '.join(changed) or 'none'}"
-                         + (" (forced rebuild)" if config.force else ""))
+                         + (" (forced rebuild)" if config.force else f" (rebuilt for backfill {backfill})" if backfill else ""))
         yield dg.MaterializeResult(asset_key=MISSING_KEY, metadata={
             "dagster/row_count": int(not_landed["n"].sum()),
             "changed_sources": ", ".join(changed),

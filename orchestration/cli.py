@@ -96,9 +96,7 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Ou
 
     from assets.resources import Fetcher, Warehouse
 
-    from .definitions import defs
-    from .progress import Progress, log_file
-    from .runs import refresh_in_process
+    from .instance import persistent_instance
 
     if output is not Output.verbose:
         logging.getLogger("dagster").setLevel(logging.ERROR)
@@ -108,9 +106,22 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Ou
     run_config = {"loggers": logger, "ops": {**(asset_config or {}), "land": {"config": {"force": force}}}}
     warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
     fetcher = Fetcher(mirror=str(mirror) if mirror else "")
+    with contextlib.ExitStack() as stack:  # the runs recorded where `safetywash ui` shows them
+        local = profile is None or not profile.distributed
+        instance = stack.enter_context(persistent_instance(store.root)) if local else None
+        return _run_logged(store, output, log_level, run_config, warehouse, fetcher, sources, profile, instance)
+
+
+def _run_logged(store, output, log_level, run_config, warehouse, fetcher, sources, profile, instance):
+    import logging
+
+    from .definitions import defs
+    from .progress import Progress, log_file
+    from .runs import refresh_in_process
+
     if output is not Output.progress:
         return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=output is Output.quiet, sources=sources,
-                                  profile=profile)
+                                  profile=profile, instance=instance)
     try:
         path = log_file(store.root)
         log = path.open("w", encoding="utf-8")
@@ -121,7 +132,7 @@ def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Ou
     progress = Progress(sys.stderr, log, level=getattr(logging, log_level.upper()))
     try:
         return refresh_in_process(defs, warehouse, fetcher, run_config, sources=sources, progress=progress,
-                                  profile=profile)
+                                  profile=profile, instance=instance)
     finally:
         try:
             log.close()
@@ -567,6 +578,29 @@ def versions(warehouse: WarehouseOption = None) -> None:
         typer.echo(f"{mark} {info['version']}  snapshot {info['snapshot_id']}  published {info['published_at'][:19]}  "
                    f"run {run}  {rows} mart rows  {snaps}")
     typer.echo("(* = current; `safetywash sql --version ID` (the version or its snapshot) reads an older one)")
+
+
+@app.command()
+def ui(
+    warehouse: WarehouseOption = None,
+    port: Annotated[int, typer.Option(help="The webserver's port.")] = 3000,
+    host: Annotated[str, typer.Option(help="The webserver's address.")] = "127.0.0.1",
+) -> None:
+    """The Dagster UI (`dg dev`) over this warehouse and its run history: the CLI's refreshes, the UI's runs and
+    the schedule share one instance ($DAGSTER_HOME, else <warehouse>/dagster), kept across restarts."""
+    from .instance import PROJECT, dagster_home
+
+    store = Store(warehouse or "")
+    try:
+        store.check_folder()
+        home = dagster_home(store.root)
+    except (WarehouseError, OSError) as exc:
+        raise fail(str(exc), 2) from None
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SAFETYWASH_WAREHOUSE": str(store.root)}
+    typer.echo(f"Dagster instance: {home}; warehouse: {store.root}", err=True)
+    dg = Path(sys.executable).with_name("dg")
+    os.chdir(PROJECT)
+    os.execve(str(dg), [str(dg), "dev", "--port", str(port), "--host", host], env)
 
 
 def main() -> None:

@@ -92,13 +92,14 @@ def _snapshot_label(snapshot_date: str, snapshot: str) -> str:
 
 def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetcher, run_config: dict | None = None,
                        quiet: bool = False, sources: Sequence[str] | None = None, progress: Progress | None = None,
-                       profile: Profile | None = None) -> Refresh:
+                       profile: Profile | None = None, instance: dg.DagsterInstance | None = None) -> Refresh:
     """Backfill missing pinned snapshots, then execute the ``refresh`` job; the caller holds the lock.
 
     ``sources`` restricts the fetching to those sources (their backfills and latest addresses); the
     others keep the snapshots the warehouse already has. With ``progress`` (and the ``progress`` logger in
     ``run_config``) the runs draw its line, and dbt's output goes to its log file instead of stdout. A
-    ``distributed`` profile runs the refresh job on its Celery workers from the instance of ``$DAGSTER_HOME``.
+    ``distributed`` profile runs the refresh job on its Celery workers from the instance of ``$DAGSTER_HOME``;
+    else the runs are recorded in ``instance`` (None: a throw-away one).
     """
     run_config = dict(run_config or {})
     landed = warehouse.landed
@@ -135,7 +136,7 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
             keys = [partition_key(s) for s in reg.snapshots]
             result = defs.resolve_job_def(snapshot_jobs[name].name).execute_in_process(
                 run_config={k: v for k, v in job_config.items() if k != "ops"}, raise_on_error=False,
-                tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+                tags={RANGE_START: keys[0], RANGE_END: keys[-1]}, instance=instance)
             backfills.append(result)
             if not result.success:
                 failures.setdefault(name, []).extend(snapshot_failures(result))
@@ -150,7 +151,8 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
                 job = dg.execute_job(dg.reconstructable(distributed_refresh_job), instance, run_config=job_config,
                                      raise_on_error=False, asset_selection=selection)
         else:
-            job = job_def.execute_in_process(run_config=job_config, raise_on_error=False, asset_selection=selection)
+            job = job_def.execute_in_process(run_config=job_config, raise_on_error=False, asset_selection=selection,
+                                             instance=instance)
     reports = _source_reports(registry, landed)
     for event in job.all_events:
         if event.is_step_materialization and event.asset_key.path[0] == "fetch":

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from datetime import datetime
 
@@ -48,28 +49,65 @@ BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: 
     ... on PartitionBackfill { status numPartitions } } }"""
 
 
-def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
+ASSETS_SEEN = """{ assetNodes { assetKey { path } jobNames isPartitioned
+    assetMaterializations(limit: 1) { runId metadataEntries { label __typename } }
+    assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }"""
+RUNS = "{ runsOrError { ... on Runs { results { runId jobName status } } } }"
+
+
+def start_ui(root, port, env):
+    """`safetywash ui` as from a terminal (SIGINT handled: a shell's background job would ignore it), once it answers."""
     from dagster_graphql import DagsterGraphQLClient
 
-    home, root, port = tmp_path / "dagster_home", tmp_path / "warehouse", free_port()
-    home.mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", home)  # the instance config `dg dev` reads from the project folder
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SAFETYWASH_WAREHOUSE": str(root), "SAFETYWASH_MIRROR": str(MIRROR),
-           "SAFETYWASH_ANALYSES": str(paper_only_analyses(tmp_path / "analyses.toml"))}
-    # as from a terminal: SIGINT handled (a shell's background job would start it with SIGINT ignored)
-    server = subprocess.Popen([str(PROJECT / ".venv" / "bin" / "dg"), "dev", "--port", str(port)], cwd=PROJECT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    server = subprocess.Popen([sys.executable, "-m", "orchestration", "ui", "--warehouse", str(root), "--port", str(port)],
+                              cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            client._execute("{ version }")
+            return server, client
+        except Exception:
+            assert server.poll() is None and time.monotonic() < deadline, "safetywash ui did not start"
+            time.sleep(1)
+
+
+def stop_ui(server) -> None:
+    os.killpg(server.pid, signal.SIGINT)  # as Ctrl-C in the terminal that runs it
     try:
-        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                client._execute("{ version }")
-                break
-            except Exception:
-                assert time.monotonic() < deadline, "dg dev did not start"
-                time.sleep(1)
+        assert server.wait(timeout=120) == 0  # it shut down on SIGINT, its webserver and daemon with it
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        raise
+
+
+def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path):
+    """After a CLI refresh, `safetywash ui` shows its run, every asset's materialization with metadata and the checks;
+    UI runs queue one at a time and the CLI waits its turn; "Materialize all" (the UI's backfill of every asset and
+    partition) rebuilds and succeeds; a restarted UI still lists every run."""
+    root, port = tmp_path / "warehouse", free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # the default home: <warehouse>/dagster
+    env.update(SAFETYWASH_MIRROR=str(MIRROR), SAFETYWASH_ANALYSES=str(paper_only_analyses(tmp_path / "analyses.toml")))
+    cold = subprocess.run([sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--quiet",
+                           "--resamples", "400"], capture_output=True, text=True, env=env)
+    assert cold.returncode == 0, cold.stderr
+    server, client = start_ui(root, port, env)
+    try:
+        assert (root / "dagster" / "dagster.yaml").read_text() == (PROJECT / "dagster.yaml").read_text()
+        cli_runs = client._execute(RUNS)["runsOrError"]["results"]
+        (cli_run,) = [r["runId"] for r in cli_runs if r["jobName"] == "refresh"]
+        assert {r["status"] for r in cli_runs} == {"SUCCESS"}
+        nodes = client._execute(ASSETS_SEEN)["assetNodes"]
+        refresh_assets = {"/".join(n["assetKey"]["path"]): n for n in nodes if "refresh" in n["jobNames"]}
+        assert len(refresh_assets) > 60
+        unseen = [k for k, n in refresh_assets.items() if not n["assetMaterializations"]]
+        assert not unseen  # every asset the CLI's refresh job materialized, as the UI shows it
+        latest = refresh_assets["marts/benchmark_correlations"]["assetMaterializations"][0]
+        assert latest["runId"] == cli_run
+        assert {"TableMetadataEntry", "TableSchemaMetadataEntry"} <= {e["__typename"] for e in latest["metadataEntries"]}
+        checks = [c for n in refresh_assets.values() for c in (n["assetChecksOrError"] or {}).get("checks", [])]
+        assert len(checks) > 20 and all(c["executionForLatestMaterialization"] for c in checks)
         # the asset graph as the UI draws it: fetch -> dbt staging -> marts -> capabilities -> correlations -> publish
         nodes = client._execute(ASSET_GRAPH)["assetNodes"]
         parents = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
@@ -87,40 +125,50 @@ def test_ui_runs_queue_one_after_another_and_the_cli_waits_its_turn(tmp_path):
         while client.get_run_status(runs[0]).value != "STARTED":
             time.sleep(0.5)
         assert client.get_run_status(runs[1]).value == "QUEUED"  # waits in Dagster's queue
-        cli = subprocess.run(refresh_args(root, "--quiet", "--wait"), capture_output=True, text=True)
+        cli = subprocess.run(refresh_args(root, "--quiet", "--wait"), capture_output=True, text=True, env=env)
         assert cli.returncode == 0, cli.stderr
+        deadline = time.monotonic() + 600
         statuses = []
         while len(statuses) < 2 or any(s not in ("SUCCESS", "FAILURE", "CANCELED") for s in statuses):
             time.sleep(1)
             statuses = [client.get_run_status(r).value for r in runs]
-            assert time.monotonic() < deadline + 300
+            assert time.monotonic() < deadline
         assert statuses == ["SUCCESS", "SUCCESS"]
-        # the pinned Arena snapshots, backfilled as the UI's "Materialize" of all partitions does it
-        launched = client._execute(BACKFILL, {"params": {"assetSelection": [{"path": ["snapshots", "arena"]}],
-                                                         "allPartitions": True}})["launchPartitionBackfill"]
+        # "Materialize all": the UI's request for every asset of the graph, every partition
+        everything = [{"path": n["assetKey"]["path"]} for n in nodes]
+        launched = client._execute(BACKFILL, {"params": {"assetSelection": everything, "allPartitions": True}})[
+            "launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         while (status := client._execute(BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"])[
                 "status"] not in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED"):
             assert time.monotonic() < deadline + 600, status
             time.sleep(1)
         assert status["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), status
-        assert status["numPartitions"] == len(REGISTRY["arena"].snapshots)
+        seen = {"/".join(n["assetKey"]["path"]): n for n in client._execute(ASSETS_SEEN)["assetNodes"]}
+        backfill_runs = {r["runId"] for r in client._execute(RUNS)["runsOrError"]["results"]} - set(runs) - {
+            r["runId"] for r in cli_runs}
+        rebuilt = {k for k, n in seen.items() if n["assetMaterializations"]
+                   and n["assetMaterializations"][0]["runId"] in backfill_runs}
+        assert {"marts/benchmark_correlations", "warehouse/published", "exports/report"} <= rebuilt
     finally:
-        os.killpg(server.pid, signal.SIGINT)  # as Ctrl-C in the terminal that runs it
-        try:
-            stopped = server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            raise
-    assert stopped == 0  # it shut down on SIGINT, its webserver and daemon with it
+        stop_ui(server)
+    # the UI restarted on the same warehouse: the same instance, every run still there
+    server, client = start_ui(root, free_port(), env)
+    try:
+        listed = {r["runId"]: r["status"] for r in client._execute(RUNS)["runsOrError"]["results"]}
+    finally:
+        stop_ui(server)
+    assert {cli_run, *runs} <= set(listed) and set(backfill_runs) <= set(listed)
     arena = {pinned_content_id(snap) for snap in REGISTRY["arena"].snapshots}  # two commits hold the same bytes
     assert set(Warehouse(directory=str(root)).landed.content_ids("arena")) == arena and len(arena) == 92
     versions = Store(root).versions()
-    assert {v["run_id"] for v in versions} >= set(runs) and len(versions) == 3
+    # the cold CLI refresh, the two forced UI runs, the CLI's (B=10,000 against their 400: settings changed, rebuilt)
+    # and "Materialize all"
+    assert {v["run_id"] for v in versions} >= {cli_run, *runs} and len(versions) == 5
     windows = sorted((datetime.fromisoformat(v["building_started_at"]), datetime.fromisoformat(v["published_at"]))
                      for v in versions)
     assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:]))  # one writer at a time
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
         logs = instance.all_logs(runs[1])
         assert any("in process" in (e.message or "") for e in logs if e.dagster_event and e.dagster_event.is_engine_event)
         assert not any("multiprocess" in (e.message or "").lower() for e in logs)
