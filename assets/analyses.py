@@ -39,39 +39,59 @@ class Analysis(BaseModel):
     model_set: str | None = Field(default=None, description="One model set of the source (e.g. base, chat), or all.")
     files: list[str] | None = Field(default=None, description="Only the models of these files of the source.")
     families: list[str] | None = Field(
-        default=None, description="Only the models whose `family` attribute is one of these (e.g. ObsScaling's "
-        "evaluated families).")
+        default=None,
+        description="Only the models whose `family` attribute is one of these (e.g. ObsScaling's evaluated families).",
+    )
     exclude_models: list[str] | None = Field(
-        default=None, description="Models (their `model_id` in the source) left out of the population, e.g. "
+        default=None,
+        description="Models (their `model_id` in the source) left out of the population, e.g. "
         "ObsScaling's pre-registered hold-outs; each must be in a snapshot the analysis reads, and "
-        "marts.analyses.excluded counts those left out.")
+        "marts.analyses.excluded counts those left out.",
+    )
     snapshot: Literal["latest", "each"] = Field(
-        default="latest", description="'latest': the source's newest snapshot; 'each': every snapshot (from `since`), "
-        "one fit and one correlation per snapshot, never mixing scores across snapshots.")
+        default="latest",
+        description="'latest': the source's newest snapshot; 'each': every snapshot (from `since`), "
+        "one fit and one correlation per snapshot, never mixing scores across snapshots.",
+    )
     since: date | None = Field(default=None, description="With snapshot = 'each': the first snapshot date kept.")
     inputs_source: str | None = Field(
-        default=None, description="Read the capability inputs from this source's newest snapshot, joined on "
-        "`model_key` (marts.model_identity); a key that stands for several of its models is excluded and counted.")
+        default=None,
+        description="Read the capability inputs from this source's newest snapshot, joined on "
+        "`model_key` (marts.model_identity); a key that stands for several of its models is excluded and counted.",
+    )
     capability_inputs: Literal["taxonomy"] | list[str] = Field(
-        default="taxonomy", description="'taxonomy' or a list of at least two benchmarks.")
+        default="taxonomy", description="'taxonomy' or a list of at least two benchmarks."
+    )
     targets: Literal["all"] | list[str] = "all"
     capabilities_method: Literal["paper", "sklearn", "obsscaling"] | None = Field(
-        default=None, description="How the score is fitted; unset: the run's setting (`--method`). 'obsscaling': "
-        "sklearn PCA on the unstandardised inputs (ObsScaling's `perform_pca`, standardize=False).")
+        default=None,
+        description="How the score is fitted; unset: the run's setting (`--method`). 'obsscaling': "
+        "sklearn PCA on the unstandardised inputs (ObsScaling's `perform_pca`, standardize=False).",
+    )
     missing: Literal["complete_case", "pca_impute"] = Field(
-        default="complete_case", description="'complete_case': a model missing an input gets no score (the paper's "
-        "way); 'pca_impute': missing inputs filled by iterative PCA (ObsScaling's `pca_impute`) before the fit.")
+        default="complete_case",
+        description="'complete_case': a model missing an input gets no score (the paper's "
+        "way); 'pca_impute': missing inputs filled by iterative PCA (ObsScaling's `pca_impute`) before the fit.",
+    )
     impute_components: int = Field(default=2, ge=1, description="Components of the imputation's PCA.")
     impute_bounds: tuple[float, float] | None = Field(default=None, description="Clip imputed values to [low, high].")
     impute_stop: Literal["obsscaling", "missing"] = Field(
-        default="obsscaling", description="'obsscaling': ObsScaling's stopping rule (usually 1,000 fits); 'missing': "
-        "stop when no missing cell moves by more than 1e-4 (the same fixed point in tens of fits).")
+        default="obsscaling",
+        description="'obsscaling': ObsScaling's stopping rule (usually 1,000 fits); 'missing': "
+        "stop when no missing cell moves by more than 1e-4 (the same fixed point in tens of fits).",
+    )
     bootstrap_imputation: Literal["per_resample", "once"] = Field(
-        default="per_resample", description="With 'pca_impute': 'per_resample' re-imputes each bootstrap resample's "
+        default="per_resample",
+        description="With 'pca_impute': 'per_resample' re-imputes each bootstrap resample's "
         "own matrix before the refit (bootstrap, then impute), so that intervals carry the imputation's "
-        "uncertainty; 'once' resamples the full sample's imputed matrix (narrower intervals, faster).")
+        "uncertainty; 'once' resamples the full sample's imputed matrix (narrower intervals, faster).",
+    )
     resamples: int | None = Field(
-        default=None, ge=2, le=1_000_000, description="Bootstrap resamples B for this analysis (a run asking for fewer gets fewer); unset: the run's.")
+        default=None,
+        ge=2,
+        le=1_000_000,
+        description="Bootstrap resamples B for this analysis (a run asking for fewer gets fewer); unset: the run's.",
+    )
 
     @field_validator("capability_inputs")
     @classmethod

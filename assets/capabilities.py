@@ -25,44 +25,92 @@ from .settings import CapabilitiesSettings, run_settings, validate
 from .stats.capabilities import fit_capabilities
 from .warehouse import WRITER_POOL, append_once, keep_analyses, query_frame, replace_tables
 
-MART_DEPS = [dg.AssetKey(["marts", "scores"]), dg.AssetKey(["marts", "models"]), dg.AssetKey(["marts", "benchmarks"]),
-             dg.AssetKey(["marts", "model_identity"])]
-SKIPPED_DESCRIPTION = ("Sources whose newest snapshot no analysis reads, with the reason, their models and benchmarks "
-                       "(nothing is dropped silently).")
-_PROVENANCE = {"method": pl.String, "n_models": pl.Int64, "snapshot": pl.String, "snapshot_date": pl.Date,
-               "source_sha256": pl.String}
-SCORES_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "model_id": pl.String,
-                 "model_key": pl.String, "capabilities_score": pl.Float64, "imputed_inputs": pl.Int64,
-                 "training_flop": pl.Float64, **_PROVENANCE}
-COMPONENTS_SCHEMA = {"analysis": pl.String, "source": pl.String, "model_set": pl.String, "benchmark": pl.String,
-                     "loading": pl.Float64, "variance_explained": pl.Float64, **_PROVENANCE}
+MART_DEPS = [
+    dg.AssetKey(["marts", "scores"]),
+    dg.AssetKey(["marts", "models"]),
+    dg.AssetKey(["marts", "benchmarks"]),
+    dg.AssetKey(["marts", "model_identity"]),
+]
+SKIPPED_DESCRIPTION = (
+    "Sources whose newest snapshot no analysis reads, with the reason, their models and benchmarks "
+    "(nothing is dropped silently)."
+)
+_PROVENANCE = {
+    "method": pl.String,
+    "n_models": pl.Int64,
+    "snapshot": pl.String,
+    "snapshot_date": pl.Date,
+    "source_sha256": pl.String,
+}
+SCORES_SCHEMA = {
+    "analysis": pl.String,
+    "source": pl.String,
+    "model_set": pl.String,
+    "model_id": pl.String,
+    "model_key": pl.String,
+    "capabilities_score": pl.Float64,
+    "imputed_inputs": pl.Int64,
+    "training_flop": pl.Float64,
+    **_PROVENANCE,
+}
+COMPONENTS_SCHEMA = {
+    "analysis": pl.String,
+    "source": pl.String,
+    "model_set": pl.String,
+    "benchmark": pl.String,
+    "loading": pl.Float64,
+    "variance_explained": pl.Float64,
+    **_PROVENANCE,
+}
 SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
 COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
 SKIPPED_KEY = dg.AssetKey(["marts", "capabilities_skipped"])
 ANALYSES_KEY = dg.AssetKey(["marts", "analyses"])
 UPSTREAM = dict(zip(("scores", "models", "benchmarks", "model_identity"), MART_DEPS))
-ANALYSES_SCHEMA = {"analysis": pl.String, "description": pl.String, "source": pl.String, "model_set": pl.String,
-                   "population": pl.String, "snapshot": pl.String, "snapshot_date": pl.Date, "n_snapshots": pl.Int64,
-                   "n_snapshots_not_landed": pl.Int64, "snapshots_not_landed": pl.String,
-                   "inputs_source": pl.String, "inputs_snapshot": pl.String, "inputs_sha256": pl.String,
-                   "capability_inputs": pl.List(pl.String), "targets": pl.String, "missing": pl.String,
-                   "bootstrap_imputation": pl.String, "capabilities_method": pl.String, "resamples": pl.Int64,
-                   "n_models": pl.Int64, "n_models_scored": pl.Int64, "coverage": pl.Float64, "excluded": pl.String,
-                   "status": pl.String, "definition": pl.String, "inputs_fingerprint": pl.String,
-                   "computed_in_run": pl.String}
-ANALYSES_DESCRIPTION = ("`marts.analyses`: every analysis of `analyses.toml`, one row each: its population (source, "
-                        "model set, files, families), the snapshot it reads (the newest one when it reads each), how many "
-                        "pinned snapshots it would read are not landed (failed or not fetched: marts.snapshots_missing "
-                        "says why) and which, the "
-                        "source and snapshot of its inputs, its inputs and targets, missing-value method and how the "
-                        "bootstrap treats imputed cells (`bootstrap_imputation`: 'per_resample', each resample "
-                        "re-imputes its own matrix, so intervals carry the imputation's uncertainty; 'once', the "
-                        "full sample's imputation resampled; null: nothing imputed), capabilities method, resamples B (null: the run's), the "
-                        "newest snapshot's models, models scored, coverage (fraction of (model, input) cells "
-                        "observed), models excluded by reason (JSON), status, the definition as loaded (JSON), the "
-                        "sha256 of everything its rows are computed from (`inputs_fingerprint`: populations, "
-                        "definition, settings, code) and the run that computed them (`computed_in_run`: an analysis "
-                        "whose fingerprint a later refresh finds unchanged keeps its rows, and this run id).")
+ANALYSES_SCHEMA = {
+    "analysis": pl.String,
+    "description": pl.String,
+    "source": pl.String,
+    "model_set": pl.String,
+    "population": pl.String,
+    "snapshot": pl.String,
+    "snapshot_date": pl.Date,
+    "n_snapshots": pl.Int64,
+    "n_snapshots_not_landed": pl.Int64,
+    "snapshots_not_landed": pl.String,
+    "inputs_source": pl.String,
+    "inputs_snapshot": pl.String,
+    "inputs_sha256": pl.String,
+    "capability_inputs": pl.List(pl.String),
+    "targets": pl.String,
+    "missing": pl.String,
+    "bootstrap_imputation": pl.String,
+    "capabilities_method": pl.String,
+    "resamples": pl.Int64,
+    "n_models": pl.Int64,
+    "n_models_scored": pl.Int64,
+    "coverage": pl.Float64,
+    "excluded": pl.String,
+    "status": pl.String,
+    "definition": pl.String,
+    "inputs_fingerprint": pl.String,
+    "computed_in_run": pl.String,
+}
+ANALYSES_DESCRIPTION = (
+    "`marts.analyses`: every analysis of `analyses.toml`, one row each: its population (source, "
+    "model set, files, families), the snapshot it reads (the newest one when it reads each), how many "
+    "pinned snapshots it would read are not landed (failed or not fetched: marts.snapshots_missing "
+    "says why) and which, the "
+    "source and snapshot of its inputs, its inputs and targets, missing-value method and how the "
+    "bootstrap treats imputed cells (`bootstrap_imputation`: 'per_resample', each resample "
+    "re-imputes its own matrix, so intervals carry the imputation's uncertainty; 'once', the "
+    "full sample's imputation resampled; null: nothing imputed), capabilities method, resamples B (null: the run's), the "
+    "newest snapshot's models, models scored, coverage (fraction of (model, input) cells "
+    "observed), models excluded by reason (JSON), status, the definition as loaded (JSON), the "
+    "sha256 of everything its rows are computed from (`inputs_fingerprint`: populations, "
+    "definition, settings, code) and the run that computed them (`computed_in_run`: an analysis "
+    "whose fingerprint a later refresh finds unchanged keeps its rows, and this run id)."
+)
 
 
 SCORES_DESCRIPTION = (
@@ -71,11 +119,13 @@ SCORES_DESCRIPTION = (
     "capabilities score per analysis and snapshot, its (z-scored) capability inputs projected on PC1; "
     "`model_key` from marts.model_identity; `imputed_inputs` how many of its inputs were imputed; "
     "`training_flop` the training compute the analysis correlates with (null where unknown). Null for a model missing an "
-    "input that was not imputed (not used in the fit).")
+    "input that was not imputed (not used in the fit)."
+)
 COMPONENTS_DESCRIPTION = (
     "`marts.capabilities_components(analysis, source, model_set, benchmark, loading, variance_explained, "
     "method, n_models, snapshot, snapshot_date, source_sha256)`: PC1 loadings of the capability inputs per "
-    "analysis and snapshot; variance_explained (PC1's explained-variance ratio, a fraction) on each row.")
+    "analysis and snapshot; variance_explained (PC1's explained-variance ratio, a fraction) on each row."
+)
 
 
 class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
@@ -101,29 +151,43 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
     try:
         with candidate.connect(read_only=True) as con:
             published = _published_fingerprints(con)
-            prints = {a.name: fingerprint(load_model_sets(con, [a], run_key=candidate.run_key),
-                                          {**shared, "definition": a.model_dump_json()}) for a in analyses}
+            prints = {
+                a.name: fingerprint(
+                    load_model_sets(con, [a], run_key=candidate.run_key), {**shared, "definition": a.model_dump_json()}
+                )
+                for a in analyses
+            }
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
     kept = [] if forced else [a.name for a in analyses if published.get(a.name) == prints[a.name]]
     computed = [(index, a) for index, a in enumerate(analyses) if a.name not in kept]
     with candidate.connect() as con:
-        keep_analyses(con, {
-            "marts.capabilities_scores": (pl.DataFrame(schema=SCORES_SCHEMA), SCORES_DESCRIPTION),
-            "marts.capabilities_components": (pl.DataFrame(schema=COMPONENTS_SCHEMA), COMPONENTS_DESCRIPTION),
-        }, kept)
+        keep_analyses(
+            con,
+            {
+                "marts.capabilities_scores": (pl.DataFrame(schema=SCORES_SCHEMA), SCORES_DESCRIPTION),
+                "marts.capabilities_components": (pl.DataFrame(schema=COMPONENTS_SCHEMA), COMPONENTS_DESCRIPTION),
+            },
+            kept,
+        )
     if kept:
-        context.log.info(f"kept the published rows of {', '.join(kept)}: their populations, definitions, settings and "
-                         f"code are unchanged; computing {', '.join(a.name for _, a in computed) or 'none'}")
+        context.log.info(
+            f"kept the published rows of {', '.join(kept)}: their populations, definitions, settings and "
+            f"code are unchanged; computing {', '.join(a.name for _, a in computed) or 'none'}"
+        )
     elif forced and published:
         context.log.info("forced: computing every analysis")
     yield dg.Output({"order": [a.name for a in analyses], "kept": kept, "fingerprints": prints}, "plan")
     if not computed:  # one empty step, so that the tables describing the set are still written
-        yield dg.DynamicOutput({"index": 0, "definition": None}, output_name="fits",
-                               mapping_key="no_analysis" if not analyses else "nothing_to_compute")
+        yield dg.DynamicOutput(
+            {"index": 0, "definition": None},
+            output_name="fits",
+            mapping_key="no_analysis" if not analyses else "nothing_to_compute",
+        )
     for index, analysis in computed:
-        yield dg.DynamicOutput({"index": index, "definition": analysis.model_dump_json()}, output_name="fits",
-                               mapping_key=analysis.name)
+        yield dg.DynamicOutput(
+            {"index": index, "definition": analysis.model_dump_json()}, output_name="fits", mapping_key=analysis.name
+        )
 
 
 def _published_fingerprints(con) -> dict[str, str]:
@@ -160,33 +224,78 @@ def fit_analysis(context: dg.OpExecutionContext, config: CapabilitiesConfig, spe
         except ValueError as exc:  # too few models, or a constant input: no score, said in marts.analyses
             summary = {"n_models": int(complete.sum()), "error": str(exc)}
             continue
-        prov = {"method": method, "n_models": int(complete.sum()), "snapshot": ms.snapshot,
-                "snapshot_date": ms.snapshot_date, "source_sha256": ms.sha256}
+        prov = {
+            "method": method,
+            "n_models": int(complete.sum()),
+            "snapshot": ms.snapshot,
+            "snapshot_date": ms.snapshot_date,
+            "source_sha256": ms.sha256,
+        }
         scores = np.full(len(ms.model_ids), np.nan)
         scores[complete] = fit.scores
         imputed = np.isnan(ms.observed_inputs).sum(axis=1)
-        for model_id, key, score, n_imputed, flop in zip(ms.model_ids, ms.model_keys, scores, imputed, ms.training_flop):
-            score_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "model_id": model_id,
-                               "model_key": key, "capabilities_score": None if np.isnan(score) else float(score),
-                               "imputed_inputs": int(n_imputed) if ms.imputed_inputs is not None else 0,
-                               "training_flop": None if np.isnan(flop) else float(flop), **prov})
+        for model_id, key, score, n_imputed, flop in zip(
+            ms.model_ids, ms.model_keys, scores, imputed, ms.training_flop
+        ):
+            score_rows.append(
+                {
+                    "analysis": ms.analysis,
+                    "source": ms.source,
+                    "model_set": ms.model_set,
+                    "model_id": model_id,
+                    "model_key": key,
+                    "capabilities_score": None if np.isnan(score) else float(score),
+                    "imputed_inputs": int(n_imputed) if ms.imputed_inputs is not None else 0,
+                    "training_flop": None if np.isnan(flop) else float(flop),
+                    **prov,
+                }
+            )
         for bench, loading in zip(ms.capability_inputs, fit.loadings):
-            component_rows.append({"analysis": ms.analysis, "source": ms.source, "model_set": ms.model_set, "benchmark": bench,
-                                   "loading": float(loading), "variance_explained": fit.variance_explained, **prov})
-        summary = {"variance_explained": round(fit.variance_explained, 4), "n_models": int(complete.sum()),
-                   "n_models_without_score": int((~complete).sum())}
-    context.log.info(f"{analysis.name}: no score ({summary['error']})" if summary and "error" in summary else
-                     f"{analysis.name}: PC1 explains {summary['variance_explained']:.1%} over {summary['n_models']} models "
-                     f"(newest of {len(model_sets)} snapshot(s))" if summary else f"{analysis.name}: no data")
+            component_rows.append(
+                {
+                    "analysis": ms.analysis,
+                    "source": ms.source,
+                    "model_set": ms.model_set,
+                    "benchmark": bench,
+                    "loading": float(loading),
+                    "variance_explained": fit.variance_explained,
+                    **prov,
+                }
+            )
+        summary = {
+            "variance_explained": round(fit.variance_explained, 4),
+            "n_models": int(complete.sum()),
+            "n_models_without_score": int((~complete).sum()),
+        }
+    context.log.info(
+        f"{analysis.name}: no score ({summary['error']})"
+        if summary and "error" in summary
+        else f"{analysis.name}: PC1 explains {summary['variance_explained']:.1%} over {summary['n_models']} models "
+        f"(newest of {len(model_sets)} snapshot(s))"
+        if summary
+        else f"{analysis.name}: no data"
+    )
     with candidate.connect() as con:
-        held = append_once(con, {"marts.capabilities_scores": pl.DataFrame(score_rows, schema=SCORES_SCHEMA),
-                                 "marts.capabilities_components": pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA)},
-                           analysis.name)
+        held = append_once(
+            con,
+            {
+                "marts.capabilities_scores": pl.DataFrame(score_rows, schema=SCORES_SCHEMA),
+                "marts.capabilities_components": pl.DataFrame(component_rows, schema=COMPONENTS_SCHEMA),
+            },
+            analysis.name,
+        )
     if held:
         context.log.info(f"{analysis.name}: its {held} rows were appended by an earlier attempt of this step")
     described = _describe(analysis, model_sets[-1] if model_sets else None, summary, config.method, len(model_sets))
-    return {"index": spec["index"], "analysis": analysis.name, "summary": summary,
-            "described": {**described, "snapshot_date": described["snapshot_date"] and described["snapshot_date"].isoformat()}}
+    return {
+        "index": spec["index"],
+        "analysis": analysis.name,
+        "summary": summary,
+        "described": {
+            **described,
+            "snapshot_date": described["snapshot_date"] and described["snapshot_date"].isoformat(),
+        },
+    }
 
 
 @dg.op(
@@ -195,62 +304,130 @@ def fit_analysis(context: dg.OpExecutionContext, config: CapabilitiesConfig, spe
     "score marts' metadata.",
     pool=WRITER_POOL,
 )
-def describe_analyses(context: dg.OpExecutionContext, config: CapabilitiesConfig, fits: list[dict], plan: dict,
-                      warehouse: Warehouse):
+def describe_analyses(
+    context: dg.OpExecutionContext, config: CapabilitiesConfig, fits: list[dict], plan: dict, warehouse: Warehouse
+):
     candidate = warehouse.candidate(context)
-    computed = {f["analysis"]: {**f["described"], "inputs_fingerprint": plan["fingerprints"][f["analysis"]],
-                                "computed_in_run": candidate.run_key} for f in fits if f["analysis"] is not None}
+    computed = {
+        f["analysis"]: {
+            **f["described"],
+            "inputs_fingerprint": plan["fingerprints"][f["analysis"]],
+            "computed_in_run": candidate.run_key,
+        }
+        for f in fits
+        if f["analysis"] is not None
+    }
     summary = {f["analysis"]: f["summary"] for f in fits if f["analysis"] is not None and f["summary"]}
     with candidate.connect(read_only=True) as con:
         # the analyses this run did not compute keep the published version's record
-        kept = {row["analysis"]: {**row, "snapshot_date": row["snapshot_date"] and row["snapshot_date"].isoformat()}
-                for row in query_frame(con, "select * from marts.analyses where list_contains(?, analysis)",
-                                       [plan["kept"]]).iter_rows(named=True)} if plan["kept"] else {}
+        kept = (
+            {
+                row["analysis"]: {**row, "snapshot_date": row["snapshot_date"] and row["snapshot_date"].isoformat()}
+                for row in query_frame(
+                    con, "select * from marts.analyses where list_contains(?, analysis)", [plan["kept"]]
+                ).iter_rows(named=True)
+            }
+            if plan["kept"]
+            else {}
+        )
         described_rows = [computed.get(name) or kept[name] for name in plan["order"]]
         analyses = [Analysis.model_validate_json(row["definition"]) for row in described_rows]
         skipped = skipped_sources(con, analyses)
-        not_landed = query_frame(con, """
+        not_landed = query_frame(
+            con,
+            """
             select m.source, m.snapshot, cast(timezone('UTC', m.snapshot_at) as date) as snapshot_date, m.status,
                    m.snapshot_at > coalesce(l.newest, '-infinity'::timestamptz) as after_newest_landed
             from raw.snapshots_missing m
             left join (select source, max(snapshot_at) as newest from raw.snapshots group by source) l using (source)
-            order by m.snapshot_at""")
-        score_frame = query_frame(con, "select * from marts.capabilities_scores order by analysis, snapshot_date, model_id")
-        component_frame = query_frame(con, "select * from marts.capabilities_components order by analysis, snapshot_date, benchmark")
+            order by m.snapshot_at""",
+        )
+        score_frame = query_frame(
+            con, "select * from marts.capabilities_scores order by analysis, snapshot_date, model_id"
+        )
+        component_frame = query_frame(
+            con, "select * from marts.capabilities_components order by analysis, snapshot_date, benchmark"
+        )
     for row in skipped.iter_rows(named=True):
-        context.log.info(f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}")
-    described = pl.DataFrame([{**row, **_not_landed(a, not_landed)} for row, a in zip(described_rows, analyses)],
-                             schema={**ANALYSES_SCHEMA, "snapshot_date": pl.String}).with_columns(
-        pl.col("snapshot_date").str.to_date()).select(list(ANALYSES_SCHEMA))
+        context.log.info(
+            f"{row['source']}: skipped ({row['n_models']} models, {row['n_benchmarks']} benchmarks): {row['reason']}"
+        )
+    described = (
+        pl.DataFrame(
+            [{**row, **_not_landed(a, not_landed)} for row, a in zip(described_rows, analyses)],
+            schema={**ANALYSES_SCHEMA, "snapshot_date": pl.String},
+        )
+        .with_columns(pl.col("snapshot_date").str.to_date())
+        .select(list(ANALYSES_SCHEMA))
+    )
     for row in described.filter(pl.col("n_snapshots_not_landed") > 0).iter_rows(named=True):
-        context.log.warning(f"{row['analysis']}: {row['n_snapshots_not_landed']} snapshot(s) it would read are not "
-                            f"landed: {row['snapshots_not_landed']}")
+        context.log.warning(
+            f"{row['analysis']}: {row['n_snapshots_not_landed']} snapshot(s) it would read are not "
+            f"landed: {row['snapshots_not_landed']}"
+        )
     with candidate.connect() as con:
-        replace_tables(con, {"marts.capabilities_skipped": (skipped, SKIPPED_DESCRIPTION),
-                             "marts.analyses": (described, ANALYSES_DESCRIPTION)})
-    yield dg.Output(None, "scores", metadata={
-        "dagster/row_count": score_frame.height, "dagster/column_schema": column_schema(score_frame),
-        "method": config.method,
-        "fits": dg.MetadataValue.json(summary),
-        "kept_published_rows": dg.MetadataValue.json(plan["kept"]),
-        "top_models": table_metadata(score_frame.filter(pl.col("capabilities_score").is_not_null())
-                                     .sort("capabilities_score", descending=True)
-                                     .select("analysis", "model_id", "capabilities_score").head(10)),
-    })
-    yield dg.Output(None, "analyses", metadata={
-        "dagster/row_count": described.height, "dagster/column_schema": column_schema(described),
-        "analyses": table_metadata(described.select("analysis", "source", "n_snapshots", "n_models",
-                                                    "n_models_scored", "coverage", "status"))})
-    yield dg.Output(None, "skipped", metadata={
-        "dagster/row_count": skipped.height, "dagster/column_schema": column_schema(skipped),
-        "skipped": table_metadata(skipped.select("source", "n_models", "n_benchmarks", "reason"))})
+        replace_tables(
+            con,
+            {
+                "marts.capabilities_skipped": (skipped, SKIPPED_DESCRIPTION),
+                "marts.analyses": (described, ANALYSES_DESCRIPTION),
+            },
+        )
+    yield dg.Output(
+        None,
+        "scores",
+        metadata={
+            "dagster/row_count": score_frame.height,
+            "dagster/column_schema": column_schema(score_frame),
+            "method": config.method,
+            "fits": dg.MetadataValue.json(summary),
+            "kept_published_rows": dg.MetadataValue.json(plan["kept"]),
+            "top_models": table_metadata(
+                score_frame.filter(pl.col("capabilities_score").is_not_null())
+                .sort("capabilities_score", descending=True)
+                .select("analysis", "model_id", "capabilities_score")
+                .head(10)
+            ),
+        },
+    )
+    yield dg.Output(
+        None,
+        "analyses",
+        metadata={
+            "dagster/row_count": described.height,
+            "dagster/column_schema": column_schema(described),
+            "analyses": table_metadata(
+                described.select(
+                    "analysis", "source", "n_snapshots", "n_models", "n_models_scored", "coverage", "status"
+                )
+            ),
+        },
+    )
+    yield dg.Output(
+        None,
+        "skipped",
+        metadata={
+            "dagster/row_count": skipped.height,
+            "dagster/column_schema": column_schema(skipped),
+            "skipped": table_metadata(skipped.select("source", "n_models", "n_benchmarks", "reason")),
+        },
+    )
     newest_components = component_frame.join(described.select("analysis", "snapshot"), on=["analysis", "snapshot"])
-    yield dg.Output(None, "components", metadata={
-        "dagster/row_count": component_frame.height, "dagster/column_schema": column_schema(component_frame),
-        "method": config.method,
-        **{f"variance_explained/{k}": v["variance_explained"] for k, v in summary.items() if "variance_explained" in v},
-        "loadings": table_metadata(newest_components.select("analysis", "benchmark", "loading")),
-    })
+    yield dg.Output(
+        None,
+        "components",
+        metadata={
+            "dagster/row_count": component_frame.height,
+            "dagster/column_schema": column_schema(component_frame),
+            "method": config.method,
+            **{
+                f"variance_explained/{k}": v["variance_explained"]
+                for k, v in summary.items()
+                if "variance_explained" in v
+            },
+            "loadings": table_metadata(newest_components.select("analysis", "benchmark", "loading")),
+        },
+    )
 
 
 def _config_mapping(config: CapabilitiesConfig) -> dict:
@@ -262,15 +439,22 @@ def _config_mapping(config: CapabilitiesConfig) -> dict:
     name="capabilities",  # the Launchpad's config key stays `capabilities`
     group_name="marts",
     outs={
-        "scores": dg.AssetOut(key=SCORES_KEY, kinds={"python", "duckdb"}, description=SCORES_DESCRIPTION,
-                              dagster_type=dg.Nothing),
-        "components": dg.AssetOut(key=COMPONENTS_KEY, kinds={"python", "duckdb"}, description=COMPONENTS_DESCRIPTION,
-                                  dagster_type=dg.Nothing),
-        "analyses": dg.AssetOut(key=ANALYSES_KEY, kinds={"python", "duckdb"}, description=ANALYSES_DESCRIPTION,
-                                dagster_type=dg.Nothing),
-        "skipped": dg.AssetOut(key=SKIPPED_KEY, kinds={"python", "duckdb"}, dagster_type=dg.Nothing,
-                               description="`marts.capabilities_skipped(source, snapshot, n_models, n_benchmarks, reason)`: "
-                               + SKIPPED_DESCRIPTION),
+        "scores": dg.AssetOut(
+            key=SCORES_KEY, kinds={"python", "duckdb"}, description=SCORES_DESCRIPTION, dagster_type=dg.Nothing
+        ),
+        "components": dg.AssetOut(
+            key=COMPONENTS_KEY, kinds={"python", "duckdb"}, description=COMPONENTS_DESCRIPTION, dagster_type=dg.Nothing
+        ),
+        "analyses": dg.AssetOut(
+            key=ANALYSES_KEY, kinds={"python", "duckdb"}, description=ANALYSES_DESCRIPTION, dagster_type=dg.Nothing
+        ),
+        "skipped": dg.AssetOut(
+            key=SKIPPED_KEY,
+            kinds={"python", "duckdb"},
+            dagster_type=dg.Nothing,
+            description="`marts.capabilities_skipped(source, snapshot, n_models, n_benchmarks, reason)`: "
+            + SKIPPED_DESCRIPTION,
+        ),
     },
     ins={name: dg.AssetIn(key=key, dagster_type=dg.Nothing) for name, key in UPSTREAM.items()},
     config=dg.ConfigMapping(config_fn=_config_mapping, config_schema=CapabilitiesConfig.to_config_schema()),
@@ -291,33 +475,59 @@ def _not_landed(analysis, missing: pl.DataFrame) -> dict:
         own = own.filter(pl.col("after_newest_landed"))
     inputs = missing.filter((pl.col("source") == (analysis.inputs_source or "")) & pl.col("after_newest_landed"))
     rows = pl.concat([own, inputs])
-    listed = "; ".join(f"{r['source']} {r['snapshot']} ({r['snapshot_date']}, {r['status']})"
-                       for r in rows.head(20).iter_rows(named=True))
-    return {"n_snapshots_not_landed": rows.height,
-            "snapshots_not_landed": (listed + (f"; and {rows.height - 20} more" if rows.height > 20 else "")) or None}
+    listed = "; ".join(
+        f"{r['source']} {r['snapshot']} ({r['snapshot_date']}, {r['status']})"
+        for r in rows.head(20).iter_rows(named=True)
+    )
+    return {
+        "n_snapshots_not_landed": rows.height,
+        "snapshots_not_landed": (listed + (f"; and {rows.height - 20} more" if rows.height > 20 else "")) or None,
+    }
 
 
 def _describe(analysis, ms, summary, default_method: str, n_snapshots: int) -> dict:
-    population = ", ".join(f"{k}={v}" for k, v in [("model_set", analysis.model_set), ("files", analysis.files),
-                                                    ("families", analysis.families), ("since", analysis.since),
-                                                    ("exclude_models", analysis.exclude_models)] if v)
+    population = ", ".join(
+        f"{k}={v}"
+        for k, v in [
+            ("model_set", analysis.model_set),
+            ("files", analysis.files),
+            ("families", analysis.families),
+            ("since", analysis.since),
+            ("exclude_models", analysis.exclude_models),
+        ]
+        if v
+    )
     status = "fitted"
     if ms is None:
-        status = ("no data: no rows for this population in source " + repr(analysis.source)
-                  + (f" or inputs_source {analysis.inputs_source!r}" if analysis.inputs_source else ""))
+        status = (
+            "no data: no rows for this population in source "
+            + repr(analysis.source)
+            + (f" or inputs_source {analysis.inputs_source!r}" if analysis.inputs_source else "")
+        )
     elif summary is None or "error" in summary:
         status = f"no score: {summary['error'] if summary else 'not fitted'}"
     return {
-        "analysis": analysis.name, "description": analysis.description, "source": analysis.source,
-        "model_set": analysis.model_set, "population": population or "every model of the source",
-        "snapshot": ms.snapshot if ms else None, "snapshot_date": ms.snapshot_date if ms else None,
-        "n_snapshots": n_snapshots, "inputs_source": analysis.inputs_source,
-        "inputs_snapshot": ms.inputs_snapshot if ms else None, "inputs_sha256": ms.inputs_sha256 if ms else None,
+        "analysis": analysis.name,
+        "description": analysis.description,
+        "source": analysis.source,
+        "model_set": analysis.model_set,
+        "population": population or "every model of the source",
+        "snapshot": ms.snapshot if ms else None,
+        "snapshot_date": ms.snapshot_date if ms else None,
+        "n_snapshots": n_snapshots,
+        "inputs_source": analysis.inputs_source,
+        "inputs_snapshot": ms.inputs_snapshot if ms else None,
+        "inputs_sha256": ms.inputs_sha256 if ms else None,
         "capability_inputs": ms.capability_inputs if ms else [],
-        "targets": "all" if analysis.targets == "all" else ",".join(analysis.targets), "missing": analysis.missing,
+        "targets": "all" if analysis.targets == "all" else ",".join(analysis.targets),
+        "missing": analysis.missing,
         "bootstrap_imputation": analysis.bootstrap_imputation if analysis.missing == "pca_impute" else None,
-        "capabilities_method": analysis.method(default_method), "resamples": analysis.resamples,
-        "n_models": len(ms.model_ids) if ms else 0, "n_models_scored": (summary or {}).get("n_models", 0) if status == "fitted" else 0,
-        "coverage": ms.coverage if ms else None, "excluded": json.dumps(ms.excluded) if ms else None,
-        "status": status, "definition": analysis.model_dump_json(),
+        "capabilities_method": analysis.method(default_method),
+        "resamples": analysis.resamples,
+        "n_models": len(ms.model_ids) if ms else 0,
+        "n_models_scored": (summary or {}).get("n_models", 0) if status == "fitted" else 0,
+        "coverage": ms.coverage if ms else None,
+        "excluded": json.dumps(ms.excluded) if ms else None,
+        "status": status,
+        "definition": analysis.model_dump_json(),
     }

@@ -47,11 +47,15 @@ class CheckResult:
             return f"no verdict: {row['note']}"
         interval = "" if low is None else f", 95% interval [{low:.2f}, {high:.2f}]"
         if rho >= HIGH:
-            return (f"HIGH capabilities correlation {rho:.2f}{interval} (>= {HIGH}): scores on this benchmark rise "
-                    "with general capabilities; gains on it may be capability gains (safetywashing risk)")
+            return (
+                f"HIGH capabilities correlation {rho:.2f}{interval} (>= {HIGH}): scores on this benchmark rise "
+                "with general capabilities; gains on it may be capability gains (safetywashing risk)"
+            )
         if rho <= LOW and (high is None or high < HIGH):
-            return (f"LOW capabilities correlation {rho:.2f}{interval} (<= {LOW}, interval below {HIGH}): this "
-                    "benchmark measures something other than general capabilities")
+            return (
+                f"LOW capabilities correlation {rho:.2f}{interval} (<= {LOW}, interval below {HIGH}): this "
+                "benchmark measures something other than general capabilities"
+            )
         return f"MODERATE capabilities correlation {rho:.2f}{interval} (between {LOW} and {HIGH})"
 
 
@@ -63,12 +67,15 @@ def _decode(data: bytes, file: str) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise CheckError(f"{file}, line {line}: not UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
-                         "save it as UTF-8") from None
+        raise CheckError(
+            f"{file}, line {line}: not UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); save it as UTF-8"
+        ) from None
     if "\0" in text:
         line = text[: text.index("\0")].count("\n") + 1
-        raise CheckError(f"{file}, line {line}: a NUL character: not a UTF-8 text CSV (UTF-16 has one beside every "
-                         "ASCII character); save it as UTF-8")
+        raise CheckError(
+            f"{file}, line {line}: a NUL character: not a UTF-8 text CSV (UTF-16 has one beside every "
+            "ASCII character); save it as UTF-8"
+        )
     return text
 
 
@@ -81,14 +88,18 @@ def read_scores(data: bytes, file: str) -> pl.DataFrame:
         header = [h.strip() for h in next(reader, [])]
         missing = {"model", "score"} - set(header)
         if missing:
-            raise CheckError(f"{file}, line 1: missing column(s) {sorted(missing)} in the header {header}; expected "
-                             "model, score[, higher_is_better]")
+            raise CheckError(
+                f"{file}, line 1: missing column(s) {sorted(missing)} in the header {header}; expected "
+                "model, score[, higher_is_better]"
+            )
         records = []
         for fields in reader:
             if not fields:
                 continue
             if len(fields) != len(header):
-                raise CheckError(f"{file}, line {reader.line_num}: {len(fields)} field(s), the header has {len(header)}")
+                raise CheckError(
+                    f"{file}, line {reader.line_num}: {len(fields)} field(s), the header has {len(header)}"
+                )
             records.append((reader.line_num, dict(zip(header, fields))))
     except csv.Error as exc:
         raise CheckError(f"{file}, line {reader.line_num}: not a readable CSV row ({exc})") from None
@@ -111,8 +122,10 @@ def read_scores(data: bytes, file: str) -> pl.DataFrame:
         key = model_key(name).key
         if key in first:
             other_line, other = first[key]
-            raise CheckError(f"{file}, lines {other_line} and {line}: {other!r} and {name!r} are one model "
-                             f"(model_key {key!r}); keep one row per model")
+            raise CheckError(
+                f"{file}, lines {other_line} and {line}: {other!r} and {name!r} are one model "
+                f"(model_key {key!r}); keep one row per model"
+            )
         first[key] = (line, name)
         rows.append({"model": name, "score": score if flag in ("true", "1", "yes") else -score, "line": line})
     return pl.DataFrame(rows, schema={"model": pl.String, "score": pl.Float64, "line": pl.Int64})
@@ -126,9 +139,13 @@ def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet, f
     for model_id, key in zip(ms.model_ids, ms.model_keys):
         for k in {key, model_key(model_id).key} - {None}:
             owners.setdefault(k, set()).add(model_id)
-    known = dict(con.execute("select raw_name, list(distinct model_key) from marts.model_identity "
-                             "where model_key is not null and raw_name in (select unnest(?)) group by raw_name",
-                             [scores["model"].to_list()]).fetchall())
+    known = dict(
+        con.execute(
+            "select raw_name, list(distinct model_key) from marts.model_identity "
+            "where model_key is not null and raw_name in (select unnest(?)) group by raw_name",
+            [scores["model"].to_list()],
+        ).fetchall()
+    )
     y = np.full(len(ms.model_ids), np.nan)
     matched, unmatched, taken = [], [], {}
     for name, score, line in scores.select("model", "score", "line").iter_rows():
@@ -139,20 +156,30 @@ def _match(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, ms: ModelSet, f
             model_id = found.pop()
             if model_id in taken:  # two spellings that only a reviewed alias makes one model
                 other_line, other = taken[model_id]
-                raise CheckError(f"{file}, lines {other_line} and {line}: {other!r} and {name!r} both stand for model "
-                                 f"{model_id!r} of analysis {ms.analysis!r} (model_key {key!r}); keep one row per model")
+                raise CheckError(
+                    f"{file}, lines {other_line} and {line}: {other!r} and {name!r} both stand for model "
+                    f"{model_id!r} of analysis {ms.analysis!r} (model_key {key!r}); keep one row per model"
+                )
             taken[model_id] = (line, name)
             y[ms.model_ids.index(model_id)] = score
             matched.append((name, model_id, key))
         else:
             reason = "no model of the analysis has this key" if not found else f"the key stands for {len(found)} models"
             unmatched.append((name, key, reason))
-    return (y, pl.DataFrame(matched, schema=["model", "model_id", "model_key"], orient="row"),
-            pl.DataFrame(unmatched, schema=["model", "model_key", "reason"], orient="row"))
+    return (
+        y,
+        pl.DataFrame(matched, schema=["model", "model_id", "model_key"], orient="row"),
+        pl.DataFrame(unmatched, schema=["model", "model_key", "reason"], orient="row"),
+    )
 
 
-def check(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, analysis: str | None = None,
-          benchmark: str = "your_benchmark", file: str = "scores") -> CheckResult:
+def check(
+    con: duckdb.DuckDBPyConnection,
+    scores: pl.DataFrame,
+    analysis: str | None = None,
+    benchmark: str = "your_benchmark",
+    file: str = "scores",
+) -> CheckResult:
     """Correlate ``scores`` (from :func:`read_scores`) with an analysis of the published warehouse ``con``.
 
     ``analysis`` None: the fitted analysis whose newest population matches the most rows. ``file`` names the
@@ -176,12 +203,16 @@ def check(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, analysis: str | 
     if best is None:
         raise CheckError("no fitted analysis in this warehouse")
     a, ms, matched, unmatched, y = best
-    settings = con.execute("""select max(n_resamples), max(bootstrap_seed), bool_or(ci_method = 'bca'), max(capabilities_method)
-                              from marts.benchmark_correlations where analysis = ?""", [a.name]).fetchall()[0]
+    settings = con.execute(
+        """select max(n_resamples), max(bootstrap_seed), bool_or(ci_method = 'bca'), max(capabilities_method)
+                              from marts.benchmark_correlations where analysis = ?""",
+        [a.name],
+    ).fetchall()[0]
     n_resamples, seed, bca, method = settings
     comparisons = [Comparison(benchmark, "capabilities", y), Comparison(benchmark, "compute", y, x=ms.training_flop)]
     replicator = Replicator(ms.capability_matrix, comparisons, method, reimpute=ms.reimputation)
     theta = replicator(resample_weights(replicator.n, seed, 0, n_resamples))
-    table = correlation_table(replicator, theta, n_resamples=n_resamples, seed=seed,
-                              method="bca" if bca else "percentile")
+    table = correlation_table(
+        replicator, theta, n_resamples=n_resamples, seed=seed, method="bca" if bca else "percentile"
+    )
     return CheckResult(a.name, ms.snapshot, table, matched, unmatched)

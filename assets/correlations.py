@@ -31,18 +31,64 @@ from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, append_once, keep_
 
 CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
 HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
-UPSTREAM = {"scores": MART_DEPS[0], "models": MART_DEPS[1], "benchmarks": MART_DEPS[2],
-            "capabilities_scores": SCORES_KEY, "capabilities_components": COMPONENTS_KEY}
+UPSTREAM = {
+    "scores": MART_DEPS[0],
+    "models": MART_DEPS[1],
+    "benchmarks": MART_DEPS[2],
+    "capabilities_scores": SCORES_KEY,
+    "capabilities_components": COMPONENTS_KEY,
+}
 COLUMNS = (
-    "analysis", "source", "model_set", "benchmark", "area", "versus", "n_models", "spearman", "ci_low", "ci_high",
-    "se", "p_value", "ci_method", "confidence_level", "n_resamples", "n_degenerate", "bootstrap_seed",
-    "note", "capabilities_method", "snapshot", "source_sha256",
+    "analysis",
+    "source",
+    "model_set",
+    "benchmark",
+    "area",
+    "versus",
+    "n_models",
+    "spearman",
+    "ci_low",
+    "ci_high",
+    "se",
+    "p_value",
+    "ci_method",
+    "confidence_level",
+    "n_resamples",
+    "n_degenerate",
+    "bootstrap_seed",
+    "note",
+    "capabilities_method",
+    "snapshot",
+    "source_sha256",
 )
-SCHEMA = dict(zip(COLUMNS, (
-    pl.String, pl.String, pl.String, pl.String, pl.String, pl.String, pl.Int64, pl.Float64, pl.Float64, pl.Float64,
-    pl.Float64, pl.Float64, pl.String, pl.Float64, pl.Int64, pl.Int64, pl.Int64,
-    pl.String, pl.String, pl.String, pl.String,
-)))
+SCHEMA = dict(
+    zip(
+        COLUMNS,
+        (
+            pl.String,
+            pl.String,
+            pl.String,
+            pl.String,
+            pl.String,
+            pl.String,
+            pl.Int64,
+            pl.Float64,
+            pl.Float64,
+            pl.Float64,
+            pl.Float64,
+            pl.Float64,
+            pl.String,
+            pl.Float64,
+            pl.Int64,
+            pl.Int64,
+            pl.Int64,
+            pl.String,
+            pl.String,
+            pl.String,
+            pl.String,
+        ),
+    )
+)
 DESCRIPTION = (
     "`marts.benchmark_correlations(analysis, source, model_set, benchmark, area, versus, n_models, spearman, ci_low, "
     "ci_high, se, p_value, ci_method, confidence_level, n_resamples, n_degenerate, bootstrap_seed, note, "
@@ -58,8 +104,21 @@ DESCRIPTION = (
 )
 
 
-HISTORY_COLUMNS = ("analysis", "benchmark", "versus", "snapshot", "snapshot_date", "n_models", "spearman", "ci_low",
-                   "ci_high", "ci_method", "n_resamples", "source", "source_sha256")
+HISTORY_COLUMNS = (
+    "analysis",
+    "benchmark",
+    "versus",
+    "snapshot",
+    "snapshot_date",
+    "n_models",
+    "spearman",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "n_resamples",
+    "source",
+    "source_sha256",
+)
 HISTORY_SCHEMA = {column: {**SCHEMA, "snapshot_date": pl.Date}[column] for column in HISTORY_COLUMNS}
 HISTORY_DESCRIPTION = (
     "`marts.correlation_history(analysis, benchmark, versus, snapshot, snapshot_date, n_models, spearman, ci_low, "
@@ -118,8 +177,9 @@ def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, w
         total = _resamples(analysis, config)
         for start in range(0, total, config.resamples_per_step):
             stop = min(start + config.resamples_per_step, total)
-            yield dg.DynamicOutput({"analysis": analysis.name, "start": start, "stop": stop},
-                                   mapping_key=f"{analysis.name}__{start}")
+            yield dg.DynamicOutput(
+                {"analysis": analysis.name, "start": start, "stop": stop}, mapping_key=f"{analysis.name}__{start}"
+            )
 
 
 @dg.op(
@@ -127,7 +187,9 @@ def plan_bootstrap(context: dg.OpExecutionContext, config: CorrelationsConfig, w
     description="Bootstrap replicates of every correlation of one analysis (each of its snapshots), one range of resamples.",
     pool=WRITER_POOL,
 )
-def bootstrap_chunk(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> None:
+def bootstrap_chunk(
+    context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse
+) -> None:
     if spec["analysis"] is None:
         return
     started = time.perf_counter()
@@ -158,9 +220,14 @@ def plan_summaries(context: dg.OpExecutionContext, warehouse: Warehouse):
     candidate = warehouse.candidate(context)
     with candidate.connect() as con:
         names = [a.name for a in fitted_analyses(con, computed_in=candidate.run_key)]
-        keep_analyses(con, {"marts.benchmark_correlations": (pl.DataFrame(schema=SCHEMA), DESCRIPTION),
-                            "marts.correlation_history": (pl.DataFrame(schema=HISTORY_SCHEMA), HISTORY_DESCRIPTION)},
-                      kept_analyses(con, candidate.run_key))
+        keep_analyses(
+            con,
+            {
+                "marts.benchmark_correlations": (pl.DataFrame(schema=SCHEMA), DESCRIPTION),
+                "marts.correlation_history": (pl.DataFrame(schema=HISTORY_SCHEMA), HISTORY_DESCRIPTION),
+            },
+            kept_analyses(con, candidate.run_key),
+        )
     if not names:
         yield dg.DynamicOutput({"analysis": None, "index": 0}, mapping_key="nothing_to_analyse")
     for index, name in enumerate(names):
@@ -173,7 +240,9 @@ def plan_summaries(context: dg.OpExecutionContext, warehouse: Warehouse):
     "standard errors, permutation p-values, appended to the two marts.",
     pool=WRITER_POOL,
 )
-def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse) -> dict:
+def summarize_analysis(
+    context: dg.OpExecutionContext, config: CorrelationsConfig, spec: dict, warehouse: Warehouse
+) -> dict:
     if spec["analysis"] is None:
         return {**spec, "populations": 0, "resamples": 0}
     started = time.perf_counter()
@@ -186,13 +255,21 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
     frames = []
     for i, ms in enumerate(model_sets):
         comparisons = ms.comparisons()
-        chunks = [f"{analysis_dir}/{i:05d}/{name}" for name in objects.names(f"{analysis_dir}/{i:05d}") if name.endswith(".npy")]
+        chunks = [
+            f"{analysis_dir}/{i:05d}/{name}"
+            for name in objects.names(f"{analysis_dir}/{i:05d}")
+            if name.endswith(".npy")
+        ]
         theta = np.concatenate([np.load(io.BytesIO(objects.get(key)), allow_pickle=False) for key in chunks], axis=1)
         if theta.shape != (len(comparisons), total):
             raise dg.Failure(f"{ms.analysis} ({ms.snapshot}): expected {total} replicates, found {theta.shape[1]}")
         table = correlation_table(
-            Replicator(ms.capability_matrix, comparisons, method, reimpute=ms.reimputation), theta, n_resamples=total,
-            seed=config.seed, confidence_level=config.confidence_level, method=config.ci_method,
+            Replicator(ms.capability_matrix, comparisons, method, reimpute=ms.reimputation),
+            theta,
+            n_resamples=total,
+            seed=config.seed,
+            confidence_level=config.confidence_level,
+            method=config.ci_method,
         )
         frames.append(
             table.with_columns(
@@ -210,12 +287,15 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
     newest = everything.filter(pl.col("snapshot") == model_sets[-1].snapshot).select(COLUMNS)
     history = everything.select(HISTORY_COLUMNS).sort("benchmark", "versus", "snapshot_date", "snapshot")
     with candidate.connect() as con:
-        held = append_once(con, {"marts.benchmark_correlations": newest, "marts.correlation_history": history},
-                           spec["analysis"])
+        held = append_once(
+            con, {"marts.benchmark_correlations": newest, "marts.correlation_history": history}, spec["analysis"]
+        )
     if held:
         context.log.info(f"{spec['analysis']}: its {held} rows were appended by an earlier attempt of this step")
-    context.log.info(f"{spec['analysis']}: {everything.height} correlations over {len(model_sets)} "
-                     f"snapshot(s) in {time.perf_counter() - started:.2f} s")
+    context.log.info(
+        f"{spec['analysis']}: {everything.height} correlations over {len(model_sets)} "
+        f"snapshot(s) in {time.perf_counter() - started:.2f} s"
+    )
     return {**spec, "populations": len(model_sets), "resamples": total}
 
 
@@ -224,8 +304,9 @@ def summarize_analysis(context: dg.OpExecutionContext, config: CorrelationsConfi
     description="Once every analysis has appended its rows: the two marts' metadata, and the replicates removed.",
     pool=WRITER_POOL,
 )
-def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfig, summaries: list[dict],
-                       warehouse: Warehouse):
+def write_correlations(
+    context: dg.OpExecutionContext, config: CorrelationsConfig, summaries: list[dict], warehouse: Warehouse
+):
     candidate = warehouse.candidate(context)
     done = sorted((s for s in summaries if s["analysis"] is not None), key=lambda s: s["index"])
     with candidate.connect(read_only=True) as con:
@@ -235,20 +316,27 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
     candidate.objects.remove(_chunk_dir(config))
     populations = sum(s["populations"] for s in done)
     n_null = result["spearman"].null_count()
-    context.log.info(f"{result.height} correlations with intervals, {n_null} undefined (see column note); "
-                     f"{n_history} rows of history over {populations} (analysis, snapshot) populations")
-    headline = result.filter(pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities")
+    context.log.info(
+        f"{result.height} correlations with intervals, {n_null} undefined (see column note); "
+        f"{n_history} rows of history over {populations} (analysis, snapshot) populations"
+    )
+    headline = result.filter(
+        pl.col("versus") == "capabilities", pl.col("area").is_not_null(), pl.col("area") != "capabilities"
+    )
     view = ("benchmark", "spearman", "ci_low", "ci_high", "analysis", "area", "n_models", "p_value")  # ρ first
     yield dg.Output(
         None,
         "correlations",
         metadata={
-            "dagster/row_count": result.height, "dagster/column_schema": column_schema(result),
+            "dagster/row_count": result.height,
+            "dagster/column_schema": column_schema(result),
             "bootstrap_resamples": config.n_resamples,
             "bootstrap_resamples_by_analysis": dg.MetadataValue.json({s["analysis"]: s["resamples"] for s in done}),
             "bootstrap_seed": config.seed,
             "ci_method": config.ci_method,
-            "ci_method_used": dg.MetadataValue.json(dict(result.group_by("ci_method").len().sort("ci_method").iter_rows())),
+            "ci_method_used": dg.MetadataValue.json(
+                dict(result.group_by("ci_method").len().sort("ci_method").iter_rows())
+            ),
             "confidence_level": config.confidence_level,
             "degenerate_resamples_total": int(result["n_degenerate"].sum()),
             "n_undefined": n_null,
@@ -257,47 +345,66 @@ def write_correlations(context: dg.OpExecutionContext, config: CorrelationsConfi
             "highest_capabilities_correlation": table_metadata(
                 headline.sort("spearman", descending=True, nulls_last=True).select(view).head(10)
             ),
-            "lowest_capabilities_correlation": table_metadata(headline.sort("spearman", nulls_last=True).select(view).head(10)),
+            "lowest_capabilities_correlation": table_metadata(
+                headline.sort("spearman", nulls_last=True).select(view).head(10)
+            ),
         },
     )
-    yield dg.Output(None, "history", metadata={
-        "dagster/row_count": n_history, "dagster/column_schema": column_schema(pl.DataFrame(schema=HISTORY_SCHEMA)),
-        "populations": populations,
-        "snapshots_per_analysis": dg.MetadataValue.json({s["analysis"]: s["populations"] for s in done}),
-    })
+    yield dg.Output(
+        None,
+        "history",
+        metadata={
+            "dagster/row_count": n_history,
+            "dagster/column_schema": column_schema(pl.DataFrame(schema=HISTORY_SCHEMA)),
+            "populations": populations,
+            "snapshots_per_analysis": dg.MetadataValue.json({s["analysis"]: s["populations"] for s in done}),
+        },
+    )
 
 
 def _config_mapping(config: CorrelationsConfig) -> dict:
     # the schema comes from the annotation; Dagster hands over the processed values as a dict, and a
     # bound broken here stops the run before any step, naming the field
     values = validate(CorrelationsConfig, config, prefix=f"{CORRELATIONS_KEY.to_python_identifier()}.").model_dump()
-    return {name: {"config": values} for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_analysis",
-                                                  "write_correlations")}
+    return {
+        name: {"config": values}
+        for name in ("plan_bootstrap", "bootstrap_chunk", "summarize_analysis", "write_correlations")
+    }
 
 
 @dg.graph_multi_asset(
     name=CORRELATIONS_KEY.to_python_identifier(),  # the Launchpad's config key stays marts__benchmark_correlations
     group_name="marts",
     outs={
-        "correlations": dg.AssetOut(key=CORRELATIONS_KEY, kinds={"python", "duckdb"}, description=DESCRIPTION,
-                                    dagster_type=dg.Nothing),
-        "history": dg.AssetOut(key=HISTORY_KEY, kinds={"python", "duckdb"}, description=HISTORY_DESCRIPTION,
-                               dagster_type=dg.Nothing),
+        "correlations": dg.AssetOut(
+            key=CORRELATIONS_KEY, kinds={"python", "duckdb"}, description=DESCRIPTION, dagster_type=dg.Nothing
+        ),
+        "history": dg.AssetOut(
+            key=HISTORY_KEY, kinds={"python", "duckdb"}, description=HISTORY_DESCRIPTION, dagster_type=dg.Nothing
+        ),
     },
     ins={name: dg.AssetIn(key=key, dagster_type=dg.Nothing) for name, key in UPSTREAM.items()},
     config=dg.ConfigMapping(config_fn=_config_mapping, config_schema=CorrelationsConfig.to_config_schema()),
 )
 def benchmark_correlations(scores, models, benchmarks, capabilities_scores, capabilities_components):
     chunks = plan_bootstrap(
-        scores=scores, models=models, benchmarks=benchmarks,
-        capabilities_scores=capabilities_scores, capabilities_components=capabilities_components,
+        scores=scores,
+        models=models,
+        benchmarks=benchmarks,
+        capabilities_scores=capabilities_scores,
+        capabilities_components=capabilities_components,
     ).map(bootstrap_chunk)
     summaries = plan_summaries(chunks=chunks.collect()).map(summarize_analysis)
     correlations, history = write_correlations(summaries.collect())
     return {"correlations": correlations, "history": history}
 
 
-@dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="Every defined spearman lies in [-1, 1]; a null one has a note.")
+@dg.asset_check(
+    asset=CORRELATIONS_KEY,
+    blocking=True,
+    pool=WRITER_POOL,
+    description="Every defined spearman lies in [-1, 1]; a null one has a note.",
+)
 def correlations_in_range(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.candidate(context).connect(read_only=True) as con:
         bad = con.execute(
@@ -307,7 +414,9 @@ def correlations_in_range(context: dg.AssetCheckExecutionContext, warehouse: War
     return dg.AssetCheckResult(passed=bad == 0, metadata={"n_bad_rows": bad})
 
 
-@dg.asset_check(asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="One row per (analysis, benchmark, versus).")
+@dg.asset_check(
+    asset=CORRELATIONS_KEY, blocking=True, pool=WRITER_POOL, description="One row per (analysis, benchmark, versus)."
+)
 def correlations_unique(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.candidate(context).connect(read_only=True) as con:
         dupes = con.execute(

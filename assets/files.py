@@ -44,14 +44,20 @@ def s3_endpoint(endpoint: str) -> tuple[str, bool]:
     return host, scheme != "http"
 
 
-def open_filesystem(uri: str, endpoint: str = "", access_key: str = "", secret_key: str = "",
-                    region: str = "us-east-1") -> tuple[pafs.FileSystem, str]:
+def open_filesystem(
+    uri: str, endpoint: str = "", access_key: str = "", secret_key: str = "", region: str = "us-east-1"
+) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem of ``uri`` (a folder, ``file://…`` or ``s3://bucket/prefix``) and its base path."""
     if uri.startswith("s3://"):
         host, tls = s3_endpoint(endpoint)
-        fs = pafs.S3FileSystem(access_key=access_key or None, secret_key=secret_key or None, region=region,
-                               endpoint_override=host or None, scheme="https" if tls else "http",
-                               allow_bucket_creation=True)
+        fs = pafs.S3FileSystem(
+            access_key=access_key or None,
+            secret_key=secret_key or None,
+            region=region,
+            endpoint_override=host or None,
+            scheme="https" if tls else "http",
+            allow_bucket_creation=True,
+        )
         return fs, uri.removeprefix("s3://").rstrip("/")
     if not uri:
         raise ValueError("no object store configured (uri is empty)")
@@ -68,8 +74,15 @@ class Objects:
     ``AWS_SECRET_ACCESS_KEY`` and ``SAFETYWASH_S3_ENDPOINT``, read when the store is first used.
     """
 
-    def __init__(self, uri: str | os.PathLike, *, endpoint: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, region: str | None = None):
+    def __init__(
+        self,
+        uri: str | os.PathLike,
+        *,
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        region: str | None = None,
+    ):
         uri = str(uri)
         self.is_s3 = uri.startswith("s3://")
         self.uri = uri.rstrip("/")
@@ -84,7 +97,9 @@ class Objects:
         """The S3 filesystem and the path of ``key`` in it."""
         if self._fs is None:
             names = ("SAFETYWASH_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
-            given = [os.environ.get(name, "") if value is None else value for name, value in zip(names, self._s3_settings)]
+            given = [
+                os.environ.get(name, "") if value is None else value for name, value in zip(names, self._s3_settings)
+            ]
             self._fs, self._base = open_filesystem(self.uri, *given[:3], given[3] or "us-east-1")
         return self._fs, f"{self._base}/{key}" if key else self._base
 

@@ -30,9 +30,9 @@ _SEPARATORS = re.compile(r"[\s_/]+|-{2,}")
 _PAREN = re.compile(r"\(([^)]*)\)")
 # dates as the sources print them, captured to (year, month, day); tried in this order
 _DATES = (
-    re.compile(r"(?<![\d.])(?P<y>20\d\d)-(?P<m>[01]\d)-(?P<d>[0-3]\d)(?![\d.])"),      # 2025-03-26
-    re.compile(r"(?<![\d.])(?P<m>[01]\d)-(?P<d>[0-3]\d)-(?P<y>20\d\d)(?![\d.])"),      # 03-27-2025
-    re.compile(r"(?<![\d.])(?P<y>20\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?![\d.])"),        # 20250514
+    re.compile(r"(?<![\d.])(?P<y>20\d\d)-(?P<m>[01]\d)-(?P<d>[0-3]\d)(?![\d.])"),  # 2025-03-26
+    re.compile(r"(?<![\d.])(?P<m>[01]\d)-(?P<d>[0-3]\d)-(?P<y>20\d\d)(?![\d.])"),  # 03-27-2025
+    re.compile(r"(?<![\d.])(?P<y>20\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?![\d.])"),  # 20250514
 )
 _HYPHEN_VERSION = re.compile(r"(?<![\d.])(\d)-(\d)(?=-[a-z]|-20\d{6}|$)")
 _DATE_TOKEN = re.compile(r"-?@?(20\d\d[01]\d[0-3]\d)")
@@ -85,7 +85,7 @@ def model_key(raw: str) -> Key:
     budget = None
     if think:
         budget = think.group(1) or think.group(2)
-        name = (name[: think.start()] + name[think.end():]).strip()
+        name = (name[: think.start()] + name[think.end() :]).strip()
         rules.append("thinking_budget")
     name = _PAREN.sub(lambda m: f"-{m.group(1)}-", name)
     for pattern in _DATES:
@@ -103,7 +103,7 @@ def model_key(raw: str) -> Key:
         name = name[:-3]
         rules.append("hf_suffix")
     if name.startswith("meta-llama-"):  # Meta-Llama-3-8B-Instruct (HF) = Llama-3-8B-Instruct (Arena)
-        name = name[len("meta-"):]
+        name = name[len("meta-") :]
         rules.append("vendor_prefix")
     effort = re.search(rf"-({'|'.join(EFFORTS)})$", name)
     if effort and re.search(r"\d", name[: effort.start()]):  # "Mistral Medium" is a tier, not an effort
@@ -141,6 +141,7 @@ def match(left: list[str], right: list[str]) -> list[Match]:
     agree once the date is dropped, when that key is unique on both sides (two different dates never
     join). Sizes, versions and any other token must agree exactly.
     """
+
     def index(names, keyer):
         out = defaultdict(list)
         for name in names:
@@ -197,8 +198,10 @@ def identify(names: dict[str, list[str]], aliases: list[Alias] = ()) -> list[tup
         spans = sorted((a.valid_from or "0000-01-01", a.valid_to or "9999-12-31") for a in listed)
         if len(listed) > 1 and any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:])):
             windows = ", ".join(f"{a.model_key} {a.valid_from or '…'}..{a.valid_to or '…'}" for a in listed)
-            raise ValueError(f"seeds.model_aliases: {source} {raw!r} has aliases whose validity dates overlap "
-                             f"({windows}); a name has one key per snapshot")
+            raise ValueError(
+                f"seeds.model_aliases: {source} {raw!r} has aliases whose validity dates overlap "
+                f"({windows}); a name has one key per snapshot"
+            )
     rows = []
     for source, raws in names.items():
         for raw in sorted(set(raws)):

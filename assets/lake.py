@@ -54,9 +54,13 @@ def extension_dir() -> Path:
 def _wheel_file(name: str) -> Path:
     spec = importlib.util.find_spec(f"duckdb_extension_{name}")
     if spec is None or not spec.submodule_search_locations:
-        raise LakeError(f"the DuckDB extension {name} is not installed: run `uv sync --frozen` (it is the "
-                        f"locked wheel duckdb-extension-{name})")
-    found = sorted(Path(spec.submodule_search_locations[0]).glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension"))
+        raise LakeError(
+            f"the DuckDB extension {name} is not installed: run `uv sync --frozen` (it is the "
+            f"locked wheel duckdb-extension-{name})"
+        )
+    found = sorted(
+        Path(spec.submodule_search_locations[0]).glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension")
+    )
     if not found:
         raise LakeError(f"the wheel duckdb-extension-{name} holds no build for DuckDB {duckdb.__version__}")
     return found[0]
@@ -161,8 +165,15 @@ class LakeAddress:
             out.append(Path(self.data_path))
         return out
 
-    def attach(self, con: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool = False,
-               snapshot: int | None = None, create: bool = False) -> None:
+    def attach(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        alias: str,
+        *,
+        read_only: bool = False,
+        snapshot: int | None = None,
+        create: bool = False,
+    ) -> None:
         """Attach this lake to ``con`` as ``alias`` (``snapshot``: as it was at that DuckLake snapshot)."""
         load_extensions(con, self.extensions)
         if "httpfs" in self.extensions and os.environ.get("AWS_ACCESS_KEY_ID"):
@@ -184,8 +195,11 @@ class LakeAddress:
         elif self.catalog_file and not self.catalog_file.is_file():
             raise NoLake(f"no lake catalog at {self.catalog_file}")
         try:
-            con.execute(f"attach {_quote(self.uri)} as {alias} ({', '.join(options)})" if options
-                        else f"attach {_quote(self.uri)} as {alias}")
+            con.execute(
+                f"attach {_quote(self.uri)} as {alias} ({', '.join(options)})"
+                if options
+                else f"attach {_quote(self.uri)} as {alias}"
+            )
         except duckdb.Error as exc:
             if "No space left on device" in str(exc):  # DuckDB's words; a full disk reads as the OSError it is
                 where = self.catalog_file or self.data_path
@@ -194,16 +208,19 @@ class LakeAddress:
             raise kind(f"cannot open the lake {self.uri}: {str(exc).splitlines()[0]}") from None
         # where its catalog tables are, for the readers below that skip DuckDB's slower catalog views
         tables = f"__ducklake_metadata_{alias}.{_ident(self.catalog_schema)}"
-        con.execute(f"set variable {_CATALOG_VARIABLE}{alias} = "
-                    f"{{'tables': {_quote(tables)}, 'snapshot': {'null' if snapshot is None else int(snapshot)}}}")
+        con.execute(
+            f"set variable {_CATALOG_VARIABLE}{alias} = "
+            f"{{'tables': {_quote(tables)}, 'snapshot': {'null' if snapshot is None else int(snapshot)}}}"
+        )
         if create:
             _no_inlining(con, alias)
 
 
 def inlines(con: duckdb.DuckDBPyConnection, alias: str) -> bool:
     """Whether the lake attached as ``alias`` may keep rows in its catalog (DuckLake's data inlining)."""
-    row = con.execute("select value from ducklake_options(?) where option_name = 'data_inlining_row_limit'",
-                      [alias]).fetchone()
+    row = con.execute(
+        "select value from ducklake_options(?) where option_name = 'data_inlining_row_limit'", [alias]
+    ).fetchone()
     return row is None or row[0] != "0"
 
 
@@ -231,8 +248,9 @@ def drop_catalog(address: LakeAddress) -> None:
             statement = f'drop schema if exists "{address.metadata_schema}" cascade'
             con.execute(f"call postgres_execute('catalog_db', {_quote(statement)})")
         except duckdb.Error as exc:
-            raise LakeError(f"cannot drop the lake {address.uri} (schema {address.metadata_schema}): "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise LakeError(
+                f"cannot drop the lake {address.uri} (schema {address.metadata_schema}): {str(exc).splitlines()[0]}"
+            ) from None
 
 
 def _wal(path: Path) -> None:
@@ -246,14 +264,20 @@ def _wal(path: Path) -> None:
     except sqlite3.Error as exc:  # SQLite's own words; a full disk reads as the OSError it is
         path.unlink(missing_ok=True)
         full = "full" in str(exc)
-        raise OSError(errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC) if full else str(exc), str(path)) from None
+        raise OSError(
+            errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC) if full else str(exc), str(path)
+        ) from None
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
     """The S3 credentials of the data files, from the environment (``AWS_*``, ``SAFETYWASH_S3_ENDPOINT``)."""
     endpoint = os.environ.get("SAFETYWASH_S3_ENDPOINT", "")
-    parts = {"type": "s3", "key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-             "secret": os.environ.get("AWS_SECRET_ACCESS_KEY", ""), "region": os.environ.get("AWS_REGION", "us-east-1")}
+    parts = {
+        "type": "s3",
+        "key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "secret": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "region": os.environ.get("AWS_REGION", "us-east-1"),
+    }
     if endpoint:
         host, tls = s3_endpoint(endpoint)
         parts.update(endpoint=host, url_style="path", use_ssl="true" if tls else "false")
@@ -279,8 +303,9 @@ def instance_config(extra: Mapping[str, object] | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def session(*lakes: tuple[LakeAddress, str, Mapping[str, object]], use: str | None = None,
-            private: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(
+    *lakes: tuple[LakeAddress, str, Mapping[str, object]], use: str | None = None, private: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection with each ``(address, alias, attach options)`` attached; ``use`` makes one of
     them the default database, so ``marts.scores`` means ``<use>.marts.scores``.
 
@@ -374,8 +399,11 @@ def _column_comments(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[s
 
 def committed_as(con: duckdb.DuckDBPyConnection, alias: str, message: str) -> int | None:
     """The newest snapshot of ``alias`` whose commit message is ``message``."""
-    return con.execute(f"select max(snapshot_id) from {_catalog(con, alias).tables}.ducklake_snapshot_changes "
-                       "where commit_message = ?", [message]).fetchone()[0]
+    return con.execute(
+        f"select max(snapshot_id) from {_catalog(con, alias).tables}.ducklake_snapshot_changes "
+        "where commit_message = ?",
+        [message],
+    ).fetchone()[0]
 
 
 def snapshot_log(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[int, str | None, str | None, str | None]]:
@@ -383,9 +411,11 @@ def snapshot_log(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[int, 
     first, whichever snapshot it was attached at, as ``snapshots()`` lists them (which also reads every change
     record)."""
     c = _catalog(con, alias)
-    return con.execute(f"select s.snapshot_id, ch.author, ch.commit_message, ch.commit_extra_info "
-                       f"from {c.tables}.ducklake_snapshot s left join {c.tables}.ducklake_snapshot_changes ch "
-                       "using (snapshot_id) order by 1 desc").fetchall()
+    return con.execute(
+        f"select s.snapshot_id, ch.author, ch.commit_message, ch.commit_extra_info "
+        f"from {c.tables}.ducklake_snapshot s left join {c.tables}.ducklake_snapshot_changes ch "
+        "using (snapshot_id) order by 1 desc"
+    ).fetchall()
 
 
 def latest_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int:
@@ -396,7 +426,9 @@ def changed_since(con: duckdb.DuckDBPyConnection, alias: str, snapshot: int) -> 
     """``(schema, table)`` of every table of ``alias`` created, altered, written or deleted from after
     ``snapshot`` (from the lake's own change record; tables it names by id are looked up)."""
     names, ids = set(), set()
-    for (changes,) in con.execute(f"select changes from {alias}.snapshots() where snapshot_id > ?", [snapshot]).fetchall():
+    for (changes,) in con.execute(
+        f"select changes from {alias}.snapshots() where snapshot_id > ?", [snapshot]
+    ).fetchall():
         for value in _tables_touched(changes):
             (ids if value.isdigit() else names).add(value)
     if ids:
@@ -417,8 +449,9 @@ def _current_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[st
 def last_change(con: duckdb.DuckDBPyConnection, alias: str, tables: tuple[str, ...]) -> tuple[int, object] | None:
     """``(snapshot_id, snapshot_time)`` of the newest snapshot of ``alias`` that created, altered, wrote or
     deleted from one of ``tables`` (``schema.table``), or None if none did."""
-    history = con.execute(f"select snapshot_id, snapshot_time, changes from {alias}.snapshots() "
-                          "order by snapshot_id desc").fetchall()
+    history = con.execute(
+        f"select snapshot_id, snapshot_time, changes from {alias}.snapshots() order by snapshot_id desc"
+    ).fetchall()
     ids = {str(i) for s, t, i in _current_tables(con, alias) if f"{s}.{t}" in tables}
     wanted = set(tables) | ids
     for snapshot_id, snapshot_time, changes in history:
@@ -432,8 +465,15 @@ def _tables_touched(changes: Mapping[str, list]) -> set[str]:
     return {str(value) for kind, values in changes.items() if "table" in kind or "inlined" in kind for value in values}
 
 
-def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,
-                tables: list[tuple[str, str, str | None]], *, data_path: str = "", inlined: bool = True) -> None:
+def copy_tables(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    tables: list[tuple[str, str, str | None]],
+    *,
+    data_path: str = "",
+    inlined: bool = True,
+) -> None:
     """``create or replace`` each ``(schema, table, comment)`` of ``source`` in ``target``, with its table
     and column comments (the caller holds the transaction).
 
@@ -462,18 +502,25 @@ def copy_tables(con: duckdb.DuckDBPyConnection, source: str, target: str,
             con.execute(f'comment on column {name}."{column}" is {_quote(text)}')
 
 
-def _link_table(con: duckdb.DuckDBPyConnection, source: str, target: str, schema: str, table: str,
-                folder: Path, inlined: bool) -> bool:
+def _link_table(
+    con: duckdb.DuckDBPyConnection, source: str, target: str, schema: str, table: str, folder: Path, inlined: bool
+) -> bool:
     """Copy ``source.schema.table`` into ``target`` by linking its data files into ``folder``; False (and
     nothing done) when its rows are not all in local data files without deletes."""
-    files = con.execute("select data_file, delete_file from ducklake_list_files(?, ?, schema => ?)",
-                        [source, table, schema]).fetchall()
+    files = con.execute(
+        "select data_file, delete_file from ducklake_list_files(?, ?, schema => ?)", [source, table, schema]
+    ).fetchall()
     if any(deletes for _, deletes in files) or any("://" in path for path, _ in files):
         return False
     if inlined:
         rows = con.execute(f'select count(*) from {source}."{schema}"."{table}"').fetchone()[0]
-        in_files = con.execute("select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)",
-                               [[path for path, _ in files]]).fetchone()[0] if files else 0
+        in_files = (
+            con.execute(
+                "select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [[path for path, _ in files]]
+            ).fetchone()[0]
+            if files
+            else 0
+        )
         if rows != in_files:  # some rows are inlined in the catalog
             return False
     folder.mkdir(parents=True, exist_ok=True)
@@ -488,8 +535,12 @@ def _link_table(con: duckdb.DuckDBPyConnection, source: str, target: str, schema
         if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK):  # no hard link here: copy the rows instead
             return False
         raise
-    con.execute(f'create or replace table {target}."{schema}"."{table}" as '
-                f'select * from {source}."{schema}"."{table}" with no data')
+    con.execute(
+        f'create or replace table {target}."{schema}"."{table}" as '
+        f'select * from {source}."{schema}"."{table}" with no data'
+    )
     if linked:
-        con.execute("call ducklake_add_data_files(?, ?, ?, schema => ?)", [target, table, [str(p) for p in linked], schema])
+        con.execute(
+            "call ducklake_add_data_files(?, ?, ?, schema => ?)", [target, table, [str(p) for p in linked], schema]
+        )
     return True

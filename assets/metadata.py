@@ -8,8 +8,15 @@ import dagster as dg
 import polars as pl
 
 DISPLAY_DIGITS = 4
-_TYPES = {pl.String: "string", pl.Int64: "int", pl.Int32: "int", pl.Float64: "float", pl.Boolean: "bool",
-          pl.Date: "date", pl.Datetime: "timestamp"}
+_TYPES = {
+    pl.String: "string",
+    pl.Int64: "int",
+    pl.Int32: "int",
+    pl.Float64: "float",
+    pl.Boolean: "bool",
+    pl.Date: "date",
+    pl.Datetime: "timestamp",
+}
 
 
 def _type(dtype: pl.DataType) -> str:

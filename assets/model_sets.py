@@ -87,15 +87,21 @@ class ModelSet:
 def _snapshots(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> pl.DataFrame:
     where = "is_latest" if analysis.snapshot == "latest" else "snapshot_date >= coalesce(?, date '0001-01-01')"
     params = [analysis.source] if analysis.snapshot == "latest" else [analysis.source, analysis.since]
-    return query_frame(con, f"""
+    return query_frame(
+        con,
+        f"""
         select snapshot, any_value(snapshot_date) as snapshot_date from marts.snapshots
-        where source = ? and {where} group by snapshot order by max(snapshot_at), snapshot""", params)
+        where source = ? and {where} group by snapshot order by max(snapshot_at), snapshot""",
+        params,
+    )
 
 
 def _population_scores(con: duckdb.DuckDBPyConnection, analysis: Analysis, snapshots: list[str]) -> pl.DataFrame:
     """The analysis's rows of ``marts.scores`` in ``snapshots``, filtered by model set, file and family (the
     models of ``exclude_models`` still in: :func:`_model_sets` takes them out and counts them)."""
-    return query_frame(con, """
+    return query_frame(
+        con,
+        """
         select s.snapshot, s.source_sha256, s.source_file, s.model_id, s.benchmark, s.value
         from marts.scores s
         where s.source = $1 and s.snapshot in (select unnest($2::varchar[]))
@@ -104,7 +110,9 @@ def _population_scores(con: duckdb.DuckDBPyConnection, analysis: Analysis, snaps
           and (len($5::varchar[]) = 0 or (s.snapshot, s.model_id) in (
                 select snapshot, model_id from marts.models
                 where source = $1 and json_extract_string(attributes, '$.family') in (select unnest($5::varchar[]))))
-    """, [analysis.source, snapshots, analysis.model_set, analysis.files or [], analysis.families or []])
+    """,
+        [analysis.source, snapshots, analysis.model_set, analysis.files or [], analysis.families or []],
+    )
 
 
 # per snapshot, the key of the identity row whose validity dates hold the snapshot's date (a dated alias), else
@@ -148,8 +156,12 @@ def fitted_analyses(con: duckdb.DuckDBPyConnection, computed_in: str | None = No
 def kept_analyses(con: duckdb.DuckDBPyConnection, run_key: str) -> list[str]:
     """The analyses of ``marts.analyses`` that the run ``run_key`` did not compute: their rows in every
     analysis mart are the published ones."""
-    return [r[0] for r in con.execute("select analysis from marts.analyses where computed_in_run <> ? "
-                                      "order by analysis", [run_key]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "select analysis from marts.analyses where computed_in_run <> ? order by analysis", [run_key]
+        ).fetchall()
+    ]
 
 
 # the code an analysis's numbers come from: a change to it recomputes every analysis
@@ -186,14 +198,21 @@ def fingerprint(model_sets: list[ModelSet], context: Mapping[str, object]) -> st
 
 
 # the marts a population is read from
-POPULATION_TABLES = ("marts.snapshots", "marts.scores", "marts.scores_latest", "marts.models", "marts.model_identity",
-                     "marts.benchmarks")
+POPULATION_TABLES = (
+    "marts.snapshots",
+    "marts.scores",
+    "marts.scores_latest",
+    "marts.models",
+    "marts.model_identity",
+    "marts.benchmarks",
+)
 REUSE_LIMIT = 16
 _reused: OrderedDict[tuple, list[ModelSet]] = OrderedDict()
 
 
-def load_model_sets(con: duckdb.DuckDBPyConnection, analyses: list[Analysis], *, run_key: str | None = None,
-                    alias: str = "candidate") -> list[ModelSet]:
+def load_model_sets(
+    con: duckdb.DuckDBPyConnection, analyses: list[Analysis], *, run_key: str | None = None, alias: str = "candidate"
+) -> list[ModelSet]:
     """One :class:`ModelSet` per analysis and snapshot with data, in a stable order (analysis, date).
 
     Given the ``run_key`` of the candidate lake attached as ``alias``, the populations are kept in this
@@ -227,20 +246,31 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
         return []
     left_out = set(analysis.exclude_models or ())
     if absent := sorted(left_out - set(scores["model_id"].unique().to_list())):
-        raise AnalysisError(f"analysis {analysis.name!r}: exclude_models names {absent}, which no snapshot it reads "
-                            f"holds in its population (source {analysis.source!r})")
+        raise AnalysisError(
+            f"analysis {analysis.name!r}: exclude_models names {absent}, which no snapshot it reads "
+            f"holds in its population (source {analysis.source!r})"
+        )
     sources = [analysis.source] + ([analysis.inputs_source] if analysis.inputs_source else [])
-    info = query_frame(con, "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks "
-                            "where is_known and source in (select unnest(?))", [sources])
+    info = query_frame(
+        con,
+        "select source, benchmark, area, accuracy_of, is_capability_input from marts.benchmarks "
+        "where is_known and source in (select unnest(?))",
+        [sources],
+    )
     own = info.filter(pl.col("source") == analysis.source)
     scores = scores.filter(pl.col("benchmark").is_in(own["benchmark"].implode()))
-    dupes = scores.group_by("snapshot", "model_id", "benchmark").agg(pl.len(), pl.col("source_file").unique()).filter(pl.col("len") > 1)
+    dupes = (
+        scores.group_by("snapshot", "model_id", "benchmark")
+        .agg(pl.len(), pl.col("source_file").unique())
+        .filter(pl.col("len") > 1)
+    )
     if not dupes.is_empty():
         row = dupes.sort("snapshot", "model_id", "benchmark").row(0, named=True)
         raise AnalysisError(
             f"analysis {analysis.name!r}: {dupes.height} (model, benchmark) pairs have several values in one snapshot, "
             f"e.g. {row['model_id']!r} / {row['benchmark']!r} in files {sorted(row['source_file'])}; narrow the "
-            "population with `files` (or `model_set`)")
+            "population with `files` (or `model_set`)"
+        )
     present = set(scores["benchmark"].unique().to_list())
     if analysis.inputs_source:
         caps = list(analysis.capability_inputs)
@@ -251,20 +281,33 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
         where = f"inputs_source {analysis.inputs_source!r}"
     else:
         inputs_info = own
-        caps = (sorted(own.filter(pl.col("is_capability_input"))["benchmark"].to_list())
-                if analysis.capability_inputs == "taxonomy" else list(analysis.capability_inputs))
+        caps = (
+            sorted(own.filter(pl.col("is_capability_input"))["benchmark"].to_list())
+            if analysis.capability_inputs == "taxonomy"
+            else list(analysis.capability_inputs)
+        )
         unknown = sorted(set(caps) - present)
         where = f"source {analysis.source!r}"
-    population = ", ".join(f"{k} {v!r}" for k, v in [("model set", analysis.model_set), ("files", analysis.files),
-                                                      ("families", analysis.families)] if v)
+    population = ", ".join(
+        f"{k} {v!r}"
+        for k, v in [("model set", analysis.model_set), ("files", analysis.files), ("families", analysis.families)]
+        if v
+    )
     targets = sorted(present) if analysis.targets == "all" else list(analysis.targets)
     unknown += sorted(set(targets) - present)
     if unknown:
-        raise AnalysisError(f"analysis {analysis.name!r}: {unknown} are not known benchmarks of {where}"
-                            + (f" ({population})" if population else "") + " in the snapshots it reads")
+        raise AnalysisError(
+            f"analysis {analysis.name!r}: {unknown} are not known benchmarks of {where}"
+            + (f" ({population})" if population else "")
+            + " in the snapshots it reads"
+        )
     caps = [c for c in caps if analysis.inputs_source or c in present]
-    flops = query_frame(con, """select snapshot, model_id, max(training_flop) as training_flop from marts.models
-                                where source = ? group by all""", [analysis.source])
+    flops = query_frame(
+        con,
+        """select snapshot, model_id, max(training_flop) as training_flop from marts.models
+                                where source = ? group by all""",
+        [analysis.source],
+    )
     inputs = _inputs(con, analysis, caps) if analysis.inputs_source else None
     keys = _keys(con, analysis.source)
     area = dict(zip(info["benchmark"], info["area"]))
@@ -277,18 +320,23 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
         if part.is_empty():
             continue
         names = sorted(set(targets) | (set() if analysis.inputs_source else set(caps)))
-        wide = (part.filter(pl.col("benchmark").is_in(names))
-                .pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True)
-                .sort("model_id"))
+        wide = (
+            part.filter(pl.col("benchmark").is_in(names))
+            .pivot(on="benchmark", index="model_id", values="value", aggregate_function=None, sort_columns=True)
+            .sort("model_id")
+        )
         for name in names:
             if name not in wide.columns:
                 wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
         model_ids = wide["model_id"].to_list()
         key_of = dict(keys.filter(pl.col("snapshot") == snapshot).select("model_id", "model_key").iter_rows())
         model_keys = [key_of.get(m) for m in model_ids]
-        flop = (pl.DataFrame({"model_id": model_ids})
-                .join(flops.filter(pl.col("snapshot") == snapshot), on="model_id", how="left")["training_flop"]
-                .to_numpy().astype(float))
+        flop = (
+            pl.DataFrame({"model_id": model_ids})
+            .join(flops.filter(pl.col("snapshot") == snapshot), on="model_id", how="left")["training_flop"]
+            .to_numpy()
+            .astype(float)
+        )
         values = wide.select(names).to_numpy().astype(float)
         excluded: dict[str, int] = {}
         extra: dict = {}
@@ -300,19 +348,35 @@ def _model_sets(con: duckdb.DuckDBPyConnection, analysis: Analysis) -> list[Mode
             for i, key in enumerate(model_keys):
                 if key in by_key:
                     matrix[i], input_flop[i] = by_key[key]
-            excluded = {"no model_key": sum(k is None for k in model_keys),
-                        "model_key not in inputs_source": sum(k is not None and k not in by_key and k not in ambiguous for k in model_keys),
-                        "model_key stands for several inputs_source models": sum(k in ambiguous for k in model_keys)}
+            excluded = {
+                "no model_key": sum(k is None for k in model_keys),
+                "model_key not in inputs_source": sum(
+                    k is not None and k not in by_key and k not in ambiguous for k in model_keys
+                ),
+                "model_key stands for several inputs_source models": sum(k in ambiguous for k in model_keys),
+            }
             flop = np.where(np.isnan(flop), input_flop, flop)
             values = np.column_stack([values, matrix])
             benchmarks = names + caps
         if left_out:
             excluded["exclude_models"] = n_left_out
         ms = ModelSet(
-            source=analysis.source, model_set=analysis.model_set, snapshot=snapshot, sha256=part["source_sha256"][0],
-            model_ids=model_ids, benchmarks=benchmarks, values=values, training_flop=flop, capability_inputs=caps,
-            area=area, accuracy_of=accuracy_of, analysis=analysis.name, snapshot_date=snapshot_date,
-            model_keys=model_keys, excluded=excluded, **extra,
+            source=analysis.source,
+            model_set=analysis.model_set,
+            snapshot=snapshot,
+            sha256=part["source_sha256"][0],
+            model_ids=model_ids,
+            benchmarks=benchmarks,
+            values=values,
+            training_flop=flop,
+            capability_inputs=caps,
+            area=area,
+            accuracy_of=accuracy_of,
+            analysis=analysis.name,
+            snapshot_date=snapshot_date,
+            model_keys=model_keys,
+            excluded=excluded,
+            **extra,
         )
         if analysis.missing == "pca_impute":
             ms = _impute(ms, analysis)
@@ -325,14 +389,18 @@ def _inputs(con: duckdb.DuckDBPyConnection, analysis: Analysis, caps: list[str])
     keys that stand for several of its model names, provenance). One name's several rows for a benchmark
     (a source may split a model's results over files) are averaged."""
     src = analysis.inputs_source
-    frame = query_frame(con, f"""
+    frame = query_frame(
+        con,
+        f"""
         select s.model_id, k.raw_name, k.model_key, s.benchmark, s.value, s.snapshot, s.source_sha256, m.training_flop
         from marts.scores_latest s
         join ({_KEYS_SQL}) k on k.snapshot = s.snapshot and k.model_id = s.model_id
         left join (select snapshot, model_id, max(training_flop) as training_flop from marts.models
                    where source = ? group by all) m on m.snapshot = s.snapshot and m.model_id = s.model_id
         where s.source = ? and s.benchmark in (select unnest(?))
-    """, [src, src, src, caps])
+    """,
+        [src, src, src, caps],
+    )
     if frame.is_empty():
         return {}, set(), {}
     owners = frame.group_by("model_key").agg(pl.col("raw_name").n_unique().alias("n"))
@@ -342,10 +410,14 @@ def _inputs(con: duckdb.DuckDBPyConnection, analysis: Analysis, caps: list[str])
     for c in caps:
         if c not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
-    by_key = {row[0]: (np.array(row[2:], dtype=float), np.nan if row[1] is None else float(row[1]))
-              for row in wide.select("model_key", "training_flop", *caps).iter_rows()}
-    provenance = {"inputs_snapshot": frame["snapshot"][0],
-                  "inputs_sha256": ",".join(sorted(frame["source_sha256"].unique().to_list()))}
+    by_key = {
+        row[0]: (np.array(row[2:], dtype=float), np.nan if row[1] is None else float(row[1]))
+        for row in wide.select("model_key", "training_flop", *caps).iter_rows()
+    }
+    provenance = {
+        "inputs_snapshot": frame["snapshot"][0],
+        "inputs_sha256": ",".join(sorted(frame["source_sha256"].unique().to_list())),
+    }
     return by_key, ambiguous, provenance
 
 
@@ -355,24 +427,37 @@ def _impute(ms: ModelSet, analysis: Analysis) -> ModelSet:
     some = ~np.isnan(observed).all(axis=1)
     filled = np.full(observed.shape, np.nan)
     if some.sum() >= max(3, analysis.impute_components) and not np.isnan(observed[some]).all(axis=0).any():
-        filled[some] = pca_impute(observed[some], n_components=min(analysis.impute_components, *observed[some].shape),
-                                  bounds=analysis.impute_bounds, stop=analysis.impute_stop).values
+        filled[some] = pca_impute(
+            observed[some],
+            n_components=min(analysis.impute_components, *observed[some].shape),
+            bounds=analysis.impute_bounds,
+            stop=analysis.impute_stop,
+        ).values
     reimputation = None
     if analysis.bootstrap_imputation == "per_resample" and not np.isnan(filled).all():
-        reimputation = Reimputation(observed, filled, min(analysis.impute_components, *observed[some].shape),
-                                    analysis.impute_bounds)
-    return replace(ms, imputed_inputs=filled, reimputation=reimputation,
-                   excluded={**ms.excluded, "no capability input to impute from": int((~some).sum())})
+        reimputation = Reimputation(
+            observed, filled, min(analysis.impute_components, *observed[some].shape), analysis.impute_bounds
+        )
+    return replace(
+        ms,
+        imputed_inputs=filled,
+        reimputation=reimputation,
+        excluded={**ms.excluded, "no capability input to impute from": int((~some).sum())},
+    )
 
 
 def skipped_sources(con: duckdb.DuckDBPyConnection, analyses: list[Analysis]) -> pl.DataFrame:
     """The sources no analysis covers, with the reason, their models and benchmarks."""
     covered = sorted({a.source for a in analyses} | {a.inputs_source for a in analyses if a.inputs_source}) or [""]
-    return query_frame(con, """
+    return query_frame(
+        con,
+        """
         select source, snapshot, count(distinct model_id) as n_models, count(distinct benchmark) as n_benchmarks,
                'no analysis in analyses.toml reads this source' as reason
         from marts.scores_latest
         where source not in (select unnest(?))
         group by source, snapshot
         order by source
-    """, [covered])
+    """,
+        [covered],
+    )

@@ -5,7 +5,6 @@
 there, so steps on other hosts read them, and nothing is pickled.
 """
 
-
 import json
 
 import dagster as dg
@@ -32,8 +31,13 @@ class JsonIOManager(dg.ConfigurableIOManager, ObjectStoreSettings):
     def _key(self, context: dg.OutputContext | dg.InputContext) -> tuple[Objects, str]:
         from .warehouse import warehouse_dir
 
-        objects = Objects(self.uri or warehouse_dir(self.warehouse_dir) / "objects", endpoint=self.endpoint,
-                          access_key=self.access_key, secret_key=self.secret_key, region=self.region)
+        objects = Objects(
+            self.uri or warehouse_dir(self.warehouse_dir) / "objects",
+            endpoint=self.endpoint,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            region=self.region,
+        )
         return objects, f"io/{'/'.join(context.get_identifier())}.json"
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:

@@ -109,7 +109,7 @@ def _read_one(path: Path) -> dict[str, TaskResult]:
     except json.JSONDecodeError as exc:
         raise PlacementError(f"{path}, line {exc.lineno}, column {exc.colno}: not JSON: {exc.msg}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
-        raise PlacementError(f"{path}: no \"results\" object: not an lm-evaluation-harness results file")
+        raise PlacementError(f'{path}: no "results" object: not an lm-evaluation-harness results file')
     n_shots = doc.get("n-shot") if isinstance(doc.get("n-shot"), dict) else {}
     configs = doc.get("configs") if isinstance(doc.get("configs"), dict) else {}
     groups = doc.get("group_subtasks") if isinstance(doc.get("group_subtasks"), dict) else {}
@@ -126,14 +126,21 @@ def _read_one(path: Path) -> dict[str, TaskResult]:
     for task, values in doc["results"].items():
         if not isinstance(values, dict):
             raise PlacementError(f"{path}: results of task {task!r} are not an object")
-        metrics = {k: float(v) for k, v in values.items()
-                   if "," in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics = {
+            k: float(v)
+            for k, v in values.items()
+            if "," in k and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         out[task] = TaskResult(task, metrics, n_shot(task), str(path))
     return out
 
 
-def place(con: duckdb.DuckDBPyConnection, analysis_name: str, results: dict[str, TaskResult],
-          mapping: dict[tuple[str, str], HarnessInput] | None = None) -> Placement:
+def place(
+    con: duckdb.DuckDBPyConnection,
+    analysis_name: str,
+    results: dict[str, TaskResult],
+    mapping: dict[tuple[str, str], HarnessInput] | None = None,
+) -> Placement:
     """Place the model of ``results`` in the published analysis ``analysis_name`` (its newest snapshot).
 
     Parameters
@@ -148,25 +155,35 @@ def place(con: duckdb.DuckDBPyConnection, analysis_name: str, results: dict[str,
     Placement
     """
     mapping = harness_inputs() if mapping is None else mapping
-    row = con.execute("select definition, status, snapshot from marts.analyses where analysis = ?", [analysis_name]).fetchone()
+    row = con.execute(
+        "select definition, status, snapshot from marts.analyses where analysis = ?", [analysis_name]
+    ).fetchone()
     if row is None:
-        known = [r[0] for r in con.execute("select analysis from marts.analyses where status = 'fitted' order by 1").fetchall()]
+        known = [
+            r[0]
+            for r in con.execute("select analysis from marts.analyses where status = 'fitted' order by 1").fetchall()
+        ]
         raise PlacementError(f"unknown analysis {analysis_name!r}; the published version has {', '.join(known)}")
     definition, status, snapshot = row
     if status != "fitted":
         raise PlacementError(f"analysis {analysis_name!r} has no published fit ({status})")
     analysis = Analysis.model_validate_json(definition)
     inputs_source = analysis.inputs_source or analysis.source
-    components = query_frame(con, "select benchmark, loading, method from marts.capabilities_components "
-                                  "where analysis = ? and snapshot = ?", [analysis_name, snapshot])
+    components = query_frame(
+        con,
+        "select benchmark, loading, method from marts.capabilities_components where analysis = ? and snapshot = ?",
+        [analysis_name, snapshot],
+    )
     loading = dict(zip(components["benchmark"], components["loading"]))
     method = components["method"][0]
     # the published fit's inputs are its loadings' benchmarks: refused before its populations are read
     unmapped = sorted(b for b in loading if (inputs_source, b) not in mapping)
     if unmapped:
         covered = sorted({s for s, _ in mapping})
-        raise PlacementError(f"analysis {analysis_name!r}: no reviewed lm-eval setting for its input(s) {unmapped} of source "
-                             f"{inputs_source!r} (assets/lm_eval_inputs.toml covers {', '.join(covered)})")
+        raise PlacementError(
+            f"analysis {analysis_name!r}: no reviewed lm-eval setting for its input(s) {unmapped} of source "
+            f"{inputs_source!r} (assets/lm_eval_inputs.toml covers {', '.join(covered)})"
+        )
     (ms,) = [m for m in load_model_sets(con, [analysis]) if m.snapshot == snapshot]
     caps = ms.capability_matrix
     fitted = caps[~np.isnan(caps).any(axis=1)]
@@ -177,18 +194,45 @@ def place(con: duckdb.DuckDBPyConnection, analysis_name: str, results: dict[str,
         value = _value(results, spec)
         scaled = value * spec.scale
         z = scaled - mean[j] if method == "obsscaling" else (scaled - mean[j]) / sd[j]
-        rows.append({"benchmark": bench, "task": spec.task, "setting": spec.describe(), "file": results[spec.task].file,
-                     "harness_value": value, "value": scaled, "standardised": float(z), "loading": loading[bench]})
+        rows.append(
+            {
+                "benchmark": bench,
+                "task": spec.task,
+                "setting": spec.describe(),
+                "file": results[spec.task].file,
+                "harness_value": value,
+                "value": scaled,
+                "standardised": float(z),
+                "loading": loading[bench],
+            }
+        )
     inputs = pl.DataFrame(rows)
     score = float((inputs["standardised"] * inputs["loading"]).sum())
-    population = query_frame(con, "select capabilities_score from marts.capabilities_scores where analysis = ? and "
-                                  "snapshot = ? and capabilities_score is not null", [analysis_name, snapshot])["capabilities_score"].to_numpy()
+    population = query_frame(
+        con,
+        "select capabilities_score from marts.capabilities_scores where analysis = ? and "
+        "snapshot = ? and capabilities_score is not null",
+        [analysis_name, snapshot],
+    )["capabilities_score"].to_numpy()
     ties = np.abs(population - score) <= TIE
-    percentile = 100 * ((population < score).sum() - (ties & (population < score)).sum() + ties.sum() / 2) / len(population)
+    percentile = (
+        100 * ((population < score).sum() - (ties & (population < score)).sum() + ties.sum() / 2) / len(population)
+    )
     rank = 1 + int((population > score + TIE).sum())
     residuals = _residuals(con, analysis_name, snapshot, analysis.source, ms.capability_inputs, results, mapping, score)
-    return Placement(analysis_name, snapshot, ms.sha256, method, inputs, score, rank, len(population), percentile,
-                     residuals, _verdict(analysis_name, rank, len(population), percentile, residuals))
+    return Placement(
+        analysis_name,
+        snapshot,
+        ms.sha256,
+        method,
+        inputs,
+        score,
+        rank,
+        len(population),
+        percentile,
+        residuals,
+        _verdict(analysis_name, rank, len(population), percentile, residuals),
+    )
 
 
 def _value(results: dict[str, TaskResult], spec: HarnessInput) -> float:
@@ -197,26 +241,42 @@ def _value(results: dict[str, TaskResult], spec: HarnessInput) -> float:
     if found is None:
         raise PlacementError(f"task {spec.task!r} ({spec.benchmark}: {spec.describe()}) is in none of the files")
     if found.n_shot is None:
-        raise PlacementError(f"{found.file}: task {spec.task!r} does not state its n-shot; {spec.benchmark} needs "
-                             f"{spec.describe()}")
+        raise PlacementError(
+            f"{found.file}: task {spec.task!r} does not state its n-shot; {spec.benchmark} needs {spec.describe()}"
+        )
     if found.n_shot != spec.n_shot:
-        raise PlacementError(f"{found.file}: task {spec.task!r} ran {found.n_shot}-shot; {spec.benchmark} is "
-                             f"{spec.describe()}: refused")
+        raise PlacementError(
+            f"{found.file}: task {spec.task!r} ran {found.n_shot}-shot; {spec.benchmark} is {spec.describe()}: refused"
+        )
     if spec.key not in found.metrics:
-        raise PlacementError(f"{found.file}: task {spec.task!r} has no {spec.key!r} (it has {', '.join(sorted(found.metrics))}); "
-                             f"{spec.benchmark} is {spec.describe()}")
+        raise PlacementError(
+            f"{found.file}: task {spec.task!r} has no {spec.key!r} (it has {', '.join(sorted(found.metrics))}); "
+            f"{spec.benchmark} is {spec.describe()}"
+        )
     return found.metrics[spec.key]
 
 
-def _residuals(con, analysis_name: str, snapshot: str, source: str, inputs: list[str], results: dict[str, TaskResult],
-               mapping: dict[tuple[str, str], HarnessInput], score: float) -> pl.DataFrame:
+def _residuals(
+    con,
+    analysis_name: str,
+    snapshot: str,
+    source: str,
+    inputs: list[str],
+    results: dict[str, TaskResult],
+    mapping: dict[tuple[str, str], HarnessInput],
+    score: float,
+) -> pl.DataFrame:
     # the mart keeps each benchmark's line and each model's residual_z = residual / spread: the spread is read
     # back from it rather than computed again
-    lines = query_frame(con, """
+    lines = query_frame(
+        con,
+        """
         select benchmark, any_value(area) as area, any_value(slope) as slope, any_value(intercept) as intercept,
                any_value(residual / residual_z) filter (where residual_z <> 0) as residual_sd, any_value(n_models) as n_models
         from marts.safety_residuals where analysis = ? and snapshot = ? and area is not null  -- safety targets
-        group by benchmark order by benchmark""", [analysis_name, snapshot])
+        group by benchmark order by benchmark""",
+        [analysis_name, snapshot],
+    )
     rows = []
     for line in lines.iter_rows(named=True):
         spec = mapping.get((source, line["benchmark"]))
@@ -225,12 +285,28 @@ def _residuals(con, analysis_name: str, snapshot: str, source: str, inputs: list
         observed = _value(results, spec) * spec.scale
         expected = line["intercept"] + line["slope"] * score
         residual = observed - expected
-        rows.append({"benchmark": line["benchmark"], "area": line["area"], "observed": observed, "expected": expected,
-                     "residual": residual, "residual_sd": line["residual_sd"],
-                     "residual_z": residual / line["residual_sd"] if line["residual_sd"] else None,
-                     "n_models": line["n_models"]})
-    schema = {"benchmark": pl.String, "area": pl.String, "observed": pl.Float64, "expected": pl.Float64,
-              "residual": pl.Float64, "residual_sd": pl.Float64, "residual_z": pl.Float64, "n_models": pl.Int64}
+        rows.append(
+            {
+                "benchmark": line["benchmark"],
+                "area": line["area"],
+                "observed": observed,
+                "expected": expected,
+                "residual": residual,
+                "residual_sd": line["residual_sd"],
+                "residual_z": residual / line["residual_sd"] if line["residual_sd"] else None,
+                "n_models": line["n_models"],
+            }
+        )
+    schema = {
+        "benchmark": pl.String,
+        "area": pl.String,
+        "observed": pl.Float64,
+        "expected": pl.Float64,
+        "residual": pl.Float64,
+        "residual_sd": pl.Float64,
+        "residual_z": pl.Float64,
+        "n_models": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -241,7 +317,12 @@ def _verdict(analysis: str, rank: int, n: int, percentile: float, residuals: pl.
     parts = []
     for row in residuals.iter_rows(named=True):
         z = row["residual_z"]
-        word = ("safer than its capabilities explain" if z >= RESIDUAL_Z else
-                "less safe than its capabilities explain" if z <= -RESIDUAL_Z else "as safe as its capabilities explain")
+        word = (
+            "safer than its capabilities explain"
+            if z >= RESIDUAL_Z
+            else "less safe than its capabilities explain"
+            if z <= -RESIDUAL_Z
+            else "as safe as its capabilities explain"
+        )
         parts.append(f"{row['benchmark']} {word} (residual {row['residual']:+.2f}, {z:+.2f} sd)")
     return head + "; " + "; ".join(parts)

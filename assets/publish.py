@@ -19,14 +19,28 @@ from .settings import run_settings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
 
 PUBLISHED_KEY = dg.AssetKey(["warehouse", "published"])
-SOURCE_COLUMNS = {"source": pl.String, "snapshots": pl.Int64, "snapshot": pl.String, "sha256": pl.String,
-                  "snapshot_at": pl.String}
+SOURCE_COLUMNS = {
+    "source": pl.String,
+    "snapshots": pl.Int64,
+    "snapshot": pl.String,
+    "sha256": pl.String,
+    "snapshot_at": pl.String,
+}
 
 
 @dg.asset(
     key=PUBLISHED_KEY,
     group_name="warehouse",
-    deps=[*MART_DEPS, SCORES_KEY, COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, RESIDUALS_KEY, IDENTITY_KEY, UNMATCHED_KEY],
+    deps=[
+        *MART_DEPS,
+        SCORES_KEY,
+        COMPONENTS_KEY,
+        CORRELATIONS_KEY,
+        HISTORY_KEY,
+        RESIDUALS_KEY,
+        IDENTITY_KEY,
+        UNMATCHED_KEY,
+    ],
     kinds={"duckdb", "ducklake"},
     pool=WRITER_POOL,
     description="The published warehouse: this run's audited candidate copied into the lake in one DuckLake "
@@ -35,8 +49,12 @@ SOURCE_COLUMNS = {"source": pl.String, "snapshots": pl.Int64, "snapshot": pl.Str
 def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     settings = run_settings(context.run.run_config)
     try:
-        info = warehouse.store.publish(warehouse.candidate(context), context.run.run_id,
-                                       {"settings": settings, "analyses_sha256": analyses_sha256()}, describe=_describe)
+        info = warehouse.store.publish(
+            warehouse.candidate(context),
+            context.run.run_id,
+            {"settings": settings, "analyses_sha256": analyses_sha256()},
+            describe=_describe,
+        )
     except WarehouseError as exc:
         raise dg.Failure(str(exc)) from None
     row_counts = info["row_counts"]
@@ -57,15 +75,26 @@ def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
 def _describe(con) -> dict:
     """The version's record: each source's snapshots and newest one, each mart's row count, and how many
     model names are not plain names (kept as given, joined by no organisation prefix), by issue."""
-    sources = query_frame(con, """
+    sources = query_frame(
+        con,
+        """
         select source, count(*) as snapshots, arg_max(snapshot, snapshot_at) as snapshot,
                arg_max(content_id, snapshot_at) as sha256, cast(max(snapshot_at) as varchar) as snapshot_at
         from raw.snapshots
         group by source
-        order by source""")
+        order by source""",
+    )
     tables = [table for schema, table, _ in lake.lake_tables(con, "candidate") if schema == "marts"]
     counts = " union all ".join(f"select '{t}', count(*) from marts.\"{t}\"" for t in tables)
     row_counts = dict(con.execute(counts).fetchall()) if tables else {}
-    issues = dict(con.execute("select name_issue, count(*) from marts.unmatched_models where name_issue is not null "
-                              "group by 1 order by 1").fetchall()) if "unmatched_models" in tables else {}
+    issues = (
+        dict(
+            con.execute(
+                "select name_issue, count(*) from marts.unmatched_models where name_issue is not null "
+                "group by 1 order by 1"
+            ).fetchall()
+        )
+        if "unmatched_models" in tables
+        else {}
+    )
     return {"sources": sources.to_dicts(), "row_counts": row_counts, "name_issues": issues}

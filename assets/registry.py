@@ -135,8 +135,14 @@ def load_source(path: Path) -> Registered:
     ids = [s.id for s in snapshots]
     if len(set(ids)) != len(ids):
         raise RegistryError(f"{path}: snapshot ids repeat")
-    return Registered(name, _field(doc, "description", str(path)), fmt, _field(doc, "licence", str(path)),
-                      tuple(latest), tuple(sorted(snapshots, key=lambda s: (s.date, s.id))))
+    return Registered(
+        name,
+        _field(doc, "description", str(path)),
+        fmt,
+        _field(doc, "licence", str(path)),
+        tuple(latest),
+        tuple(sorted(snapshots, key=lambda s: (s.date, s.id))),
+    )
 
 
 def load_registry(folder: Path = REGISTRY_DIR) -> dict[str, Registered]:

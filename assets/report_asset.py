@@ -31,11 +31,19 @@ def report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
         store.objects.put(REPORT_OBJECT, written.path.read_bytes())
         uri = where = store.objects.url(REPORT_OBJECT)
     context.log.info(f"report of version {written.version}: {where} ({written.charts} charts)")
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(where),
-        "version": written.version,
-        "charts": written.charts,
-        # a browser refuses a file:// link from a web page (the UI): a local report's sections are paths to open
-        **{f"chart/{name}": (dg.MetadataValue.url(f"{uri}#{anchor(name)}") if uri.startswith(("http://", "https://"))
-                             else dg.MetadataValue.path(f"{where}#{anchor(name)}")) for name in written.analyses},
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(where),
+            "version": written.version,
+            "charts": written.charts,
+            # a browser refuses a file:// link from a web page (the UI): a local report's sections are paths to open
+            **{
+                f"chart/{name}": (
+                    dg.MetadataValue.url(f"{uri}#{anchor(name)}")
+                    if uri.startswith(("http://", "https://"))
+                    else dg.MetadataValue.path(f"{where}#{anchor(name)}")
+                )
+                for name in written.analyses
+            },
+        }
+    )

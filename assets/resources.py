@@ -50,16 +50,32 @@ class Warehouse(dg.ConfigurableResource):
     run that holds it, and checks its folder before any step starts.
     """
 
-    directory: str = Field(default="", description="Warehouse folder; empty: $SAFETYWASH_WAREHOUSE or <project>/warehouse.")
-    keep_versions: int = Field(default=DEFAULT_KEEP_VERSIONS, ge=1, description="Published versions kept for `--version`.")
-    catalog: str = Field(default="", description="DuckLake catalog of the published lake (`sqlite:/path` or "
-                         "`postgres:dbname=… host=…`); empty: $SAFETYWASH_CATALOG, else <warehouse>/lake/catalog.sqlite.")
-    data_path: str = Field(default="", description="The lake's data files (a folder or s3://bucket/prefix/); empty: "
-                           "$SAFETYWASH_DATA_PATH, else <warehouse>/lake/data/ (or what the catalog recorded).")
-    objects: str = Field(default="", description="Raw files, landed snapshots and a run's shared files (a folder or "
-                         "s3://bucket/prefix/ every host reaches); empty: $SAFETYWASH_OBJECTS, else the warehouse folder.")
-    lock: bool = Field(default=True, description="Each step holds the warehouse's file lock. Off when steps run on "
-                       "Celery workers (several hosts): the run queue and the launching CLI's lock serialize runs.")
+    directory: str = Field(
+        default="", description="Warehouse folder; empty: $SAFETYWASH_WAREHOUSE or <project>/warehouse."
+    )
+    keep_versions: int = Field(
+        default=DEFAULT_KEEP_VERSIONS, ge=1, description="Published versions kept for `--version`."
+    )
+    catalog: str = Field(
+        default="",
+        description="DuckLake catalog of the published lake (`sqlite:/path` or "
+        "`postgres:dbname=… host=…`); empty: $SAFETYWASH_CATALOG, else <warehouse>/lake/catalog.sqlite.",
+    )
+    data_path: str = Field(
+        default="",
+        description="The lake's data files (a folder or s3://bucket/prefix/); empty: "
+        "$SAFETYWASH_DATA_PATH, else <warehouse>/lake/data/ (or what the catalog recorded).",
+    )
+    objects: str = Field(
+        default="",
+        description="Raw files, landed snapshots and a run's shared files (a folder or "
+        "s3://bucket/prefix/ every host reaches); empty: $SAFETYWASH_OBJECTS, else the warehouse folder.",
+    )
+    lock: bool = Field(
+        default=True,
+        description="Each step holds the warehouse's file lock. Off when steps run on "
+        "Celery workers (several hosts): the run queue and the launching CLI's lock serialize runs.",
+    )
 
     @property
     def store(self) -> Store:
@@ -159,8 +175,10 @@ class Fetcher(dg.ConfigurableResource):
             return Fetched(path.read_bytes(), tag, modified)
         host = urlsplit(url).netloc
         if (reason := _host_down(host)) is not None:
-            raise FetchError(f"{url}: not tried, {host} was unreachable moments ago ({reason}); offline, "
-                             "point --mirror or SAFETYWASH_MIRROR at a mirror folder")
+            raise FetchError(
+                f"{url}: not tried, {host} was unreachable moments ago ({reason}); offline, "
+                "point --mirror or SAFETYWASH_MIRROR at a mirror folder"
+            )
         retry = Retry(
             total=self.retries,
             connect=1,
@@ -177,16 +195,22 @@ class Fetcher(dg.ConfigurableResource):
             session.mount("https://", HTTPAdapter(max_retries=retry))
             session.mount("http://", HTTPAdapter(max_retries=retry))
             try:
-                response = session.get(url, timeout=(self.connect_timeout_seconds, self.timeout_seconds), headers=headers)
+                response = session.get(
+                    url, timeout=(self.connect_timeout_seconds, self.timeout_seconds), headers=headers
+                )
                 if response.status_code == 304:
-                    return Fetched(None, response.headers.get("ETag", etag), response.headers.get("Last-Modified", last_modified))
+                    return Fetched(
+                        None, response.headers.get("ETag", etag), response.headers.get("Last-Modified", last_modified)
+                    )
                 response.raise_for_status()
             except requests.ConnectionError as exc:
                 if _unreached(exc):
                     reason = _cause(exc)
                     _mark_down(host, reason)
-                    raise FetchError(f"{url}: {host} cannot be reached ({reason}); no mirror is set: offline, point "
-                                     "--mirror or SAFETYWASH_MIRROR at a mirror folder") from exc
+                    raise FetchError(
+                        f"{url}: {host} cannot be reached ({reason}); no mirror is set: offline, point "
+                        "--mirror or SAFETYWASH_MIRROR at a mirror folder"
+                    ) from exc
                 raise FetchError(f"{url}: {exc}") from exc
             except requests.RequestException as exc:
                 raise FetchError(f"{url}: {exc}") from exc
@@ -212,8 +236,15 @@ def _unreached(exc: requests.ConnectionError) -> bool:
 def _cause(exc: BaseException) -> str:
     """The innermost reason of a connection error, in one short line (``Name or service not known``)."""
     text = str(exc)
-    for marker in ("Failed to resolve", "Name or service not known", "Temporary failure in name resolution",
-                   "Connection refused", "Network is unreachable", "No route to host", "timed out"):
+    for marker in (
+        "Failed to resolve",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Connection refused",
+        "Network is unreachable",
+        "No route to host",
+        "timed out",
+    ):
         if marker in text:
             return marker.lower() if marker != "Failed to resolve" else "the name does not resolve"
     return " ".join(text.split())[:200]

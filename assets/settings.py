@@ -20,16 +20,21 @@ class CapabilitiesSettings(BaseModel):
 
 class BootstrapSettings(BaseModel):
     n_resamples: int = Field(
-        default=10_000, ge=2, le=1_000_000,
+        default=10_000,
+        ge=2,
+        le=1_000_000,
         description="Bootstrap resamples B (also the number of permutations for the p-value).",
     )
     seed: int = Field(default=0, ge=0, description="Same seed, same numbers, bit for bit.")
     confidence_level: float = Field(default=0.95, gt=0, lt=1, description="Interval coverage, a fraction.")
     ci_method: Literal["bca", "percentile"] = Field(
-        default="bca", description="'bca' falls back to 'percentile' where the jackknife is undefined (recorded per row).",
+        default="bca",
+        description="'bca' falls back to 'percentile' where the jackknife is undefined (recorded per row).",
     )
     resamples_per_step: int = Field(
-        default=5_000, ge=1, description="Resamples per bootstrap_chunk step: the unit an executor can run apart.",
+        default=5_000,
+        ge=1,
+        description="Resamples per bootstrap_chunk step: the unit an executor can run apart.",
     )
 
 
@@ -54,13 +59,17 @@ def validate(model: type[BaseModel], values: Mapping[str, object], prefix: str =
 
 
 # the ops of the refresh job whose config holds these settings
-SETTINGS_OPS: dict[str, type[BaseModel]] = {"capabilities": CapabilitiesSettings,
-                                            "marts__benchmark_correlations": BootstrapSettings}
+SETTINGS_OPS: dict[str, type[BaseModel]] = {
+    "capabilities": CapabilitiesSettings,
+    "marts__benchmark_correlations": BootstrapSettings,
+}
 
 
 def run_settings(run_config: Mapping) -> dict:
     """The settings a run's config asks for (defaults filled in), by op: what decides its numbers. How the
     bootstrap is cut into steps (``resamples_per_step``) does not."""
     ops = run_config.get("ops", {})
-    return {name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
-            for name, model in SETTINGS_OPS.items()}
+    return {
+        name: model(**(ops.get(name) or {}).get("config", {})).model_dump(exclude={"resamples_per_step"})
+        for name, model in SETTINGS_OPS.items()
+    }

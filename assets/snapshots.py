@@ -44,8 +44,14 @@ SCHEMAS: dict[str, dict[str, dict[str, pl.DataType]]] = {
         "models": {"model_set": pl.String, **SW_MODELS_SCHEMA, **FILE_COLUMNS},
         "benchmarks": {**SW_BENCHMARKS_SCHEMA, **FILE_COLUMNS},
     },
-    **{fmt: {"scores": {**SCORES_SCHEMA, **FILE_COLUMNS}, "models": {**MODELS_SCHEMA, **FILE_COLUMNS},
-             "benchmarks": {**BENCHMARKS_SCHEMA, **FILE_COLUMNS}} for fmt in ADAPTERS},
+    **{
+        fmt: {
+            "scores": {**SCORES_SCHEMA, **FILE_COLUMNS},
+            "models": {**MODELS_SCHEMA, **FILE_COLUMNS},
+            "benchmarks": {**BENCHMARKS_SCHEMA, **FILE_COLUMNS},
+        }
+        for fmt in ADAPTERS
+    },
 }
 
 
@@ -107,7 +113,12 @@ def parse_snapshot(fmt: str, source: str, files: Sequence[tuple[SourceFile, byte
                 info, dropped[spec.name] = parse_benchmark_info(data, source=source, file=spec.name)
                 parts["benchmarks"].append(_with_file(info, spec.name, sha))
             else:
-                raise ParseError(source, spec.name, None, f"role {spec.role!r}: a Safetywashing file is a 'matrix' or the 'info' list")
+                raise ParseError(
+                    source,
+                    spec.name,
+                    None,
+                    f"role {spec.role!r}: a Safetywashing file is a 'matrix' or the 'info' list",
+                )
     else:
         parse = ADAPTERS[fmt]
         for name, sha, data in _leaderboard_files(files, source):
@@ -116,8 +127,9 @@ def parse_snapshot(fmt: str, source: str, files: Sequence[tuple[SourceFile, byte
             for table in TABLES:
                 parts[table].append(_with_file(getattr(board, table), name, sha))
     schemas = SCHEMAS[fmt]
-    tables = {t: pl.concat(parts[t]).select(list(schemas[t])) if parts[t] else pl.DataFrame(schema=schemas[t])
-              for t in TABLES}
+    tables = {
+        t: pl.concat(parts[t]).select(list(schemas[t])) if parts[t] else pl.DataFrame(schema=schemas[t]) for t in TABLES
+    }
     return Parsed(tables, dropped)
 
 
@@ -155,16 +167,23 @@ class LandedStore:
             frame.write_parquet(buffer)
             self.objects.put(self._key(source, cid, f"{table}.parquet"), buffer.getvalue())
         rows = {table: frame.height for table, frame in parsed.tables.items()}
-        body = {**manifest, "source": source, "content_id": cid, "landed_format": LANDED_FORMAT, "rows": rows,
-                "duplicate_lines": parsed.duplicate_lines}
+        body = {
+            **manifest,
+            "source": source,
+            "content_id": cid,
+            "landed_format": LANDED_FORMAT,
+            "rows": rows,
+            "duplicate_lines": parsed.duplicate_lines,
+        }
         self.objects.put(self._key(source, cid, "manifest.json"), json.dumps(body, indent=1, sort_keys=True).encode())
 
     def manifest(self, source: str, cid: str) -> dict:
         return json.loads(self.objects.get(self._key(source, cid, "manifest.json")))
 
     def content_ids(self, source: str) -> list[str]:
-        return [cid for cid in self.objects.names(self._key(source))
-                if not cid.endswith(".json") and self.has(source, cid)]
+        return [
+            cid for cid in self.objects.names(self._key(source)) if not cid.endswith(".json") and self.has(source, cid)
+        ]
 
     def read(self, source: str, cid: str, table: str) -> pl.DataFrame:
         key = self._key(source, cid, f"{table}.parquet")
@@ -184,8 +203,9 @@ class LandedStore:
     def record_failures(self, source: str, tried: set[str], failed: Mapping[str, dict]) -> None:
         """Replace the failures of the snapshots ``tried`` by ``failed`` (the others tried landed)."""
         kept = {cid: r for cid, r in self.failures(source).items() if cid not in tried}
-        self.objects.put(self._key(source, "failures.json"),
-                         json.dumps({**kept, **failed}, indent=1, sort_keys=True).encode())
+        self.objects.put(
+            self._key(source, "failures.json"), json.dumps({**kept, **failed}, indent=1, sort_keys=True).encode()
+        )
 
     # ---- the state of conditional requests to a source's latest addresses
 

@@ -20,7 +20,6 @@
 - ``raw/snapshots``: once every source has landed, the log's counts as metadata.
 """
 
-
 import hashlib
 import json
 import warnings
@@ -74,12 +73,12 @@ create or replace table raw.parse_log (
 """
 LOG_COMMENTS = {
     "raw.fetch_log": "Every file of every snapshot: source, file, URL, snapshot, sha256, bytes, when it was first "
-                     "fetched, how (https or mirror) and where it is stored (relative to the warehouse folder).",
+    "fetched, how (https or mirror) and where it is stored (relative to the warehouse folder).",
     "raw.parse_log": "Every file landed: rows dropped because they repeat an earlier row exactly, and their lines.",
     "raw.snapshots_missing": "Every pinned snapshot that is not landed: failed (with file, line and reason) or not "
-                             "fetched yet. A source with a missing snapshot still publishes its others.",
+    "fetched yet. A source with a missing snapshot still publishes its others.",
     "raw.snapshots": "Every distinct snapshot of every source (identical bytes under two addresses are one): its "
-                     "name, date, content id, whether the registry pins it, where it was first seen, its rows.",
+    "name, date, content id, whether the registry pins it, where it was first seen, its rows.",
 }
 
 
@@ -103,8 +102,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def land_files(registered: Registered, warehouse: Warehouse, fetched: list[tuple[SourceFile, bytes]],
-               first_seen: dict, via: str) -> tuple[str, bool]:
+def land_files(
+    registered: Registered, warehouse: Warehouse, fetched: list[tuple[SourceFile, bytes]], first_seen: dict, via: str
+) -> tuple[str, bool]:
     """Store fetched files in the raw store and land their parsed tables; return (content id, new?)."""
     landed = warehouse.landed
     stored = []
@@ -115,8 +115,9 @@ def land_files(registered: Registered, warehouse: Warehouse, fetched: list[tuple
     if landed.has(registered.name, cid):
         return cid, False
     parsed = parse_snapshot(registered.format, registered.name, fetched)
-    landed.write(registered.name, cid, {"files": stored, "first_seen": first_seen, "via": via, "parsed_at": _now()},
-                 parsed)
+    landed.write(
+        registered.name, cid, {"files": stored, "first_seen": first_seen, "via": via, "parsed_at": _now()}, parsed
+    )
     return cid, True
 
 
@@ -131,8 +132,10 @@ class SnapshotFailure(Exception):
 def describe_failure(record: dict) -> str:
     """One line: the snapshot, its file and line, and the reason."""
     where = f", line {record['line']}" if record.get("line") is not None else ""
-    return (f"source {record['source']!r}, snapshot {record['snapshot']} ({record['date'][:10]}), "
-            f"file {record['file']!r}{where}: {record['reason']}")
+    return (
+        f"source {record['source']!r}, snapshot {record['snapshot']} ({record['date'][:10]}), "
+        f"file {record['file']!r}{where}: {record['reason']}"
+    )
 
 
 def land_pinned(registered: Registered, snap: Snapshot, warehouse: Warehouse, fetcher: Fetcher) -> tuple[str, bool]:
@@ -143,21 +146,30 @@ def land_pinned(registered: Registered, snap: Snapshot, warehouse: Warehouse, fe
         try:
             data = fetcher.get(spec.url)
         except FetchError as exc:
-            raise SnapshotFailure({**base, "file": spec.name, "line": None, "url": spec.url,
-                                   "reason": f"fetch failed: {exc}"}) from exc
+            raise SnapshotFailure(
+                {**base, "file": spec.name, "line": None, "url": spec.url, "reason": f"fetch failed: {exc}"}
+            ) from exc
         digest = hashlib.sha256(data).hexdigest()
         if digest != spec.sha256:
-            raise SnapshotFailure({**base, "file": spec.name, "line": None, "url": spec.url,
-                                   "reason": f"sha256 {digest} ({len(data)} bytes) differs from the pinned "
-                                             f"{spec.sha256}: a corrupted or changed file, refused"})
+            raise SnapshotFailure(
+                {
+                    **base,
+                    "file": spec.name,
+                    "line": None,
+                    "url": spec.url,
+                    "reason": f"sha256 {digest} ({len(data)} bytes) differs from the pinned "
+                    f"{spec.sha256}: a corrupted or changed file, refused",
+                }
+            )
         fetched.append((spec, data))
     first_seen = {"snapshot": snap.id, "date": snap.date, "urls": [f.url for f in snap.files]}
     try:
         return land_files(registered, warehouse, fetched, first_seen, fetcher.describe())
     except ParseError as exc:
         spec = next((f for f in snap.files if exc.file.split("/")[0] == f.name), snap.files[0])
-        raise SnapshotFailure({**base, "file": exc.file, "line": exc.line, "url": spec.url,
-                               "reason": exc.reason}) from exc
+        raise SnapshotFailure(
+            {**base, "file": exc.file, "line": exc.line, "url": spec.url, "reason": exc.reason}
+        ) from exc
 
 
 def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
@@ -189,7 +201,9 @@ def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
                 rows.append({"partition": key, "content_id": cid[:12], "status": "FAILED"})
                 context.log.error(f"{registered.name} {key}: {exc}")
                 continue
-            rows.append({"partition": key, "content_id": cid[:12], "status": "landed" if new else "same content as another"})
+            rows.append(
+                {"partition": key, "content_id": cid[:12], "status": "landed" if new else "same content as another"}
+            )
             context.log.info(f"{registered.name} {key}: {rows[-1]['status']} ({cid[:12]})")
         tried = {pinned_content_id(by_key[k]) for k in context.partition_keys}
         warehouse.landed.record_failures(registered.name, tried, failures)
@@ -205,8 +219,11 @@ def build_snapshot_asset(registered: Registered) -> dg.AssetsDefinition:
             # the run, the backfill and `safetywash refresh` say which snapshots are missing and why
             for row in rows:
                 if row["status"] != "FAILED":
-                    yield dg.AssetMaterialization(asset_key=context.asset_key, partition=row["partition"],
-                                                  metadata={"content_id": row["content_id"], "status": row["status"]})
+                    yield dg.AssetMaterialization(
+                        asset_key=context.asset_key,
+                        partition=row["partition"],
+                        metadata={"content_id": row["content_id"], "status": row["status"]},
+                    )
             raise dg.Failure(
                 f"source {registered.name!r}: {len(failures)} of {len(rows)} pinned snapshot(s) could not be landed "
                 f"(the other {len(rows) - len(failures)} are): "
@@ -226,12 +243,20 @@ def build_fetch_asset(registered: Registered) -> dg.AssetsDefinition:
         key=key,
         group_name="fetch",
         # the schedule fetches daily at 06:00 UTC: a source not fetched for a day warns, for two days fails
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)),
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)
+        ),
         kinds={"python", "file"},
         pool=WRITER_POOL,
-        check_specs=[dg.AssetCheckSpec("fetched", asset=key, description="The latest addresses answered and parsed; "
-                                       "when not, the source keeps its last good snapshot. An address the "
-                                       "mirror does not hold (`not_mirrored`) passes, and is listed.")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "fetched",
+                asset=key,
+                description="The latest addresses answered and parsed; "
+                "when not, the source keeps its last good snapshot. An address the "
+                "mirror does not hold (`not_mirrored`) passes, and is listed.",
+            )
+        ],
         description=f"The latest addresses of `{registered.name}`, fetched with conditional requests; new content "
         f"becomes a snapshot. Data version: the sha256 of the content. {registered.description}",
         metadata={"licence": registered.licence, "urls": list(registered.latest)},
@@ -245,26 +270,41 @@ def build_fetch_asset(registered: Registered) -> dg.AssetsDefinition:
             outcome = {"url": url, "status": "", "content_id": before.get("content_id"), "error": None}
             try:
                 answer = fetcher.fetch(url, etag=before.get("etag"), last_modified=before.get("last_modified"))
-                if answer.data is None and before.get("content_id") and landed.has(registered.name, before["content_id"]):
+                if (
+                    answer.data is None
+                    and before.get("content_id")
+                    and landed.has(registered.name, before["content_id"])
+                ):
                     outcome["status"] = "unchanged"
                 else:
                     data = answer.data if answer.data is not None else fetcher.get(url)
                     sha = hashlib.sha256(data).hexdigest()
-                    date = (datetime.strptime(answer.last_modified, "%a, %d %b %Y %H:%M:%S %Z").replace(tzinfo=timezone.utc)
-                            .isoformat() if answer.last_modified else _now())
+                    date = (
+                        datetime.strptime(answer.last_modified, "%a, %d %b %Y %H:%M:%S %Z")
+                        .replace(tzinfo=timezone.utc)
+                        .isoformat()
+                        if answer.last_modified
+                        else _now()
+                    )
                     first_seen = {"snapshot": f"{date[:10]}_{sha[:12]}", "date": date, "urls": [url]}
                     spec = SourceFile(file_name(url), url, "data")
                     cid, new = land_files(registered, warehouse, [(spec, data)], first_seen, fetcher.describe())
                     outcome.update(status="new" if new else "known", content_id=cid)
-                state[url] = {"etag": answer.etag, "last_modified": answer.last_modified,
-                              "content_id": outcome["content_id"], "checked_at": _now()}
+                state[url] = {
+                    "etag": answer.etag,
+                    "last_modified": answer.last_modified,
+                    "content_id": outcome["content_id"],
+                    "checked_at": _now(),
+                }
             except NotMirrored as exc:
                 outcome.update(status="not_mirrored", error=str(exc))
             except (FetchError, ParseError, WarehouseError) as exc:
                 outcome.update(status="failed", error=str(exc))
             outcomes.append(outcome)
-            context.log.log(40 if outcome["status"] == "failed" else 20,
-                            f"{registered.name} {url}: {outcome['status']}" + (f": {outcome['error']}" if outcome["error"] else ""))
+            context.log.log(
+                40 if outcome["status"] == "failed" else 20,
+                f"{registered.name} {url}: {outcome['status']}" + (f": {outcome['error']}" if outcome["error"] else ""),
+            )
         landed.save_latest_state(registered.name, state)
         failed = [o for o in outcomes if o["status"] == "failed"]
         unmirrored = [o for o in outcomes if o["status"] == "not_mirrored"]
@@ -292,8 +332,11 @@ def build_fetch_asset(registered: Registered) -> dg.AssetsDefinition:
 
 
 class LandConfig(dg.Config):
-    force: bool = Field(default=False, description="Rebuild every source's raw tables and everything downstream, "
-                        "even when no snapshot changed (after a change of the dbt models or the analyses).")
+    force: bool = Field(
+        default=False,
+        description="Rebuild every source's raw tables and everything downstream, "
+        "even when no snapshot changed (after a change of the dbt models or the analyses).",
+    )
 
 
 def _source_tables(registered: Registered, landed: LandedStore, rows: list[SnapshotRow]) -> dict[str, pl.DataFrame]:
@@ -302,29 +345,65 @@ def _source_tables(registered: Registered, landed: LandedStore, rows: list[Snaps
     for table in TABLES:
         frames = [
             landed.read(registered.name, r.content_id, table).with_columns(
-                pl.lit(r.source).alias("source"), pl.lit(r.snapshot).alias("snapshot"),
-                pl.lit(_utc(r.snapshot_date)).alias("snapshot_at"), pl.lit(r.content_id).alias("content_id"))
+                pl.lit(r.source).alias("source"),
+                pl.lit(r.snapshot).alias("snapshot"),
+                pl.lit(_utc(r.snapshot_date)).alias("snapshot_at"),
+                pl.lit(r.content_id).alias("content_id"),
+            )
             for r in rows
         ]
-        empty = pl.DataFrame(schema={"source": pl.String, "snapshot": pl.String,
-                                     "snapshot_at": pl.Datetime("us", "UTC"), "content_id": pl.String, **schemas[table]})
+        empty = pl.DataFrame(
+            schema={
+                "source": pl.String,
+                "snapshot": pl.String,
+                "snapshot_at": pl.Datetime("us", "UTC"),
+                "content_id": pl.String,
+                **schemas[table],
+            }
+        )
         out[table] = pl.concat([empty, *frames], how="diagonal_relaxed").select(empty.columns)
     return out
 
 
 SNAPSHOT_SCHEMA = {
-    "source": pl.String, "snapshot": pl.String, "snapshot_at": pl.Datetime("us", "UTC"), "content_id": pl.String,
-    "pinned": pl.Boolean, "landing": pl.String, "first_seen_as": pl.String, "first_seen_urls": pl.String,
-    "files": pl.String, "via": pl.String, "parsed_at": pl.Datetime("us", "UTC"), "n_scores": pl.Int64,
-    "n_models": pl.Int64, "n_benchmarks": pl.Int64, "duplicate_rows_dropped": pl.Int64,
+    "source": pl.String,
+    "snapshot": pl.String,
+    "snapshot_at": pl.Datetime("us", "UTC"),
+    "content_id": pl.String,
+    "pinned": pl.Boolean,
+    "landing": pl.String,
+    "first_seen_as": pl.String,
+    "first_seen_urls": pl.String,
+    "files": pl.String,
+    "via": pl.String,
+    "parsed_at": pl.Datetime("us", "UTC"),
+    "n_scores": pl.Int64,
+    "n_models": pl.Int64,
+    "n_benchmarks": pl.Int64,
+    "duplicate_rows_dropped": pl.Int64,
 }
 
-FETCH_LOG_SCHEMA = {"fetch_id": pl.String, "source": pl.String, "file": pl.String, "url": pl.String,
-                    "snapshot": pl.String, "sha256": pl.String, "bytes": pl.Int64,
-                    "fetched_at": pl.Datetime("us", "UTC"), "via": pl.String, "stored_path": pl.String}
-PARSE_LOG_SCHEMA = {"fetch_id": pl.String, "source": pl.String, "file": pl.String, "sha256": pl.String,
-                    "duplicate_rows_dropped": pl.Int32, "duplicate_lines": pl.List(pl.Int32),
-                    "parsed_at": pl.Datetime("us", "UTC")}
+FETCH_LOG_SCHEMA = {
+    "fetch_id": pl.String,
+    "source": pl.String,
+    "file": pl.String,
+    "url": pl.String,
+    "snapshot": pl.String,
+    "sha256": pl.String,
+    "bytes": pl.Int64,
+    "fetched_at": pl.Datetime("us", "UTC"),
+    "via": pl.String,
+    "stored_path": pl.String,
+}
+PARSE_LOG_SCHEMA = {
+    "fetch_id": pl.String,
+    "source": pl.String,
+    "file": pl.String,
+    "sha256": pl.String,
+    "duplicate_rows_dropped": pl.Int32,
+    "duplicate_lines": pl.List(pl.Int32),
+    "parsed_at": pl.Datetime("us", "UTC"),
+}
 
 
 def _log_rows(rows: list[SnapshotRow]) -> tuple[list[tuple], list[tuple], list[dict]]:
@@ -332,19 +411,42 @@ def _log_rows(rows: list[SnapshotRow]) -> tuple[list[tuple], list[tuple], list[d
     for r in rows:
         m = r.manifest
         for f in m["files"]:
-            fetch_log.append((r.content_id, r.source, f["name"], f["url"], r.snapshot, f["sha256"], f["bytes"],
-                              _utc(m["parsed_at"]), m["via"], f["stored_path"]))
+            fetch_log.append(
+                (
+                    r.content_id,
+                    r.source,
+                    f["name"],
+                    f["url"],
+                    r.snapshot,
+                    f["sha256"],
+                    f["bytes"],
+                    _utc(m["parsed_at"]),
+                    m["via"],
+                    f["stored_path"],
+                )
+            )
         for file, lines in m["duplicate_lines"].items():
             sha = next((f["sha256"] for f in m["files"] if file.split("/")[0] == f["name"]), "")
             parse_log.append((r.content_id, r.source, file, sha, len(lines), lines, _utc(m["parsed_at"])))
-        snapshots.append({
-            "source": r.source, "snapshot": r.snapshot, "snapshot_at": _utc(r.snapshot_date), "content_id": r.content_id,
-            "pinned": r.pinned, "landing": f"landed/v{LANDED_FORMAT}/{r.source}/{r.content_id}",
-            "first_seen_as": m["first_seen"]["snapshot"], "first_seen_urls": json.dumps(m["first_seen"]["urls"]),
-            "files": json.dumps(m["files"]), "via": m["via"], "parsed_at": _utc(m["parsed_at"]),
-            "n_scores": m["rows"]["scores"], "n_models": m["rows"]["models"], "n_benchmarks": m["rows"]["benchmarks"],
-            "duplicate_rows_dropped": sum(len(v) for v in m["duplicate_lines"].values()),
-        })
+        snapshots.append(
+            {
+                "source": r.source,
+                "snapshot": r.snapshot,
+                "snapshot_at": _utc(r.snapshot_date),
+                "content_id": r.content_id,
+                "pinned": r.pinned,
+                "landing": f"landed/v{LANDED_FORMAT}/{r.source}/{r.content_id}",
+                "first_seen_as": m["first_seen"]["snapshot"],
+                "first_seen_urls": json.dumps(m["first_seen"]["urls"]),
+                "files": json.dumps(m["files"]),
+                "via": m["via"],
+                "parsed_at": _utc(m["parsed_at"]),
+                "n_scores": m["rows"]["scores"],
+                "n_models": m["rows"]["models"],
+                "n_benchmarks": m["rows"]["benchmarks"],
+                "duplicate_rows_dropped": sum(len(v) for v in m["duplicate_lines"].values()),
+            }
+        )
     return fetch_log, parse_log, snapshots
 
 
@@ -352,22 +454,41 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
     """``land``: decides whether the run rebuilds anything, and prepares the candidate for the sources' land steps."""
     upstream = [snapshots_key(r.name) for r in sources] + [fetch_key(r.name) for r in sources if r.latest]
 
-    @dg.multi_asset(name="land", group_name="raw", pool=WRITER_POOL, specs=[
-        dg.AssetSpec(MISSING_KEY, kinds={"duckdb"}, skippable=True, deps=upstream,
-                     description=LOG_COMMENTS["raw.snapshots_missing"])])
+    @dg.multi_asset(
+        name="land",
+        group_name="raw",
+        pool=WRITER_POOL,
+        specs=[
+            dg.AssetSpec(
+                MISSING_KEY,
+                kinds={"duckdb"},
+                skippable=True,
+                deps=upstream,
+                description=LOG_COMMENTS["raw.snapshots_missing"],
+            )
+        ],
+    )
     def land(context: dg.AssetExecutionContext, config: LandConfig, warehouse: Warehouse):
         landed = warehouse.landed
         resolved = {reg.name: resolve_snapshots(reg, landed) for reg in sources}
         for reg in sources:
             if missing := missing_pinned(reg, landed):
                 failed = landed.failures(reg.name)
-                why = (f"{len(failed)} failed: {'; '.join(describe_failure(f) for f in failed.values())}" if failed
-                       else "not fetched yet")
-                context.log.warning(f"{reg.name}: {len(missing)} pinned snapshot(s) not landed ({why}); backfill "
-                                    f"snapshots/{reg.name} (`safetywash refresh` does it) to add them")
+                why = (
+                    f"{len(failed)} failed: {'; '.join(describe_failure(f) for f in failed.values())}"
+                    if failed
+                    else "not fetched yet"
+                )
+                context.log.warning(
+                    f"{reg.name}: {len(missing)} pinned snapshot(s) not landed ({why}); backfill "
+                    f"snapshots/{reg.name} (`safetywash refresh` does it) to add them"
+                )
         held = _published_snapshots(warehouse)
-        changed = sorted(name for name, rows in resolved.items()
-                         if any((r.snapshot, r.content_id) not in held.get(name, set()) for r in rows))
+        changed = sorted(
+            name
+            for name, rows in resolved.items()
+            if any((r.snapshot, r.content_id) not in held.get(name, set()) for r in rows)
+        )
         # a backfill is the UI's "Materialize all" (or of a selection): what it asks for is materialized, as forced
         backfill = context.run.tags.get(BACKFILL_TAG)
         if not changed and not config.force and not backfill:
@@ -378,15 +499,21 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
         with candidate.connect() as con:
             with transaction(con):
                 prepare_raw(con, landed, resolved)
-                not_landed = query_frame(con, "select source, status, count(*) as n from raw.snapshots_missing group by all "
-                                           "order by all")
-        context.log.info(f"sources with new snapshots: {', '.join(changed) or 'none'}"
-                         + (" (forced rebuild)" if config.force else f" (rebuilt for backfill {backfill})" if backfill else ""))
-        yield dg.MaterializeResult(asset_key=MISSING_KEY, metadata={
-            "dagster/row_count": int(not_landed["n"].sum()),
-            "changed_sources": ", ".join(changed),
-            "missing": table_metadata(not_landed),
-        })
+                not_landed = query_frame(
+                    con, "select source, status, count(*) as n from raw.snapshots_missing group by all order by all"
+                )
+        context.log.info(
+            f"sources with new snapshots: {', '.join(changed) or 'none'}"
+            + (" (forced rebuild)" if config.force else f" (rebuilt for backfill {backfill})" if backfill else "")
+        )
+        yield dg.MaterializeResult(
+            asset_key=MISSING_KEY,
+            metadata={
+                "dagster/row_count": int(not_landed["n"].sum()),
+                "changed_sources": ", ".join(changed),
+                "missing": table_metadata(not_landed),
+            },
+        )
 
     return land
 
@@ -395,10 +522,16 @@ def build_source_land_asset(reg: Registered) -> dg.AssetsDefinition:
     """``land_<source>``: the source's new snapshots into its raw tables and the shared logs (appends only, so the
     sources' steps can write the candidate at once)."""
     upstream = [MISSING_KEY, snapshots_key(reg.name)] + ([fetch_key(reg.name)] if reg.latest else [])
-    specs = [dg.AssetSpec(raw_key(reg.name, table), deps=upstream, kinds={"duckdb"},
-                          description=f"`raw.{reg.name}__{table}`: the {table} of every snapshot of `{reg.name}`, "
-                          "as parsed, with source, snapshot, snapshot_at, content_id, file, line and sha256.")
-             for table in TABLES]
+    specs = [
+        dg.AssetSpec(
+            raw_key(reg.name, table),
+            deps=upstream,
+            kinds={"duckdb"},
+            description=f"`raw.{reg.name}__{table}`: the {table} of every snapshot of `{reg.name}`, "
+            "as parsed, with source, snapshot, snapshot_at, content_id, file, line and sha256.",
+        )
+        for table in TABLES
+    ]
 
     @dg.multi_asset(name=f"land_{reg.name}", group_name="raw", pool=WRITER_POOL, specs=specs)
     def land_source(context: dg.AssetExecutionContext, warehouse: Warehouse):
@@ -407,18 +540,24 @@ def build_source_land_asset(reg: Registered) -> dg.AssetsDefinition:
         with candidate.connect() as con:
             with transaction(con):
                 new = write_source(con, reg, landed, resolve_snapshots(reg, landed))
-            pairs = con.execute("select snapshot, content_id, snapshot_at from raw.snapshots where source = ? order by all",
-                                [reg.name]).fetchall()
+            pairs = con.execute(
+                "select snapshot, content_id, snapshot_at from raw.snapshots where source = ? order by all", [reg.name]
+            ).fetchall()
         version = hashlib.sha256(json.dumps(sorted([s, c] for s, c, _ in pairs)).encode()).hexdigest()
         newest = max(pairs, key=lambda p: p[2], default=("", "", ""))
-        meta = {"new_snapshots": len(new), "snapshots": len(pairs), "newest_snapshot": newest[0],
-                "newest_snapshot_at": str(newest[2])}
+        meta = {
+            "new_snapshots": len(new),
+            "snapshots": len(pairs),
+            "newest_snapshot": newest[0],
+            "newest_snapshot_at": str(newest[2]),
+        }
         if new:
             meta["new"] = ", ".join(r.snapshot[:19] for r in new[-10:])
         context.log.info(f"{reg.name}: {len(new)} new snapshot(s), {len(pairs)} in all")
         for table in TABLES:
-            yield dg.MaterializeResult(asset_key=raw_key(reg.name, table), data_version=dg.DataVersion(version),
-                                       metadata=meta)
+            yield dg.MaterializeResult(
+                asset_key=raw_key(reg.name, table), data_version=dg.DataVersion(version), metadata=meta
+            )
 
     return land_source
 
@@ -426,20 +565,27 @@ def build_source_land_asset(reg: Registered) -> dg.AssetsDefinition:
 def build_snapshot_log_asset(sources: list[Registered]) -> dg.AssetsDefinition:
     """``raw/snapshots``: the log the sources' land steps appended to, once all of them have."""
 
-    @dg.asset(key=SNAPSHOTS_KEY, group_name="raw", kinds={"duckdb"}, pool=WRITER_POOL,
-              deps=[raw_key(reg.name, table) for reg in sources for table in TABLES],
-              description=LOG_COMMENTS["raw.snapshots"])
+    @dg.asset(
+        key=SNAPSHOTS_KEY,
+        group_name="raw",
+        kinds={"duckdb"},
+        pool=WRITER_POOL,
+        deps=[raw_key(reg.name, table) for reg in sources for table in TABLES],
+        description=LOG_COMMENTS["raw.snapshots"],
+    )
     def snapshot_log(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         held = _published_snapshots(warehouse)
         with warehouse.candidate(context).connect(read_only=True) as con:
             rows = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
         counts = dict(Counter(source for source, _, _ in rows))
         added = sorted({s for s, snap, cid in rows if (snap, cid) not in held.get(s, set())})
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": len(rows),
-            "changed_sources": ", ".join(added),
-            "snapshots_per_source": dg.MetadataValue.json(counts),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(rows),
+                "changed_sources": ", ".join(added),
+                "snapshots_per_source": dg.MetadataValue.json(counts),
+            }
+        )
 
     return snapshot_log
 
@@ -466,8 +612,12 @@ def prepare_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]
         cids = [r.content_id for r in resolved.get(reg.name, []) if (r.source, r.snapshot, r.content_id) not in held]
         if cids:
             for table in ("fetch_log", "parse_log"):
-                con.execute(f"delete from raw.{table} where source = ? and fetch_id in (select unnest(?))", [reg.name, cids])
-            con.execute("delete from raw.snapshots where source = ? and content_id in (select unnest(?))", [reg.name, cids])
+                con.execute(
+                    f"delete from raw.{table} where source = ? and fetch_id in (select unnest(?))", [reg.name, cids]
+                )
+            con.execute(
+                "delete from raw.snapshots where source = ? and content_id in (select unnest(?))", [reg.name, cids]
+            )
     write_table(con, "raw.snapshots_missing", missing_snapshots(landed))
     for table, comment in LOG_COMMENTS.items():
         con.execute(f"comment on table {table} is '{comment}'")
@@ -488,18 +638,29 @@ def write_source(con, reg: Registered, landed: LandedStore, rows: list[SnapshotR
         con.execute(f"delete from raw.{reg.name}__{table} where content_id in (select unnest(?))", [cids])
         append_frame(con, f"raw.{reg.name}__{table}", frame)
     fetch_log, parse_log, snapshot_rows = _log_rows(new)
-    frames = {"fetch_log": pl.DataFrame(fetch_log, schema=FETCH_LOG_SCHEMA, orient="row"),
-              "parse_log": pl.DataFrame(parse_log, schema=PARSE_LOG_SCHEMA, orient="row"),
-              "snapshots": pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA)}
+    frames = {
+        "fetch_log": pl.DataFrame(fetch_log, schema=FETCH_LOG_SCHEMA, orient="row"),
+        "parse_log": pl.DataFrame(parse_log, schema=PARSE_LOG_SCHEMA, orient="row"),
+        "snapshots": pl.DataFrame(snapshot_rows, schema=SNAPSHOT_SCHEMA),
+    }
     for table, frame in frames.items():
         if frame.height:
             append_frame(con, f"raw.{table}", frame)
     return new
 
 
-MISSING_SCHEMA = {"source": pl.String, "snapshot": pl.String, "snapshot_at": pl.Datetime("us", "UTC"),
-                  "partition": pl.String, "status": pl.String, "file": pl.String, "line": pl.Int64, "url": pl.String,
-                  "reason": pl.String, "failed_at": pl.Datetime("us", "UTC")}
+MISSING_SCHEMA = {
+    "source": pl.String,
+    "snapshot": pl.String,
+    "snapshot_at": pl.Datetime("us", "UTC"),
+    "partition": pl.String,
+    "status": pl.String,
+    "file": pl.String,
+    "line": pl.Int64,
+    "url": pl.String,
+    "reason": pl.String,
+    "failed_at": pl.Datetime("us", "UTC"),
+}
 
 
 def missing_snapshots(landed: LandedStore) -> pl.DataFrame:
@@ -510,11 +671,20 @@ def missing_snapshots(landed: LandedStore) -> pl.DataFrame:
         failed = landed.failures(reg.name)
         for snap in missing_pinned(reg, landed):
             record = failed.get(pinned_content_id(snap))
-            rows.append({"source": reg.name, "snapshot": snap.id, "snapshot_at": _utc(snap.date),
-                         "partition": partition_key(snap), "status": "failed" if record else "not fetched",
-                         "file": record and record["file"], "line": record and record["line"],
-                         "url": record and record["url"], "reason": record and record["reason"],
-                         "failed_at": record and _utc(record["failed_at"])})
+            rows.append(
+                {
+                    "source": reg.name,
+                    "snapshot": snap.id,
+                    "snapshot_at": _utc(snap.date),
+                    "partition": partition_key(snap),
+                    "status": "failed" if record else "not fetched",
+                    "file": record and record["file"],
+                    "line": record and record["line"],
+                    "url": record and record["url"],
+                    "reason": record and record["reason"],
+                    "failed_at": record and _utc(record["failed_at"]),
+                }
+            )
     return pl.DataFrame(rows, schema=MISSING_SCHEMA)
 
 
@@ -534,15 +704,24 @@ def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]
 
 
 def _has_table(con, name: str) -> bool:
-    return con.execute("select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?",
-                       [name]).fetchone()[0] == 1
+    return (
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?", [name]
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def build_source_assets(sources: list[Registered]) -> list[dg.AssetsDefinition]:
     """Every source's snapshot, fetch and land assets, the step that decides whether to land, and the log."""
     out = [build_snapshot_asset(r) for r in sources if r.snapshots]
     out += [build_fetch_asset(r) for r in sources if r.latest]
-    return [*out, build_land_asset(sources), *(build_source_land_asset(r) for r in sources), build_snapshot_log_asset(sources)]
+    return [
+        *out,
+        build_land_asset(sources),
+        *(build_source_land_asset(r) for r in sources),
+        build_snapshot_log_asset(sources),
+    ]
 
 
 source_assets: list[dg.AssetsDefinition] = build_source_assets(list(REGISTRY.values()))

@@ -89,8 +89,10 @@ def sandbox_refusal(query: str) -> str | None:
     except duckdb.Error:
         return None  # DuckDB's own parse error says it better
     if kinds & WRITES_FILES:
-        return (f"{'/'.join(sorted(kinds & WRITES_FILES))} writes files: file system operations are disabled in the "
-                "sandbox (run with --allow-files to write your own files)")
+        return (
+            f"{'/'.join(sorted(kinds & WRITES_FILES))} writes files: file system operations are disabled in the "
+            "sandbox (run with --allow-files to write your own files)"
+        )
     return None
 
 
@@ -142,8 +144,10 @@ def append_once(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFram
     A step whose output is deterministic and that failed after its commit finds its rows on re-execution and
     keeps them: it never deletes, which would conflict with the other steps' concurrent appends."""
     with transaction(con):
-        held = sum(con.execute(f"select count(*) from {table} where analysis = ?", [analysis]).fetchone()[0]
-                   for table in frames)
+        held = sum(
+            con.execute(f"select count(*) from {table} where analysis = ?", [analysis]).fetchone()[0]
+            for table in frames
+        )
         if not held:
             for table, frame in frames.items():
                 if frame.height:
@@ -158,8 +162,9 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl
             write_table(con, table, frame, comment)
 
 
-def keep_analyses(con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl.DataFrame, str | None]],
-                  kept: list[str]) -> None:
+def keep_analyses(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, tuple[pl.DataFrame, str | None]], kept: list[str]
+) -> None:
     """Every ``schema.table`` of ``tables`` (rows keyed by ``analysis``) keeps the rows of the analyses ``kept``
     only, in one transaction; one that does not exist yet, or keeps none, becomes its empty frame (and comment)."""
     existing = set()
@@ -211,8 +216,7 @@ def writer_lock(root: Path, *, wait: bool, on_wait: Callable[[str], None] | None
             holder = fh.read().strip() or "another process"
             if not wait:
                 raise WarehouseBusy(
-                    f"another refresh ({holder}) is writing the warehouse {root}; "
-                    "wait for it, or run again with --wait"
+                    f"another refresh ({holder}) is writing the warehouse {root}; wait for it, or run again with --wait"
                 ) from None
             if on_wait:
                 on_wait(holder)
@@ -241,8 +245,11 @@ def _note_holder(fd: int, text: str) -> None:
 
 def _published(log: list[tuple]) -> list[tuple[int, str]]:
     """``(snapshot_id, commit_extra_info)`` of the publishing snapshots of a :func:`lake.snapshot_log`, newest first."""
-    return [(snapshot, extra) for snapshot, author, message, extra in log
-            if author == AUTHOR and (message or "").startswith("publish ")]
+    return [
+        (snapshot, extra)
+        for snapshot, author, message, extra in log
+        if author == AUTHOR and (message or "").startswith("publish ")
+    ]
 
 
 @dataclass(frozen=True)
@@ -285,8 +292,14 @@ class Store:
     for readers on other hosts.
     """
 
-    def __init__(self, root: Path | str = "", keep_versions: int = DEFAULT_KEEP_VERSIONS,
-                 catalog: str = "", data_path: str = "", objects: str = ""):
+    def __init__(
+        self,
+        root: Path | str = "",
+        keep_versions: int = DEFAULT_KEEP_VERSIONS,
+        catalog: str = "",
+        data_path: str = "",
+        objects: str = "",
+    ):
         self.root = warehouse_dir(root)
         self.keep_versions = keep_versions
         self._catalog = catalog
@@ -318,8 +331,9 @@ class Store:
     def candidate_address(self) -> LakeAddress:
         if self.lake.kind == "sqlite":  # one process writes it at a time: a DuckDB catalog, the fastest
             return LakeAddress(str(self.candidate_dir / CANDIDATE_CATALOG_FILE), f"{self.candidate_dir / DATA_DIR}/")
-        return LakeAddress(self.lake.catalog, self.objects.url(f"{CANDIDATE_KEY}/{DATA_DIR}") + "/",
-                           metadata_schema=CANDIDATE_KEY)
+        return LakeAddress(
+            self.lake.catalog, self.objects.url(f"{CANDIDATE_KEY}/{DATA_DIR}") + "/", metadata_schema=CANDIDATE_KEY
+        )
 
     @property
     def dbt_state_dir(self) -> Path:
@@ -331,8 +345,10 @@ class Store:
     def check_folder(self) -> None:
         """Refuse a warehouse path that names something other than a folder."""
         if self.root.exists() and not self.root.is_dir():
-            raise WarehouseError(f"the warehouse path {self.root} is a file, not a folder: pass --warehouse (or "
-                                 "SAFETYWASH_WAREHOUSE) a folder, or move the file")
+            raise WarehouseError(
+                f"the warehouse path {self.root} is a file, not a folder: pass --warehouse (or "
+                "SAFETYWASH_WAREHOUSE) a folder, or move the file"
+            )
 
     def check_usable(self) -> None:
         """Refuse, in one line, a warehouse folder that cannot be created or written."""
@@ -376,8 +392,9 @@ class Store:
         """The record of a kept version, named by its id or snapshot id (default: the current one)."""
         kept = self.versions()
         if not kept:
-            raise WarehouseError(f"nothing is published in {self.root} yet; run `safetywash refresh` first"
-                                 + self._legacy_hint())
+            raise WarehouseError(
+                f"nothing is published in {self.root} yet; run `safetywash refresh` first" + self._legacy_hint()
+            )
         if version in (None, ""):
             return kept[0]
         for info in kept:
@@ -391,14 +408,21 @@ class Store:
 
     def _legacy_hint(self) -> str:
         if self._legacy_names():
-            return (f" (its versions were written before the lake, as DuckDB {LEGACY_DUCKDB} files: `safetywash refresh` "
-                    f"moves them to {self.root / LEGACY_DIR} and rebuilds the lake from its raw files)")
+            return (
+                f" (its versions were written before the lake, as DuckDB {LEGACY_DUCKDB} files: `safetywash refresh` "
+                f"moves them to {self.root / LEGACY_DIR} and rebuilds the lake from its raw files)"
+            )
         legacy = self.root / LEGACY_DIR
-        return (f" (the versions written before the lake are kept in {legacy}: DuckDB {LEGACY_DUCKDB} files)"
-                if legacy.is_dir() else "")
+        return (
+            f" (the versions written before the lake are kept in {legacy}: DuckDB {LEGACY_DUCKDB} files)"
+            if legacy.is_dir()
+            else ""
+        )
 
     @contextmanager
-    def read(self, version: str | int | None = None, *, allow_files: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def read(
+        self, version: str | int | None = None, *, allow_files: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection to a published version (default: the current one), pinned to its
         DuckLake snapshot: every query on it sees that version whole, whatever is published meanwhile.
 
@@ -408,11 +432,14 @@ class Store:
         """
         snapshot = self.version_info(version)["snapshot_id"]
         try:
-            with lake.session((self.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="sw",
-                              private=not allow_files) as con:
+            with lake.session(
+                (self.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="sw", private=not allow_files
+            ) as con:
                 if not allow_files:
-                    data = self.lake.data_path or con.execute(
-                        "select value from sw.options() where option_name = 'data_path'").fetchone()[0]
+                    data = (
+                        self.lake.data_path
+                        or con.execute("select value from sw.options() where option_name = 'data_path'").fetchone()[0]
+                    )
                     con.execute(f"set allowed_directories = {[data]!r}")  # a folder or an S3 prefix
                     for setting, value in SANDBOX.items():
                         con.execute(f"set {setting} = {str(value).lower()}")
@@ -496,13 +523,27 @@ class Store:
         with lake.session((candidate.address, "candidate", {"create": True}), *sources) as con:
             if base:
                 with transaction(con):
-                    lake.copy_tables(con, "sw", "candidate", lake.lake_tables(con, "sw"),
-                                     data_path=candidate.address.data_path, inlined=lake.inlines(con, "sw"))
+                    lake.copy_tables(
+                        con,
+                        "sw",
+                        "candidate",
+                        lake.lake_tables(con, "sw"),
+                        data_path=candidate.address.data_path,
+                        inlined=lake.inlines(con, "sw"),
+                    )
             baseline = lake.latest_snapshot(con, "candidate")
         started = datetime.now(timezone.utc).isoformat()
-        self.objects.put(RUN_RECORD, json.dumps(
-            {"run_key": run_key, "base_version": base[0]["version"] if base else None, "started_at": started,
-             "baseline_snapshot": baseline}).encode())
+        self.objects.put(
+            RUN_RECORD,
+            json.dumps(
+                {
+                    "run_key": run_key,
+                    "base_version": base[0]["version"] if base else None,
+                    "started_at": started,
+                    "baseline_snapshot": baseline,
+                }
+            ).encode(),
+        )
         return candidate
 
     def _drop_candidate(self) -> None:
@@ -527,8 +568,15 @@ class Store:
                 if rank >= TOMBSTONE_KEEP or time.time() - mtime > TOMBSTONE_DAYS * 86400:
                     objects.remove(f"{DISCARDED_DIR}/{name}")
         self._drop_candidate()
-        patterns = (".*.tmp", "raw/*/.*.tmp", "landed/*/*/.*.tmp", "landed/*/*/*/.*.tmp", "dbt_state/.*.tmp",
-                    ".probe.*", "candidate/.*.tmp")
+        patterns = (
+            ".*.tmp",
+            "raw/*/.*.tmp",
+            "landed/*/*/.*.tmp",
+            "landed/*/*/*/.*.tmp",
+            "dbt_state/.*.tmp",
+            ".probe.*",
+            "candidate/.*.tmp",
+        )
         for folder in {self.root, objects.local()} - {None}:
             for pattern in patterns:
                 for path in folder.glob(pattern):
@@ -556,14 +604,20 @@ class Store:
             f"The published versions of {self.root} before it became a DuckLake (moved here "
             f"{datetime.now(timezone.utc).isoformat()}). They are DuckDB {LEGACY_DUCKDB} files: open them with "
             f"duckdb {LEGACY_DUCKDB} (`uv run --with 'duckdb>=2.0,<2.1' python`). The lake was rebuilt from the "
-            "same raw files and landed snapshots.\n")
+            "same raw files and landed snapshots.\n"
+        )
         _fsync_dir(self.root)
         return str(target)
 
     # ---- publish
 
-    def publish(self, candidate: Candidate, run_id: str, details: Mapping[str, object],
-                describe: Callable[[duckdb.DuckDBPyConnection], Mapping[str, object]] | None = None) -> dict:
+    def publish(
+        self,
+        candidate: Candidate,
+        run_id: str,
+        details: Mapping[str, object],
+        describe: Callable[[duckdb.DuckDBPyConnection], Mapping[str, object]] | None = None,
+    ) -> dict:
         """Make ``candidate`` the current version in one DuckLake transaction; return its record.
 
         Every base table the run changed replaces its published namesake (with its comments; the others
@@ -578,10 +632,17 @@ class Store:
         published_at = datetime.now(timezone.utc)
         version = published_at.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + run_id[:8]
         run = candidate.record()
-        info = {"version": version, "published_at": published_at.isoformat(), "run_id": run_id,
-                "building_started_at": run["started_at"], "base_version": run["base_version"], **details}
-        with lake.session((candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True}),
-                          use="candidate") as con:
+        info = {
+            "version": version,
+            "published_at": published_at.isoformat(),
+            "run_id": run_id,
+            "building_started_at": run["started_at"],
+            "base_version": run["base_version"],
+            **details,
+        }
+        with lake.session(
+            (candidate.address, "candidate", {"read_only": True}), (self.lake, "sw", {"create": True}), use="candidate"
+        ) as con:
             if describe is not None:
                 info.update(describe(con))
             tables = lake.lake_tables(con, "candidate")
@@ -592,17 +653,27 @@ class Store:
             kept = {(s, t) for s, t, _ in tables}
             changed = lake.changed_since(con, "candidate", run["baseline_snapshot"]) if run["base_version"] else kept
             with transaction(con):
-                lake.copy_tables(con, "candidate", "sw", [t for t in tables if (t[0], t[1]) in changed],
-                                 data_path=self.lake.data_path, inlined=False)
+                lake.copy_tables(
+                    con,
+                    "candidate",
+                    "sw",
+                    [t for t in tables if (t[0], t[1]) in changed],
+                    data_path=self.lake.data_path,
+                    inlined=False,
+                )
                 for schema, table, _ in lake.lake_tables(con, "sw"):
                     if (schema, table) not in kept and schema != "meta":
                         con.execute(f'drop table sw."{schema}"."{table}"')
                 con.execute("create schema if not exists sw.meta")
-                con.execute("create or replace table sw.meta.version as select ? as version, ? as published_at, "
-                            "? as run_id", [version, published_at, run_id])
+                con.execute(
+                    "create or replace table sw.meta.version as select ? as version, ? as published_at, ? as run_id",
+                    [version, published_at, run_id],
+                )
                 con.execute("comment on table sw.meta.version is 'The published version this snapshot of the lake is.'")
-                con.execute("call sw.set_commit_message(?, ?, extra_info => ?)",
-                            [AUTHOR, f"publish {version}", json.dumps(info, default=str)])
+                con.execute(
+                    "call sw.set_commit_message(?, ?, extra_info => ?)",
+                    [AUTHOR, f"publish {version}", json.dumps(info, default=str)],
+                )
             info["snapshot_id"] = lake.committed_as(con, "sw", f"publish {version}")
             self._expire(con)
         self._drop_candidate()

@@ -36,30 +36,49 @@ def paper_model_sets():
     """The paper's two model sets as the warehouse builds them, read straight from the mirror's files."""
     source = load_registry()["safetywashing"]
     snapshot = source.snapshots[-1]
-    taxonomy = pl.read_csv(PROJECT / "sql" / "seeds" / "benchmark_taxonomy.csv", schema_overrides={"accuracy_of": pl.String})
+    taxonomy = pl.read_csv(
+        PROJECT / "sql" / "seeds" / "benchmark_taxonomy.csv", schema_overrides={"accuracy_of": pl.String}
+    )
     taxonomy = taxonomy.filter(pl.col("source") == source.name)
     out = []
     for f in snapshot.files:
         if f.role != "matrix":
             continue
-        scores, models, _ = parse_matrix((MIRROR / f.url.split("://", 1)[1]).read_bytes(), source=source.name, file=f.name)
+        scores, models, _ = parse_matrix(
+            (MIRROR / f.url.split("://", 1)[1]).read_bytes(), source=source.name, file=f.name
+        )
         wide = scores.pivot(on="benchmark", index="model_id", values="value", sort_columns=True).sort("model_id")
         names = [c for c in wide.columns if c != "model_id"]
         flop = pl.DataFrame({"model_id": wide["model_id"]}).join(models, on="model_id", how="left")["training_flop"]
         caps = sorted(taxonomy.filter(pl.col("area") == "capabilities")["benchmark"].to_list())
-        out.append(ModelSet(
-            source=source.name, model_set=f.model_set, snapshot=snapshot.id, sha256=f.sha256,
-            model_ids=wide["model_id"].to_list(), benchmarks=names, values=wide.select(names).to_numpy().astype(float),
-            training_flop=flop.to_numpy().astype(float), capability_inputs=[c for c in caps if c in names],
-            area=dict(zip(taxonomy["benchmark"], taxonomy["area"])),
-            accuracy_of=dict(zip(taxonomy["benchmark"], taxonomy["accuracy_of"])), analysis=f"safetywashing_{f.model_set}",
-        ))
+        out.append(
+            ModelSet(
+                source=source.name,
+                model_set=f.model_set,
+                snapshot=snapshot.id,
+                sha256=f.sha256,
+                model_ids=wide["model_id"].to_list(),
+                benchmarks=names,
+                values=wide.select(names).to_numpy().astype(float),
+                training_flop=flop.to_numpy().astype(float),
+                capability_inputs=[c for c in caps if c in names],
+                area=dict(zip(taxonomy["benchmark"], taxonomy["area"])),
+                accuracy_of=dict(zip(taxonomy["benchmark"], taxonomy["accuracy_of"])),
+                analysis=f"safetywashing_{f.model_set}",
+            )
+        )
     return out
 
 
 def scipy_bootstrap(cap, comps, n_resamples, seed):
-    return stats.bootstrap((np.arange(cap.shape[0]),), lambda rows: statistics_on_rows(cap, comps, rows), vectorized=False,
-                           n_resamples=n_resamples, method="BCa", random_state=seed)
+    return stats.bootstrap(
+        (np.arange(cap.shape[0]),),
+        lambda rows: statistics_on_rows(cap, comps, rows),
+        vectorized=False,
+        n_resamples=n_resamples,
+        method="BCa",
+        random_state=seed,
+    )
 
 
 def project_bootstrap(model_sets, n_resamples, method="bca"):
@@ -67,8 +86,11 @@ def project_bootstrap(model_sets, n_resamples, method="bca"):
     for ms in model_sets:
         rep = Replicator(ms.capability_matrix, ms.comparisons())
         theta = rep(resample_weights(rep.n, SEED, 0, n_resamples))
-        tables.append(bootstrap_table(rep, theta, n_resamples=n_resamples, seed=SEED, method=method)
-                      .with_columns(model_set=pl.lit(ms.model_set)))
+        tables.append(
+            bootstrap_table(rep, theta, n_resamples=n_resamples, seed=SEED, method=method).with_columns(
+                model_set=pl.lit(ms.model_set)
+            )
+        )
     return pl.concat(tables)
 
 
@@ -77,10 +99,20 @@ def pick(ms, wanted):
     return [comps[w] for w in wanted if w in comps]
 
 
-CHECKED = [("wmdp_bio", "capabilities"), ("MT_Bench", "capabilities"), ("truthfulqa_mc1", "capabilities"),
-           ("mmlu", "capabilities_loo"), ("wmdp_bio", "compute"), ("brier_mmlu", "accuracy"),
-           ("LMSYS_Chatbot_Arena", "capabilities")]
-TIMED = [("chat", "MT_Bench", "capabilities"), ("chat", "wmdp_bio", "capabilities"), ("base", "mmlu", "capabilities_loo")]
+CHECKED = [
+    ("wmdp_bio", "capabilities"),
+    ("MT_Bench", "capabilities"),
+    ("truthfulqa_mc1", "capabilities"),
+    ("mmlu", "capabilities_loo"),
+    ("wmdp_bio", "compute"),
+    ("brier_mmlu", "accuracy"),
+    ("LMSYS_Chatbot_Arena", "capabilities"),
+]
+TIMED = [
+    ("chat", "MT_Bench", "capabilities"),
+    ("chat", "wmdp_bio", "capabilities"),
+    ("base", "mmlu", "capabilities_loo"),
+]
 
 
 def large_leaderboard(n_models=5000, n_benchmarks=50, seed=1):
@@ -117,14 +149,18 @@ def main():
         runs.append(time.perf_counter() - started)
     seconds = float(np.median(runs))
     n = ours.height
-    print(f"project: {n} correlations (base + chat), B={B}, refit per resample, BCa (jackknife) + se + permutation "
-          f"p-values: median of 3 runs {seconds:.2f} s (runs: {', '.join(f'{r:.2f}' for r in runs)}) on {os.cpu_count()} cores")
+    print(
+        f"project: {n} correlations (base + chat), B={B}, refit per resample, BCa (jackknife) + se + permutation "
+        f"p-values: median of 3 runs {seconds:.2f} s (runs: {', '.join(f'{r:.2f}' for r in runs)}) on {os.cpu_count()} cores"
+    )
     tracemalloc.start()
     project_bootstrap(model_sets, B)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"memory: peak traced allocations {peak / 2**20:.0f} MiB during the run; "
-          f"process peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (imports included)")
+    print(
+        f"memory: peak traced allocations {peak / 2**20:.0f} MiB during the run; "
+        f"process peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (imports included)"
+    )
     ours_pct = project_bootstrap(model_sets, B, method="percentile")
 
     for ms in model_sets:
@@ -139,10 +175,14 @@ def main():
                 diff = max(abs(row["ci_low"] - lo[k]), abs(row["ci_high"] - hi[k]))
                 agree += diff <= 0.02
                 se = max(endpoint_mc_se(dist[k], lo[k], B), endpoint_mc_se(dist[k], hi[k], B))
-                print(f"  {ms.model_set:4} {c.benchmark:20} {c.versus:16} {method:10} ours [{row['ci_low']:+.3f}, "
-                      f"{row['ci_high']:+.3f}]  scipy [{lo[k]:+.3f}, {hi[k]:+.3f}]  max diff {diff:.4f}  "
-                      f"(Monte-Carlo s.e. of an endpoint {se:.4f})")
-            print(f"agreement {ms.model_set} {method}: {agree} of {len(comps)} benchmarks within 0.02 of scipy.stats.bootstrap")
+                print(
+                    f"  {ms.model_set:4} {c.benchmark:20} {c.versus:16} {method:10} ours [{row['ci_low']:+.3f}, "
+                    f"{row['ci_high']:+.3f}]  scipy [{lo[k]:+.3f}, {hi[k]:+.3f}]  max diff {diff:.4f}  "
+                    f"(Monte-Carlo s.e. of an endpoint {se:.4f})"
+                )
+            print(
+                f"agreement {ms.model_set} {method}: {agree} of {len(comps)} benchmarks within 0.02 of scipy.stats.bootstrap"
+            )
 
     by_set = {ms.model_set: ms for ms in model_sets}
     scipy_times = []
@@ -166,12 +206,16 @@ def main():
     table = bootstrap_table(rep, theta, n_resamples=2000, seed=SEED, method="percentile")
     large_rest = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"large: 5000 models x 50 benchmarks (5% missing), {len(comps)} correlations, B=2000, percentile: "
-          f"weights + replicates {large_boot:.1f} s + intervals and permutation p-values {large_rest:.1f} s; "
-          f"{table['ci_low'].null_count()} rows without interval; process peak RSS (imports included)")
+    print(
+        f"large: 5000 models x 50 benchmarks (5% missing), {len(comps)} correlations, B=2000, percentile: "
+        f"weights + replicates {large_boot:.1f} s + intervals and permutation p-values {large_rest:.1f} s; "
+        f"{table['ci_low'].null_count()} rows without interval; process peak RSS (imports included)"
+    )
     print(f"large: models=5000 benchmarks=50 B=2000 seconds={large_boot + large_rest:.2f} peak_mib={peak:.0f}")
-    print(f"bootstrap: B={B} correlations={n} seconds={seconds:.2f} "
-          f"scipy_seconds_per_correlation={per_correlation:.2f} speedup={per_correlation * n / seconds:.0f}")
+    print(
+        f"bootstrap: B={B} correlations={n} seconds={seconds:.2f} "
+        f"scipy_seconds_per_correlation={per_correlation:.2f} speedup={per_correlation * n / seconds:.0f}"
+    )
 
 
 if __name__ == "__main__":

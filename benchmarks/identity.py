@@ -30,8 +30,11 @@ NAMES = {
 }
 OLL_ROWS = """select json_extract_string(attributes, '$.model_name') from marts.models where source = 'open_llm_v2'
     and snapshot = (select max(snapshot) from marts.scores_latest where source = 'open_llm_v2')"""
-PAIRS = [("arena (newest)", "epoch_hub (>= 3 benchmarks)"), ("safetywashing chat", "arena (newest)"),
-         ("arena (newest)", "open_llm_v2 (newest)")]
+PAIRS = [
+    ("arena (newest)", "epoch_hub (>= 3 benchmarks)"),
+    ("safetywashing chat", "arena (newest)"),
+    ("arena (newest)", "open_llm_v2 (newest)"),
+]
 
 
 def main() -> None:
@@ -44,8 +47,13 @@ def main() -> None:
 
         root = Path(tempfile.mkdtemp(prefix="safetywash-identity-"))
         with contextlib.redirect_stdout(io.StringIO()):
-            refresh_in_process(defs, Warehouse(directory=str(root)), Fetcher(mirror=str(MIRROR)),
-                               {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, quiet=True)
+            refresh_in_process(
+                defs,
+                Warehouse(directory=str(root)),
+                Fetcher(mirror=str(MIRROR)),
+                {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                quiet=True,
+            )
     with Store(root).read() as con:
         names = {label: [r[0] for r in con.execute(sql).fetchall()] for label, sql in NAMES.items()}
         oll_rows = [r[0] for r in con.execute(OLL_ROWS).fetchall()]
@@ -55,14 +63,18 @@ def main() -> None:
         small = min((left, right), key=lambda k: len(names[k]))
         joined = {m.left for m in found} | {m.right for m in found}
         left_out = sorted(n for n in names[small] if n not in joined)
-        print(f"{left} ({len(names[left])}) x {right} ({len(names[right])}): {len(found)} matched {by_rule}; "
-              f"unmatched in {small}: {len(left_out)}" + (f" {left_out}" if len(left_out) <= 10 else ""))
+        print(
+            f"{left} ({len(names[left])}) x {right} ({len(names[right])}): {len(found)} matched {by_rule}; "
+            f"unmatched in {small}: {len(left_out)}" + (f" {left_out}" if len(left_out) <= 10 else "")
+        )
     # the Open LLM Leaderboard lists one model in several rows (precision, commit): rows whose name's key is
     # the key of exactly one newest-snapshot Arena model
     arena_keys = Counter(model_key(n).key for n in names["arena (newest)"])
     rows = [r for r in oll_rows if r is not None and arena_keys.get(model_key(r).key) == 1]
-    print(f"open_llm_v2 rows (newest) joined to one Arena model: {len(rows)} rows of "
-          f"{len({model_key(r).key for r in rows})} Arena models")
+    print(
+        f"open_llm_v2 rows (newest) joined to one Arena model: {len(rows)} rows of "
+        f"{len({model_key(r).key for r in rows})} Arena models"
+    )
 
 
 if __name__ == "__main__":

@@ -64,12 +64,17 @@ def main() -> None:
                 result = refresh_in_process(defs, warehouse, fetcher, config, quiet=True)
                 seconds[name].append(time.perf_counter() - started)
                 assert result.published
-                computed[name] |= {e.step_key.split("[")[1].rstrip("]") for e in result.job.all_events
-                                   if e.is_step_start and "fit_analysis[" in e.step_key}
+                computed[name] |= {
+                    e.step_key.split("[")[1].rstrip("]")
+                    for e in result.job.all_events
+                    if e.is_step_start and "fit_analysis[" in e.step_key
+                }
     shutil.rmtree(tmp)
     for name, values in seconds.items():
-        print(f"refresh_{name}: median_s={statistics.median(values):.1f} runs_s={[round(s, 1) for s in values]} "
-              f"analyses_computed={sorted(computed[name])}")
+        print(
+            f"refresh_{name}: median_s={statistics.median(values):.1f} runs_s={[round(s, 1) for s in values]} "
+            f"analyses_computed={sorted(computed[name])}"
+        )
     ratio = statistics.median(seconds["one_new_arena_snapshot"]) / statistics.median(seconds["forced"])
     print(f"ratio: {ratio:.2f}")
 

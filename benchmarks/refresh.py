@@ -26,8 +26,9 @@ MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" /
 
 
 def step_ms(result, step_key: str) -> float:
-    return next(e.event_specific_data.duration_ms for e in result.all_events
-                if e.is_step_success and e.step_key == step_key)
+    return next(
+        e.event_specific_data.duration_ms for e in result.all_events if e.is_step_success and e.step_key == step_key
+    )
 
 
 def main() -> None:
@@ -40,7 +41,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="safetywash-bench-"))
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     run_config = {
-        "resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}},
+        "resources": {
+            "warehouse": {"config": {"directory": str(root)}},
+            "fetcher": {"config": {"mirror": str(MIRROR)}},
+        },
         **quiet,
     }
     forced = {**run_config, "ops": {"land": {"config": {"force": True}}}}
@@ -72,11 +76,15 @@ def main() -> None:
     publish_ms = statistics.median(publish)
     overhead_ms = publish_ms + statistics.median(copies)
     for name in runs:
-        print(f"refresh_{name}: median_s={statistics.median(seconds[name]):.2f} runs_s={[round(s, 2) for s in seconds[name]]} "
-              f"executor={job.executor_def.name}")
-    print(f"publish: publish_step_ms={publish_ms:.0f} candidate_copy_ms={statistics.median(copies):.0f} "
-          f"lake_mib={lake_mib:.1f} publish_share={publish_ms / 1000 / refresh_s:.1%} "
-          f"with_candidate_copy_share={overhead_ms / 1000 / refresh_s:.1%}")
+        print(
+            f"refresh_{name}: median_s={statistics.median(seconds[name]):.2f} runs_s={[round(s, 2) for s in seconds[name]]} "
+            f"executor={job.executor_def.name}"
+        )
+    print(
+        f"publish: publish_step_ms={publish_ms:.0f} candidate_copy_ms={statistics.median(copies):.0f} "
+        f"lake_mib={lake_mib:.1f} publish_share={publish_ms / 1000 / refresh_s:.1%} "
+        f"with_candidate_copy_share={overhead_ms / 1000 / refresh_s:.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ analysis of each snapshot, the median over snapshots of its targets' widths). On
 setting, then a Markdown table.
 """
 
-import dataclasses
 import statistics
 import sys
 import time
@@ -54,7 +53,9 @@ def main(root: str) -> None:
             seconds, fits, capped, per_snapshot = 0.0, [], 0, []
             for ms in sets:
                 reimputation = ms.reimputation if setting == "per_resample" else None
-                replicator = Replicator(ms.capability_matrix, ms.comparisons(), a.method("paper"), reimpute=reimputation)
+                replicator = Replicator(
+                    ms.capability_matrix, ms.comparisons(), a.method("paper"), reimpute=reimputation
+                )
                 weights = resample_weights(replicator.n, SEED, 0, b)
                 started = time.perf_counter()
                 theta = replicator(weights)
@@ -66,16 +67,26 @@ def main(root: str) -> None:
                 result = correlation_table(replicator, theta, n_resamples=b, seed=SEED)
                 per_snapshot.append(widths(result, targets))
             newest = per_snapshot[-1]
-            width = (statistics.median(statistics.median(w) for w in per_snapshot if w) if len(sets) > 1
-                     else statistics.median(newest))
-            print(f"{a.name} {setting}: snapshots={len(sets)} B={b} seconds={seconds:.2f} median_width={width:.4f}"
-                  + (f" mean_fits={statistics.fmean(fits):.1f} resamples_at_limit={capped}" if fits else ""), flush=True)
-            table.append((a.name, setting, len(sets), b, seconds, width, statistics.fmean(fits) if fits else None, capped))
+            width = (
+                statistics.median(statistics.median(w) for w in per_snapshot if w)
+                if len(sets) > 1
+                else statistics.median(newest)
+            )
+            print(
+                f"{a.name} {setting}: snapshots={len(sets)} B={b} seconds={seconds:.2f} median_width={width:.4f}"
+                + (f" mean_fits={statistics.fmean(fits):.1f} resamples_at_limit={capped}" if fits else ""),
+                flush=True,
+            )
+            table.append(
+                (a.name, setting, len(sets), b, seconds, width, statistics.fmean(fits) if fits else None, capped)
+            )
     print("\n| analysis | bootstrap_imputation | snapshots × B | seconds | median CI width | PCA fits per resample |")
     print("|---|---|---|---|---|---|")
     for name, setting, n, b, seconds, width, fits, capped in table:
-        print(f"| `{name}` | {setting} | {n} × {b:,} | {seconds:.1f} | {width:.4f} | "
-              + (f"{fits:.1f} ({capped} at the limit) |" if fits is not None else "– |"))
+        print(
+            f"| `{name}` | {setting} | {n} × {b:,} | {seconds:.1f} | {width:.4f} | "
+            + (f"{fits:.1f} ({capped} at the limit) |" if fits is not None else "– |")
+        )
 
 
 if __name__ == "__main__":

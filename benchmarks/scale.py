@@ -11,7 +11,6 @@ On the workers a chunk step uses one numba thread (two workers, one chunk each, 
 plan and summary use every core; in-process every step uses every core.
 """
 
-
 import argparse
 import json
 import os
@@ -28,7 +27,7 @@ import numpy as np
 import polars as pl
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(PROJECT), str(PROJECT / "tests")]
+sys.path.insert(0, str(PROJECT))
 
 from assets.stats.bootstrap import Replicator, correlation_table, resample_weights  # noqa: E402
 from assets.stats.correlation import Comparison  # noqa: E402
@@ -70,7 +69,11 @@ def chunk(config: ScaleConfig, spec: dict) -> None:
     path = Path(config.work_dir) / f"{spec['start']:09d}.npy"
     np.save(path.with_suffix(".tmp.npy"), theta, allow_pickle=False)
     path.with_suffix(".tmp.npy").replace(path)
-    timing = {"setup_s": ready - started, "replicate_s": time.perf_counter() - ready, "resamples": spec["stop"] - spec["start"]}
+    timing = {
+        "setup_s": ready - started,
+        "replicate_s": time.perf_counter() - ready,
+        "resamples": spec["stop"] - spec["start"],
+    }
     path.with_suffix(".timing.json").write_text(json.dumps(timing))
 
 
@@ -109,14 +112,19 @@ def in_process(n_models: int, work_dir: Path) -> dict:
     started = time.perf_counter()
     result = scale_job.execute_in_process(run_config=ops_config(n_models, work_dir))
     assert result.success
-    return {"seconds": time.perf_counter() - started,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            **json.loads((work_dir / "error.json").read_text())}
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **json.loads((work_dir / "error.json").read_text()),
+    }
 
 
 def on_workers(cluster, n_models: int, work_dir: Path) -> "tuple[float, dict[str, float]]":
-    run_config = {**ops_config(n_models, work_dir, chunk_threads=1), "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                  "execution": {"config": {"broker": cluster.broker, "backend": cluster.broker}}}
+    run_config = {
+        **ops_config(n_models, work_dir, chunk_threads=1),
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "execution": {"config": {"broker": cluster.broker, "backend": cluster.broker}},
+    }
     os.environ["DAGSTER_HOME"] = str(cluster.dagster_home)
     with dg.DagsterInstance.get() as instance:
         started = time.perf_counter()
@@ -146,11 +154,16 @@ def amdahl(seconds: float, steps: "dict[str, float]", timings: "list[dict]", wor
     chunk_steps = [v for k, v in steps.items() if k.startswith("chunk")]
     setup = float(np.median([t["setup_s"] for t in timings]))
     per_resample = sum(t["replicate_s"] for t in timings) / sum(t["resamples"] for t in timings)
-    step_overhead = max(float(np.mean(chunk_steps)) - setup - per_resample * np.mean([t["resamples"] for t in timings]), 0.0)
+    step_overhead = max(
+        float(np.mean(chunk_steps)) - setup - per_resample * np.mean([t["resamples"] for t in timings]), 0.0
+    )
     serial = sum(v for k, v in steps.items() if not k.startswith("chunk"))
     orchestration = max(seconds - serial - sum(chunk_steps) / 2, 0.0)
-    parts = {"chunk steps": step_overhead + setup + per_resample * -(-B // workers), "plan+summarize": serial,
-             "orchestration": orchestration}
+    parts = {
+        "chunk steps": step_overhead + setup + per_resample * -(-B // workers),
+        "plan+summarize": serial,
+        "orchestration": orchestration,
+    }
     return sum(parts.values()), max(parts, key=parts.get)
 
 
@@ -164,7 +177,7 @@ def main() -> None:
         print(json.dumps(in_process(args.inprocess, args.work_dir)))
         return
 
-    import services
+    from orchestration import local_cluster as services
 
     warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
@@ -174,13 +187,18 @@ def main() -> None:
     warm = tmp / "inprocess-warmup"
     warm.mkdir()
     # numba compiles the kernels on first use into its cache (once per change of their source); not timed
-    subprocess.run([sys.executable, __file__, "--inprocess", "200", "--work-dir", str(warm)], capture_output=True,
-                   check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--inprocess", "200", "--work-dir", str(warm)], capture_output=True, check=True
+    )
     for n in sizes:
         work = tmp / f"inprocess-{n}"
         work.mkdir()
-        out = subprocess.run([sys.executable, __file__, "--inprocess", str(n), "--work-dir", str(work)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--inprocess", str(n), "--work-dir", str(work)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         local[n] = json.loads(out.stdout.strip().splitlines()[-1])
     with services.cluster(tmp / "cluster", workers=2, pythonpath=[PROJECT]) as cluster:
         warm = tmp / "warmup"
@@ -191,17 +209,27 @@ def main() -> None:
             work.mkdir()
             seconds, steps = on_workers(cluster, n, work)
             equal = pl.read_parquet(work / "summary.parquet").equals(
-                pl.read_parquet(tmp / f"inprocess-{n}" / "summary.parquet"))
-            print(f"scale: models={n} benchmarks={BENCHMARKS} B={B} inprocess_s={local[n]['seconds']:.1f} "
-                  f"workers2_s={seconds:.1f} peak_mib={local[n]['peak_mib']:.0f} "
-                  f"max_abs_error={local[n]['max_abs_error']:.4f} equal_to_inprocess={str(equal).lower()}", flush=True)
+                pl.read_parquet(tmp / f"inprocess-{n}" / "summary.parquet")
+            )
+            print(
+                f"scale: models={n} benchmarks={BENCHMARKS} B={B} inprocess_s={local[n]['seconds']:.1f} "
+                f"workers2_s={seconds:.1f} peak_mib={local[n]['peak_mib']:.0f} "
+                f"max_abs_error={local[n]['max_abs_error']:.4f} equal_to_inprocess={str(equal).lower()}",
+                flush=True,
+            )
             chunk_times = [v for k, v in steps.items() if k.startswith("chunk")]
-            print(f"  steps: plan={steps['plan']:.1f}s chunks={len(chunk_times)}x{np.mean(chunk_times):.1f}s "
-                  f"(sum {sum(chunk_times):.1f}s) summarize={steps['summarize']:.1f}s", flush=True)
+            print(
+                f"  steps: plan={steps['plan']:.1f}s chunks={len(chunk_times)}x{np.mean(chunk_times):.1f}s "
+                f"(sum {sum(chunk_times):.1f}s) summarize={steps['summarize']:.1f}s",
+                flush=True,
+            )
             timings = [json.loads(t.read_text()) for t in sorted(work.glob("*.timing.json"))]
             setup = np.median([t["setup_s"] for t in timings])
-            print(f"  per chunk step: setup {setup:.1f}s + {np.mean([t['replicate_s'] for t in timings]):.1f}s for "
-                  f"{PER_STEP} resamples (one numba thread)", flush=True)
+            print(
+                f"  per chunk step: setup {setup:.1f}s + {np.mean([t['replicate_s'] for t in timings]):.1f}s for "
+                f"{PER_STEP} resamples (one numba thread)",
+                flush=True,
+            )
             for workers in (8, 32):
                 projected, dominant = amdahl(seconds, steps, timings, workers)
                 print(f"  projected workers={workers}: {projected:.1f}s, dominated by {dominant}", flush=True)

@@ -55,27 +55,38 @@ def main() -> None:
         if key.startswith("fetch__"):
             ingest[key.removeprefix("fetch__")] = ingest.get(key.removeprefix("fetch__"), 0.0) + seconds
     with Store(root).read() as con:
-        per_source = query_frame(con, """
+        per_source = query_frame(
+            con,
+            """
             select s.source, s.snapshots, coalesce(c.rows, 0) as score_rows, coalesce(m.models, 0) as models,
                    coalesce(c.benchmarks, 0) as benchmarks
             from (select source, count(*) as snapshots from marts.snapshots group by source) s
             left join (select source, count(*) as rows, count(distinct benchmark) as benchmarks
                        from marts.scores group by source) c using (source)
             left join (select source, count(distinct model_id) as models from marts.models group by source) m using (source)
-            order by source""")
+            order by source""",
+        )
     print("| source | snapshots | score rows | models | benchmarks | ingest (s) |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in per_source.iter_rows(named=True):
-        print(f"| {row['source']} | {row['snapshots']} | {row['score_rows']:,} | {row['models']:,} | "
-              f"{row['benchmarks']} | {ingest.get(row['source'], 0.0):.2f} |")
+        print(
+            f"| {row['source']} | {row['snapshots']} | {row['score_rows']:,} | {row['models']:,} | "
+            f"{row['benchmarks']} | {ingest.get(row['source'], 0.0):.2f} |"
+        )
     print(f"cold refresh of every source (B=10,000): {cold_seconds:.1f} s")
-    groups = {"land (decide, one per source, log)": ("land", "raw__snapshots"), "dbt build": ("dbt_models",),
-              "capabilities (plan, one per analysis, describe)": ("capabilities.",),
-              "bootstrap and correlations": ("marts__benchmark_correlations.",), "publish": ("warehouse__published",)}
+    groups = {
+        "land (decide, one per source, log)": ("land", "raw__snapshots"),
+        "dbt build": ("dbt_models",),
+        "capabilities (plan, one per analysis, describe)": ("capabilities.",),
+        "bootstrap and correlations": ("marts__benchmark_correlations.",),
+        "publish": ("warehouse__published",),
+    }
     for label, prefixes in groups.items():
-        seconds = sum(v for k, v in steps.items()
-                      if any(k == p or (p.endswith(("_", ".")) and k.startswith(p)) or k.startswith(p + "_")
-                             for p in prefixes))
+        seconds = sum(
+            v
+            for k, v in steps.items()
+            if any(k == p or (p.endswith(("_", ".")) and k.startswith(p)) or k.startswith(p + "_") for p in prefixes)
+        )
         print(f"  steps {label}: {seconds:.2f} s (sum of step durations)")
     print(f"second refresh, nothing new (work after imports): {again_seconds:.2f} s")
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

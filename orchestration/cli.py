@@ -30,7 +30,8 @@ WarehouseOption = Annotated[
     typer.Option("--warehouse", help="Warehouse folder (default: $SAFETYWASH_WAREHOUSE or <project>/warehouse)."),
 ]
 VersionOption = Annotated[
-    Optional[str], typer.Option("--version", help="A published version id (`safetywash versions`); default: the current one."),
+    Optional[str],
+    typer.Option("--version", help="A published version id (`safetywash versions`); default: the current one."),
 ]
 
 
@@ -84,9 +85,16 @@ class Output(str, Enum):
     quiet = "quiet"
 
 
-def run_refresh(store: Store, mirror: Optional[Path] = None, output: Output = Output.progress, log_level: str = "info",
-                asset_config: Optional[dict] = None, force: bool = False, sources: Optional[list[str]] = None,
-                profile: Optional[Profile] = None):
+def run_refresh(
+    store: Store,
+    mirror: Optional[Path] = None,
+    output: Output = Output.progress,
+    log_level: str = "info",
+    asset_config: Optional[dict] = None,
+    force: bool = False,
+    sources: Optional[list[str]] = None,
+    profile: Optional[Profile] = None,
+):
     """Backfill missing pinned snapshots and run the refresh job in-process on ``store`` (whose lock
     the caller holds); return the :class:`~orchestration.runs.Refresh`.
 
@@ -120,8 +128,16 @@ def _run_logged(store, output, log_level, run_config, warehouse, fetcher, source
     from .runs import refresh_in_process
 
     if output is not Output.progress:
-        return refresh_in_process(defs, warehouse, fetcher, run_config, quiet=output is Output.quiet, sources=sources,
-                                  profile=profile, instance=instance)
+        return refresh_in_process(
+            defs,
+            warehouse,
+            fetcher,
+            run_config,
+            quiet=output is Output.quiet,
+            sources=sources,
+            profile=profile,
+            instance=instance,
+        )
     try:
         path = log_file(store.root)
         log = path.open("w", encoding="utf-8")
@@ -131,8 +147,9 @@ def _run_logged(store, output, log_level, run_config, warehouse, fetcher, source
         typer.echo(f"log: not written ({os_error(exc, 'creating')}); the run goes on", err=True)
     progress = Progress(sys.stderr, log, level=getattr(logging, log_level.upper()))
     try:
-        return refresh_in_process(defs, warehouse, fetcher, run_config, sources=sources, progress=progress,
-                                  profile=profile, instance=instance)
+        return refresh_in_process(
+            defs, warehouse, fetcher, run_config, sources=sources, progress=progress, profile=profile, instance=instance
+        )
     finally:
         try:
             log.close()
@@ -176,31 +193,58 @@ def refresh(
         Optional[Path], typer.Option(help="Read https://H/P from MIRROR/H/P (default: $SAFETYWASH_MIRROR).")
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a refresh already running instead of failing.")] = False,
-    quiet: Annotated[bool, typer.Option(help="Only the summary, or the failed steps' errors (no progress, no log).")] = False,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="The step and dbt log on the console instead of the progress line and log file.")] = False,
-    log_level: Annotated[LogLevel, typer.Option(help="Level of the log (debug shows every Dagster event).")] = LogLevel.info,
+    quiet: Annotated[
+        bool, typer.Option(help="Only the summary, or the failed steps' errors (no progress, no log).")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="The step and dbt log on the console instead of the progress line and log file."
+        ),
+    ] = False,
+    log_level: Annotated[
+        LogLevel, typer.Option(help="Level of the log (debug shows every Dagster event).")
+    ] = LogLevel.info,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples B (and permutations), 2 or more.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Bootstrap/permutation seed: same seed, same numbers.")] = 0,
-    ci_method: Annotated[CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")] = CiMethod.bca,
+    ci_method: Annotated[
+        CiMethod, typer.Option(help="Interval method (BCa falls back to percentile per row).")
+    ] = CiMethod.bca,
     confidence_level: Annotated[float, typer.Option(help="Interval coverage, strictly between 0 and 1.")] = 0.95,
-    capabilities_method: Annotated[CapMethod, typer.Option(help="'paper' (Spearman-matrix PC1) or 'sklearn' PCA.")] = CapMethod.paper,
+    capabilities_method: Annotated[
+        CapMethod, typer.Option(help="'paper' (Spearman-matrix PC1) or 'sklearn' PCA.")
+    ] = CapMethod.paper,
     keep_versions: Annotated[int, typer.Option(help="Published versions to keep.", min=1)] = 5,
     force: Annotated[bool, typer.Option(help="Rebuild and publish even when no source has a new snapshot.")] = False,
-    source: Annotated[Optional[list[str]], typer.Option(
-        "--source", help="Fetch only this source (repeatable); the others keep the snapshots the warehouse has.")] = None,
-    analyses: Annotated[Optional[Path], typer.Option(
-        help="The analyses file (default: $SAFETYWASH_ANALYSES or the project's analyses.toml).")] = None,
+    source: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--source", help="Fetch only this source (repeatable); the others keep the snapshots the warehouse has."
+        ),
+    ] = None,
+    analyses: Annotated[
+        Optional[Path],
+        typer.Option(help="The analyses file (default: $SAFETYWASH_ANALYSES or the project's analyses.toml)."),
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Print the traceback of an unexpected error.")] = False,
 ) -> None:
     """Fetch every source, build and audit a candidate, and publish it (the `refresh` job, in-process)."""
     started = time.perf_counter()
     try:
-        bootstrap = validate(BootstrapSettings, {"n_resamples": resamples, "seed": seed, "ci_method": ci_method.value,
-                                                 "confidence_level": confidence_level})
+        bootstrap = validate(
+            BootstrapSettings,
+            {
+                "n_resamples": resamples,
+                "seed": seed,
+                "ci_method": ci_method.value,
+                "confidence_level": confidence_level,
+            },
+        )
         caps = validate(CapabilitiesSettings, {"method": capabilities_method.value})
     except SettingsError as exc:
-        raise fail(str(exc).replace("n_resamples", "--resamples").replace("confidence_level", "--confidence-level"), 2) from None
+        raise fail(
+            str(exc).replace("n_resamples", "--resamples").replace("confidence_level", "--confidence-level"), 2
+        ) from None
     try:
         profile = current_profile()
     except ProfileError as exc:
@@ -221,10 +265,15 @@ def refresh(
         os.environ["SAFETYWASH_ANALYSES"] = str(analyses.resolve())
     try:
         store.check_usable()
-        with store.lock(wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)):
+        with store.lock(
+            wait, on_wait=lambda holder: typer.echo(f"waiting: {holder} is writing {store.root}", err=True)
+        ):
             if moved := store.migrate_legacy():
-                typer.echo(f"this warehouse was written before the lake: its versions (DuckDB 2.0 files) moved, whole, "
-                           f"to {moved}; the lake is rebuilt from its raw files and landed snapshots", err=True)
+                typer.echo(
+                    f"this warehouse was written before the lake: its versions (DuckDB 2.0 files) moved, whole, "
+                    f"to {moved}; the lake is rebuilt from its raw files and landed snapshots",
+                    err=True,
+                )
             info = next(iter(store.versions()), {})
             before = info.get("version")
             published = info.get("settings")
@@ -250,8 +299,11 @@ def refresh(
             traceback.print_exc()
         cause = plain_cause(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
         kept = readers_see(store)
-        raise fail(f"refresh FAILED: {cause}; nothing was published: {kept}", 1,
-                   None if debug else "(run again with --debug for the traceback)") from None
+        raise fail(
+            f"refresh FAILED: {cause}; nothing was published: {kept}",
+            1,
+            None if debug else "(run again with --debug for the traceback)",
+        ) from None
     finally:
         if analyses is not None:
             if previous is None:
@@ -270,20 +322,28 @@ def refresh(
     if not outcome.published and version is None:
         typer.echo(f"refresh done in {seconds:.1f} s: no source has a snapshot yet, so nothing was published")
     elif not outcome.published:
-        typer.echo(f"refresh done in {seconds:.1f} s: no source has a new snapshot, so nothing was rebuilt; "
-                   f"version {version} stays current (--force rebuilds anyway)")
+        typer.echo(
+            f"refresh done in {seconds:.1f} s: no source has a new snapshot, so nothing was rebuilt; "
+            f"version {version} stays current (--force rebuilds anyway)"
+        )
     else:
-        typer.echo(f"refresh done in {seconds:.1f} s; published version {version} (lake snapshot {current['snapshot_id']}) "
-                   f"in {store.lake.uri}")
-        typer.echo(f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
-                   f"capabilities method: {capabilities_method.value}")
+        typer.echo(
+            f"refresh done in {seconds:.1f} s; published version {version} (lake snapshot {current['snapshot_id']}) "
+            f"in {store.lake.uri}"
+        )
+        typer.echo(
+            f"  bootstrap: B={resamples}, seed={seed}, {ci_method.value} {confidence_level:.0%} intervals; "
+            f"capabilities method: {capabilities_method.value}"
+        )
         counts = current.get("row_counts", {})
         for table, n in counts.items():
             typer.echo(f"  marts.{table:<26} {n:>7} rows")
         if issues := current.get("name_issues"):
             what = ", ".join(f"{n} {issue.replace('_', ' ')}" for issue, n in issues.items())
-            typer.echo(f"  model names that are not plain names, kept as given and joined by no organisation prefix: "
-                       f"{what} (marts.unmatched_models.name_issue)")
+            typer.echo(
+                f"  model names that are not plain names, kept as given and joined by no organisation prefix: "
+                f"{what} (marts.unmatched_models.name_issue)"
+            )
         report = store.root / "report" / "report.html"
         if store.objects.is_s3:  # written by a worker on another host
             from assets.report_asset import REPORT_OBJECT
@@ -295,8 +355,13 @@ def refresh(
             typer.echo(f"  report: {report.as_uri()}")
     if outcome.failed_sources:
         what = ", ".join(f"{name} ({failure_counts(outcome.sources[name])})" for name in outcome.failed_sources)
-        state = (f"everything else was published as version {version}" if outcome.published
-                 else f"version {version} stays current" if version else "nothing has been published yet")
+        state = (
+            f"everything else was published as version {version}"
+            if outcome.published
+            else f"version {version} stays current"
+            if version
+            else "nothing has been published yet"
+        )
         raise fail(f"{len(outcome.failed_sources)} source(s) had failures: {what}; {state}", 3)
 
 
@@ -311,13 +376,16 @@ def discard_candidate(store: Store) -> None:
     try:
         store.clean()
     except OSError as exc:
-        typer.echo(f"warning: the failed run's candidate stays until the next refresh ({os_error(exc, 'removing')})",
-                   err=True)
+        typer.echo(
+            f"warning: the failed run's candidate stays until the next refresh ({os_error(exc, 'removing')})", err=True
+        )
 
 
 def failure_counts(report) -> str:
-    parts = [f"{len(report.snapshot_errors)} snapshot(s) not landed" if report.snapshot_errors else "",
-             f"{len(report.latest_errors)} latest address(es) failed" if report.latest_errors else ""]
+    parts = [
+        f"{len(report.snapshot_errors)} snapshot(s) not landed" if report.snapshot_errors else "",
+        f"{len(report.latest_errors)} latest address(es) failed" if report.latest_errors else "",
+    ]
     return ", ".join(p for p in parts if p)
 
 
@@ -337,10 +405,16 @@ def sources_summary(outcome, store: Store) -> None:
         for error in report.snapshot_errors[:SHOWN_SNAPSHOT_ERRORS]:
             typer.echo(f"    FAILED (this snapshot is not landed; {others}): {error}", err=True)
         if (more := len(report.snapshot_errors) - SHOWN_SNAPSHOT_ERRORS) > 0:
-            typer.echo(f"    ... and {more} more snapshot(s) not landed, each listed in "
-                       f"{LandedStore(store.objects).url(name, 'failures.json')}", err=True)
-        kept = (f"kept the last good snapshot: {report.snapshots} held, newest {report.newest}" if report.snapshots
-                else "nothing kept: this source has no snapshot yet")
+            typer.echo(
+                f"    ... and {more} more snapshot(s) not landed, each listed in "
+                f"{LandedStore(store.objects).url(name, 'failures.json')}",
+                err=True,
+            )
+        kept = (
+            f"kept the last good snapshot: {report.snapshots} held, newest {report.newest}"
+            if report.snapshots
+            else "nothing kept: this source has no snapshot yet"
+        )
         for error in report.latest_errors:
             typer.echo(f"    FAILED ({kept}): {error}", err=True)
 
@@ -351,9 +425,13 @@ def sql(
     warehouse: WarehouseOption = None,
     version: VersionOption = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    limit: Annotated[Optional[int], typer.Option(
-        help="Rows to print (default: 40 in the table format, every row in CSV and JSON).", min=0)] = None,
-    timeout: Annotated[float, typer.Option(help="Cancel the query after this many seconds (exit 124).", min=0.001)] = 300.0,
+    limit: Annotated[
+        Optional[int],
+        typer.Option(help="Rows to print (default: 40 in the table format, every row in CSV and JSON).", min=0),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Cancel the query after this many seconds (exit 124).", min=0.001)
+    ] = 300.0,
     allow_files: Annotated[
         bool, typer.Option(help="Let the query read and write files (read_csv, copy ... to): off by default.")
     ] = False,
@@ -434,8 +512,12 @@ class Cancellation:
 @app.command()
 def check(
     scores: Annotated[Path, typer.Argument(help="CSV with columns model, score and optionally higher_is_better.")],
-    analysis: Annotated[Optional[str], typer.Option(
-        help="The analysis to place the benchmark in (default: the one whose models match the most rows).")] = None,
+    analysis: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The analysis to place the benchmark in (default: the one whose models match the most rows)."
+        ),
+    ] = None,
     warehouse: WarehouseOption = None,
     version: VersionOption = None,
 ) -> None:
@@ -457,21 +539,32 @@ def check(
         raise fail(f"{scores}: {exc.strerror or exc}", 2) from None
     except (CheckError, WarehouseError) as exc:
         raise fail(str(exc), 2) from None
-    typer.echo(f"analysis {result.analysis} (snapshot {result.snapshot[:12]}): {result.matched.height} of {frame.height} "
-               f"models matched")
+    typer.echo(
+        f"analysis {result.analysis} (snapshot {result.snapshot[:12]}): {result.matched.height} of {frame.height} "
+        f"models matched"
+    )
     for row in result.correlations.iter_rows(named=True):
         if row["spearman"] is None:
             typer.echo(f"  versus {row['versus']:<13} n={row['n_models']:<4} undefined: {row['note']}")
             continue
-        interval = "" if row["ci_low"] is None else f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}] ({row['ci_method']}, B={row['n_resamples']})"
-        typer.echo(f"  versus {row['versus']:<13} n={row['n_models']:<4} spearman {row['spearman']:+.3f}{interval} p={row['p_value']:.4f}")
+        interval = (
+            ""
+            if row["ci_low"] is None
+            else f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}] ({row['ci_method']}, B={row['n_resamples']})"
+        )
+        typer.echo(
+            f"  versus {row['versus']:<13} n={row['n_models']:<4} spearman {row['spearman']:+.3f}{interval} p={row['p_value']:.4f}"
+        )
     for name, model_id, key in result.matched.iter_rows():
         typer.echo(f"  matched   {name} -> {model_id} ({key})")
     for name, key, reason in result.unmatched.iter_rows():
         typer.echo(f"  unmatched {name} ({key}): {reason}")
     if result.matched.height < MIN_MATCHED:
-        raise fail(f"only {result.matched.height} models matched analysis {result.analysis!r}; a verdict needs "
-                   f"{MIN_MATCHED} (add aliases to sql/seeds/model_aliases.csv for names you know are the same)", 4)
+        raise fail(
+            f"only {result.matched.height} models matched analysis {result.analysis!r}; a verdict needs "
+            f"{MIN_MATCHED} (add aliases to sql/seeds/model_aliases.csv for names you know are the same)",
+            4,
+        )
     typer.echo(f"verdict: {result.verdict}")
     if result.verdict.startswith("HIGH"):
         raise typer.Exit(3)
@@ -502,17 +595,25 @@ def place(
             result = run_place(con, analysis, found)
     except (PlacementError, WarehouseError) as exc:
         raise fail(str(exc), 2) from None
-    typer.echo(f"analysis {result.analysis} (snapshot {result.snapshot[:12]}, sha256 {result.source_sha256[:12]}): "
-               f"method {result.method}, {result.n_models} models")
+    typer.echo(
+        f"analysis {result.analysis} (snapshot {result.snapshot[:12]}, sha256 {result.source_sha256[:12]}): "
+        f"method {result.method}, {result.n_models} models"
+    )
     for row in result.inputs.iter_rows(named=True):
-        typer.echo(f"  input  {row['benchmark']:<12} {row['setting']}: {row['harness_value']:.6g} -> {row['value']:.4f}, "
-                   f"standardised {row['standardised']:+.4f} x loading {row['loading']:+.4f}  ({row['file']})")
-    typer.echo(f"capabilities score {result.score:+.6f}: rank {result.rank} of {result.n_models}, above "
-               f"{result.percentile:.1f}% of the population")
+        typer.echo(
+            f"  input  {row['benchmark']:<12} {row['setting']}: {row['harness_value']:.6g} -> {row['value']:.4f}, "
+            f"standardised {row['standardised']:+.4f} x loading {row['loading']:+.4f}  ({row['file']})"
+        )
+    typer.echo(
+        f"capabilities score {result.score:+.6f}: rank {result.rank} of {result.n_models}, above "
+        f"{result.percentile:.1f}% of the population"
+    )
     for row in result.residuals.iter_rows(named=True):
-        typer.echo(f"  target {row['benchmark']} ({row['area']}): observed {row['observed']:.4f}, expected "
-                   f"{row['expected']:.4f}, residual {row['residual']:+.4f} = {row['residual_z']:+.2f} sd of the "
-                   f"population's residuals ({row['n_models']} models)")
+        typer.echo(
+            f"  target {row['benchmark']} ({row['area']}): observed {row['observed']:.4f}, expected "
+            f"{row['expected']:.4f}, residual {row['residual']:+.4f} = {row['residual_z']:+.2f} sd of the "
+            f"population's residuals ({row['n_models']} models)"
+        )
     typer.echo(f"verdict: {result.verdict}")
     if result.residuals.is_empty():
         raise typer.Exit(4)
@@ -522,7 +623,9 @@ def place(
 
 @app.command()
 def report(
-    out: Annotated[Optional[Path], typer.Option(help="Folder to write report.html into (default: <warehouse>/report).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Folder to write report.html into (default: <warehouse>/report).")
+    ] = None,
     warehouse: WarehouseOption = None,
     version: VersionOption = None,
 ) -> None:
@@ -536,8 +639,10 @@ def report(
         raise fail(str(exc), 2) from None
     except OSError as exc:
         raise fail(f"cannot write the report: {os_error(exc, 'writing')}; nothing was written", 2) from None
-    typer.echo(f"report of version {written.version}: {written.path} ({len(written.analyses)} analyses, "
-               f"{written.charts} charts); open it in a browser: {written.path.as_uri()}")
+    typer.echo(
+        f"report of version {written.version}: {written.path} ({len(written.analyses)} analyses, "
+        f"{written.charts} charts); open it in a browser: {written.path.as_uri()}"
+    )
 
 
 @app.command()
@@ -573,10 +678,22 @@ def versions(warehouse: WarehouseOption = None) -> None:
         mark = "*" if info["version"] == current else " "
         run = (info.get("run_id") or "-")[:8]
         rows = sum((info.get("row_counts") or {}).values())
-        snaps = ", ".join(sorted({f"{s['source']}@{s['snapshot'][:12]}" + (f" (+{s['snapshots'] - 1} older)" if s.get("snapshots", 1) > 1 else "")
-                                   for s in info.get("sources", [])})) or "-"
-        typer.echo(f"{mark} {info['version']}  snapshot {info['snapshot_id']}  published {info['published_at'][:19]}  "
-                   f"run {run}  {rows} mart rows  {snaps}")
+        snaps = (
+            ", ".join(
+                sorted(
+                    {
+                        f"{s['source']}@{s['snapshot'][:12]}"
+                        + (f" (+{s['snapshots'] - 1} older)" if s.get("snapshots", 1) > 1 else "")
+                        for s in info.get("sources", [])
+                    }
+                )
+            )
+            or "-"
+        )
+        typer.echo(
+            f"{mark} {info['version']}  snapshot {info['snapshot_id']}  published {info['published_at'][:19]}  "
+            f"run {run}  {rows} mart rows  {snaps}"
+        )
     typer.echo("(* = current; `safetywash sql --version ID` (the version or its snapshot) reads an older one)")
 
 

@@ -24,7 +24,6 @@ from assets.warehouse import WRITER_POOL, Candidate
 from .manifest import SQL_DIR, dbt_executable, ensure_manifest, profile_env
 
 
-
 def _import_dagster_dbt():
     """dagster-dbt, imported as where dbt-core is not in this process (as beside dbt Fusion).
 
@@ -49,7 +48,11 @@ def _import_dagster_dbt():
 _MISSING = object()
 _dagster_dbt = _import_dagster_dbt()
 DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets = (
-    _dagster_dbt.DagsterDbtTranslator, _dagster_dbt.DbtCliResource, _dagster_dbt.DbtProject, _dagster_dbt.dbt_assets)
+    _dagster_dbt.DagsterDbtTranslator,
+    _dagster_dbt.DbtCliResource,
+    _dagster_dbt.DbtProject,
+    _dagster_dbt.dbt_assets,
+)
 
 ensure_manifest()
 dbt_project = DbtProject(project_dir=SQL_DIR, profiles_dir=SQL_DIR)
@@ -84,9 +87,12 @@ def describe_test(node: Mapping[str, Any], table: str) -> str:
     column = kwargs.pop("column_name", None) or node.get("column_name")
     kwargs.pop("model", None)
     target = f"{table}.{column}" if column else table
-    plain = {"not_null": f"{target} is never null", "unique": f"{target} is unique",
-             "accepted_values": f"{target} takes only the values {kwargs.get('values')}",
-             "relationships": f"every {target} exists in {kwargs.get('to', '').strip()}.{kwargs.get('field')}"}
+    plain = {
+        "not_null": f"{target} is never null",
+        "unique": f"{target} is unique",
+        "accepted_values": f"{target} takes only the values {kwargs.get('values')}",
+        "relationships": f"every {target} exists in {kwargs.get('to', '').strip()}.{kwargs.get('field')}",
+    }
     if name in plain:
         return f"dbt test: {plain[name]}"
     args = ", ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)

@@ -26,8 +26,19 @@ def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
     return spec.replace_attributes(owners=OWNERS, tags={**spec.tags, "layer": spec.key.path[0]})
 
 
-all_assets = dg.map_asset_specs(_owned, [*source_assets, dbt_models, model_identity, capabilities, benchmark_correlations,
-                                         safety_residuals, published, report])
+all_assets = dg.map_asset_specs(
+    _owned,
+    [
+        *source_assets,
+        dbt_models,
+        model_identity,
+        capabilities,
+        benchmark_correlations,
+        safety_residuals,
+        published,
+        report,
+    ],
+)
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
 defs = dg.Definitions(

@@ -19,8 +19,10 @@ def _requirements(config: dict) -> list:
 
 @dg.executor(
     name="safetywash_executor",
-    config_schema=dg.Field(dg.Selector({name: engine.config_schema.as_field() for name, engine in ENGINES.items()}),
-                           default_value={"in_process": {}}),
+    config_schema=dg.Field(
+        dg.Selector({name: engine.config_schema.as_field() for name, engine in ENGINES.items()}),
+        default_value={"in_process": {}},
+    ),
     requirements=_requirements,
 )
 def safetywash_executor(init_context: dg.InitExecutorContext) -> dg.Executor:

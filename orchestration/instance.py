@@ -47,8 +47,11 @@ def persistent_instance(warehouse_root: Path) -> dg.DagsterInstance:
     config = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8")) or {}
     overrides = {}
     if not {"storage", "event_log_storage"} & set(config):  # Dagster's default: SQLite under the home
-        overrides["event_log_storage"] = {"module": __name__, "class": CliEventLogStorage.__name__,
-                                          "config": {"base_dir": str(home / "history" / "runs")}}
+        overrides["event_log_storage"] = {
+            "module": __name__,
+            "class": CliEventLogStorage.__name__,
+            "config": {"base_dir": str(home / "history" / "runs")},
+        }
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
 
 
@@ -72,8 +75,9 @@ class CliEventLogStorage(SqliteEventLogStorage):
         with self._db_lock:
             engine = self._engines.get(shard)
             if engine is None:
-                engine = db.create_engine(self.conn_string_for_shard(shard), poolclass=SingletonThreadPool,
-                                          connect_args={"timeout": 60})
+                engine = db.create_engine(
+                    self.conn_string_for_shard(shard), poolclass=SingletonThreadPool, connect_args={"timeout": 60}
+                )
                 db.event.listen(engine, "connect", _unsynced)
                 if shard not in self._initialized_dbs:
                     self._initdb(engine)

@@ -65,13 +65,15 @@ def profile_env(candidate: LakeAddress) -> dict[str, str]:
     install_extensions((*candidate.extensions, "httpfs"))
     endpoint = os.environ.get("SAFETYWASH_S3_ENDPOINT", "")
     host, tls = s3_endpoint(endpoint)
-    return {"SAFETYWASH_CANDIDATE_URI": candidate.uri,
-            "SAFETYWASH_CANDIDATE_DATA": candidate.data_path,
-            "SAFETYWASH_CANDIDATE_SCHEMA": candidate.metadata_schema or "main",
-            "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
-            "SAFETYWASH_DBT_S3_ENDPOINT": host or "s3.amazonaws.com",
-            "SAFETYWASH_DBT_S3_URL_STYLE": "path" if endpoint else "vhost",
-            "SAFETYWASH_DBT_S3_SSL": "true" if tls else "false"}
+    return {
+        "SAFETYWASH_CANDIDATE_URI": candidate.uri,
+        "SAFETYWASH_CANDIDATE_DATA": candidate.data_path,
+        "SAFETYWASH_CANDIDATE_SCHEMA": candidate.metadata_schema or "main",
+        "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
+        "SAFETYWASH_DBT_S3_ENDPOINT": host or "s3.amazonaws.com",
+        "SAFETYWASH_DBT_S3_URL_STYLE": "path" if endpoint else "vhost",
+        "SAFETYWASH_DBT_S3_SSL": "true" if tls else "false",
+    }
 
 
 def ensure_manifest(force: bool = False) -> Path:
@@ -94,7 +96,9 @@ def ensure_manifest(force: bool = False) -> Path:
     try:
         subprocess.run(
             [dbt_executable(), "parse", "--quiet", "--project-dir", str(SQL_DIR), "--profiles-dir", str(SQL_DIR)],
-            cwd=SQL_DIR, env=env, check=True,
+            cwd=SQL_DIR,
+            env=env,
+            check=True,
         )
         TARGET.mkdir(exist_ok=True)
         for name in ARTEFACTS:

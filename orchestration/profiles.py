@@ -53,8 +53,10 @@ def current() -> Profile:
     if name == "local":
         return Profile(name)
     if not os.environ.get("DAGSTER_HOME"):
-        raise ProfileError("SAFETYWASH_PROFILE=distributed needs DAGSTER_HOME: the Dagster instance the workers share "
-                           "(its dagster.yaml names the Postgres storage)")
+        raise ProfileError(
+            "SAFETYWASH_PROFILE=distributed needs DAGSTER_HOME: the Dagster instance the workers share "
+            "(its dagster.yaml names the Postgres storage)"
+        )
     broker = os.environ.get("SAFETYWASH_CELERY_BROKER", "redis://127.0.0.1:6379/0")
     timeout = os.environ.get("SAFETYWASH_WORKER_TIMEOUT", "60")
     try:
@@ -63,6 +65,11 @@ def current() -> Profile:
         raise ProfileError(f"SAFETYWASH_WORKER_TIMEOUT={timeout!r}: expected seconds, a number") from None
     if not worker_timeout > 0:
         raise ProfileError(f"SAFETYWASH_WORKER_TIMEOUT={timeout!r}: expected seconds above 0")
-    return Profile(name, broker=broker, backend=os.environ.get("SAFETYWASH_CELERY_BACKEND", broker),
-                   objects=os.environ.get("SAFETYWASH_OBJECTS", ""),
-                   s3_endpoint=os.environ.get("SAFETYWASH_S3_ENDPOINT", ""), worker_timeout=worker_timeout)
+    return Profile(
+        name,
+        broker=broker,
+        backend=os.environ.get("SAFETYWASH_CELERY_BACKEND", broker),
+        objects=os.environ.get("SAFETYWASH_OBJECTS", ""),
+        s3_endpoint=os.environ.get("SAFETYWASH_S3_ENDPOINT", ""),
+        worker_timeout=worker_timeout,
+    )

@@ -31,7 +31,6 @@ _SKIPPED_CHECKS = logging.getLogger("dagster._core.execution.plan.active")
 _SKIPPED_CHECKS.addFilter(lambda record: "emitted no result" not in record.getMessage())
 
 
-
 @dataclass
 class SourceReport:
     name: str
@@ -67,7 +66,8 @@ class Refresh:
     def published(self) -> bool:
         return self.job is not None and any(
             e.is_step_materialization and e.asset_key == dg.AssetKey(["warehouse", "published"])
-            for e in self.job.all_events)
+            for e in self.job.all_events
+        )
 
     @property
     def failed_sources(self) -> list[str]:
@@ -78,7 +78,9 @@ def _source_reports(registry: dict[str, Registered], landed: LandedStore) -> dic
     reports = {}
     for name, reg in registry.items():
         rows = resolve_snapshots(reg, landed)
-        reports[name] = SourceReport(name, len(rows), _snapshot_label(rows[-1].snapshot_date, rows[-1].snapshot) if rows else "")
+        reports[name] = SourceReport(
+            name, len(rows), _snapshot_label(rows[-1].snapshot_date, rows[-1].snapshot) if rows else ""
+        )
     return reports
 
 
@@ -90,9 +92,17 @@ def _snapshot_label(snapshot_date: str, snapshot: str) -> str:
     return f"{snapshot_date[:10]} {snapshot[:12]}"
 
 
-def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetcher, run_config: dict | None = None,
-                       quiet: bool = False, sources: Sequence[str] | None = None, progress: Progress | None = None,
-                       profile: Profile | None = None, instance: dg.DagsterInstance | None = None) -> Refresh:
+def refresh_in_process(
+    defs: dg.Definitions,
+    warehouse: Warehouse,
+    fetcher: Fetcher,
+    run_config: dict | None = None,
+    quiet: bool = False,
+    sources: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    profile: Profile | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> Refresh:
     """Backfill missing pinned snapshots, then execute the ``refresh`` job; the caller holds the lock.
 
     ``sources`` restricts the fetching to those sources (their backfills and latest addresses); the
@@ -117,17 +127,25 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
         quiet_io = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     profile = profile or Profile("local")
     root = str(warehouse.store.root)
-    resources = {"warehouse": {"config": {"directory": root, "keep_versions": warehouse.keep_versions}},
-                 "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {}}
+    resources = {
+        "warehouse": {"config": {"directory": root, "keep_versions": warehouse.keep_versions}},
+        "fetcher": {"config": {"mirror": fetcher.mirror}} if fetcher.mirror else {},
+    }
     job_config = {**run_config, "resources": {k: v for k, v in resources.items() if v}}
     if profile.distributed:  # steps on other processes and hosts: runs are serialized by the CLI's lock and the queue
         extra = profile.run_config()
         store = warehouse.store
         # each worker keeps its scratch in its own folder; what the steps share is the lake and the objects
         job_config["resources"]["warehouse"]["config"] = {
-            "keep_versions": warehouse.keep_versions, "lock": False, "catalog": store.lake.catalog,
-            "data_path": store.lake.data_path, "objects": store.objects.url()}
-        job_config["resources"]["io_manager"] = {"config": {**extra["resources"]["io_manager"]["config"], "warehouse_dir": root}}
+            "keep_versions": warehouse.keep_versions,
+            "lock": False,
+            "catalog": store.lake.catalog,
+            "data_path": store.lake.data_path,
+            "objects": store.objects.url(),
+        }
+        job_config["resources"]["io_manager"] = {
+            "config": {**extra["resources"]["io_manager"]["config"], "warehouse_dir": root}
+        }
         job_config["execution"] = extra["execution"]
     with quiet_io:
         for name, reg in registry.items():
@@ -135,8 +153,11 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
                 continue
             keys = [partition_key(s) for s in reg.snapshots]
             result = defs.resolve_job_def(snapshot_jobs[name].name).execute_in_process(
-                run_config={k: v for k, v in job_config.items() if k != "ops"}, raise_on_error=False,
-                tags={RANGE_START: keys[0], RANGE_END: keys[-1]}, instance=instance)
+                run_config={k: v for k, v in job_config.items() if k != "ops"},
+                raise_on_error=False,
+                tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+                instance=instance,
+            )
             backfills.append(result)
             if not result.success:
                 failures.setdefault(name, []).extend(snapshot_failures(result))
@@ -148,11 +169,17 @@ def refresh_in_process(defs: dg.Definitions, warehouse: Warehouse, fetcher: Fetc
         if profile.distributed:
             instance = dg.DagsterInstance.get()
             with WorkerWatch(profile.broker, profile.backend, timeout=profile.worker_timeout):
-                job = dg.execute_job(dg.reconstructable(distributed_refresh_job), instance, run_config=job_config,
-                                     raise_on_error=False, asset_selection=selection)
+                job = dg.execute_job(
+                    dg.reconstructable(distributed_refresh_job),
+                    instance,
+                    run_config=job_config,
+                    raise_on_error=False,
+                    asset_selection=selection,
+                )
         else:
-            job = job_def.execute_in_process(run_config=job_config, raise_on_error=False, asset_selection=selection,
-                                             instance=instance)
+            job = job_def.execute_in_process(
+                run_config=job_config, raise_on_error=False, asset_selection=selection, instance=instance
+            )
     reports = _source_reports(registry, landed)
     for event in job.all_events:
         if event.is_step_materialization and event.asset_key.path[0] == "fetch":

@@ -40,7 +40,8 @@ snapshot_jobs = {
         selection=[snapshots_key(name)],
         description=f"Land the pinned snapshots of `{name}` (a partition each; the sensor runs them all in one run).",
     )
-    for name, registered in REGISTRY.items() if registered.snapshots
+    for name, registered in REGISTRY.items()
+    if registered.snapshots
 }
 
 
@@ -63,6 +64,9 @@ def pinned_snapshots(context: dg.SensorEvaluationContext):
             continue
         keys = [partition_key(s) for s in registered.snapshots]
         digest = hashlib.sha256("".join(sorted(pinned_content_id(s) for s in missing)).encode()).hexdigest()[:16]
-        requests.append(dg.RunRequest(job_name=job.name, run_key=f"{name}-{digest}",
-                                      tags={RANGE_START: keys[0], RANGE_END: keys[-1]}))
+        requests.append(
+            dg.RunRequest(
+                job_name=job.name, run_key=f"{name}-{digest}", tags={RANGE_START: keys[0], RANGE_END: keys[-1]}
+            )
+        )
     return requests or dg.SkipReason("every pinned snapshot is landed")

@@ -21,9 +21,27 @@ import pyarrow as pa
 
 BATCH_ROWS = 10_000
 NESTED = {"list", "struct", "map", "array", "union", "variant"}
-KEPT = {"boolean", "tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger", "ubigint",
-        "float", "double", "varchar", "date", "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns",
-        "timestamp with time zone", "time"}
+KEPT = {
+    "boolean",
+    "tinyint",
+    "smallint",
+    "integer",
+    "bigint",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "float",
+    "double",
+    "varchar",
+    "date",
+    "timestamp",
+    "timestamp_s",
+    "timestamp_ms",
+    "timestamp_ns",
+    "timestamp with time zone",
+    "time",
+}
 
 
 def _quote(name: str) -> str:
@@ -60,15 +78,21 @@ def iso_duration(value) -> str | None:
     minutes, rest = divmod(rest, 60_000_000)
     seconds = f"{rest // 1_000_000}.{rest % 1_000_000:06d}".rstrip("0").rstrip(".")
     date = "".join(f"{n}{unit}" for n, unit in ((years, "Y"), (months, "M"), (value.days, "D")) if n)
-    time = "".join(f"{minus}{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n not in (0, "0"))
+    time = "".join(
+        f"{minus}{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n not in (0, "0")
+    )
     return "P" + date + (f"T{time}" if time else "") if date or time else "PT0S"
 
 
 def _batches(relation: duckdb.DuckDBPyRelation, intervals: set[str]) -> Iterator[pa.RecordBatch]:
     for batch in relation.to_arrow_reader(BATCH_ROWS):
         if intervals:
-            columns = [pa.array([iso_duration(v) for v in batch.column(name).to_pylist()], pa.string())
-                       if name in intervals else batch.column(name) for name in batch.schema.names]
+            columns = [
+                pa.array([iso_duration(v) for v in batch.column(name).to_pylist()], pa.string())
+                if name in intervals
+                else batch.column(name)
+                for name in batch.schema.names
+            ]
             batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         yield batch
 
@@ -129,10 +153,20 @@ def write_table(relation: duckdb.DuckDBPyRelation, out: IO[str], limit: int, wid
         if total < limit:
             head.append(batch.slice(0, limit - total))
         total += batch.num_rows
-    frame = (pl.from_arrow(pa.Table.from_batches(head)) if head
-             else pl.DataFrame(schema=dict.fromkeys(shown_rel.columns, pl.String)))
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=48, fmt_table_cell_list_len=6, tbl_width_chars=width,
-                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=False):
+    frame = (
+        pl.from_arrow(pa.Table.from_batches(head))
+        if head
+        else pl.DataFrame(schema=dict.fromkeys(shown_rel.columns, pl.String))
+    )
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        fmt_str_lengths=48,
+        fmt_table_cell_list_len=6,
+        tbl_width_chars=width,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=False,
+    ):
         out.write(f"{frame}\n")
     rows = min(total, limit)
     more = f" (--limit {total} shows them all)" if total > rows else ""

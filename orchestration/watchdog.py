@@ -43,8 +43,10 @@ class WorkerWatch:
         self._stop = threading.Event()
         self._receiver = None
         self._listening = threading.Event()
-        self._threads = [threading.Thread(target=self._listen, daemon=True, name="safetywash-worker-events"),
-                         threading.Thread(target=self._check, daemon=True, name="safetywash-worker-watch")]
+        self._threads = [
+            threading.Thread(target=self._listen, daemon=True, name="safetywash-worker-events"),
+            threading.Thread(target=self._check, daemon=True, name="safetywash-worker-watch"),
+        ]
 
     def __enter__(self) -> WorkerWatch:
         for thread in self._threads:
@@ -95,6 +97,10 @@ class WorkerWatch:
                 for task, _ in held:
                     del self._holder[task]
             for task, worker in held:
-                self.app.backend.mark_as_failure(task, WorkerLostError(
-                    f"Celery worker {worker} has not been heard from for {self.timeout:.0f} s (host lost or worker "
-                    "killed) while it held this step"))
+                self.app.backend.mark_as_failure(
+                    task,
+                    WorkerLostError(
+                        f"Celery worker {worker} has not been heard from for {self.timeout:.0f} s (host lost or worker "
+                        "killed) while it held this step"
+                    ),
+                )

@@ -11,7 +11,9 @@ from orchestration.manifest import ensure_manifest
 
 PROJECT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" / "data" / "mirror").resolve()
-SW_DATA = MIRROR / "raw.githubusercontent.com/centerforaisafety/safetywashing/ab48125dc86a14d691279618df74badaf9a17279/data"
+SW_DATA = (
+    MIRROR / "raw.githubusercontent.com/centerforaisafety/safetywashing/ab48125dc86a14d691279618df74badaf9a17279/data"
+)
 
 ensure_manifest()
 
@@ -21,10 +23,12 @@ def pytest_configure(config):
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
 
 
-LIGHT_CLI = ("import atexit, sys\n"
-             "atexit.register(lambda: print('heavy imports:', sorted(m for m in ('dagster', 'dbt', 'numba', 'sklearn') "
-             "if m in sys.modules), file=sys.stderr))\n"
-             "from orchestration.cli import main\nsys.argv = ['safetywash', *sys.argv[1:]]\nmain()")
+LIGHT_CLI = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('heavy imports:', sorted(m for m in ('dagster', 'dbt', 'numba', 'sklearn') "
+    "if m in sys.modules), file=sys.stderr))\n"
+    "from orchestration.cli import main\nsys.argv = ['safetywash', *sys.argv[1:]]\nmain()"
+)
 """The CLI in a subprocess that says, last on stderr, which heavy packages it imported (a refusal imports none)."""
 
 
@@ -46,21 +50,24 @@ def all_definitions():
 PAPER = ("safetywashing",)
 
 
-def materialize_all(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None,
-                    sources: tuple[str, ...] | None = PAPER):
+def materialize_all(
+    warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None, sources: tuple[str, ...] | None = PAPER
+):
     """Refresh ``warehouse_dir`` as ``safetywash refresh`` does (backfills of the pinned snapshots, then the
     refresh job) and return the refresh job's result; by default only the paper's source is fetched."""
     return refresh(warehouse_dir, mirror, run_config, sources).job
 
 
-def refresh(warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None,
-            sources: tuple[str, ...] | None = PAPER):
+def refresh(
+    warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None, sources: tuple[str, ...] | None = PAPER
+):
     from assets.resources import Fetcher, Warehouse
     from orchestration.definitions import defs
     from orchestration.runs import refresh_in_process
 
-    return refresh_in_process(defs, Warehouse(directory=str(warehouse_dir)), Fetcher(mirror=str(mirror)),
-                              run_config, sources=sources)
+    return refresh_in_process(
+        defs, Warehouse(directory=str(warehouse_dir)), Fetcher(mirror=str(mirror)), run_config, sources=sources
+    )
 
 
 def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safetywashing", snapshot: str = "edited"):
@@ -82,9 +89,12 @@ def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safet
     fetcher = Fetcher(mirror=str(mirror))
     files = tuple(dataclasses.replace(f, sha256=hashlib.sha256(fetcher.get(f.url)).hexdigest()) for f in pinned.files)
     edited = dataclasses.replace(registered, snapshots=(Snapshot(snapshot, pinned.date, files),))
-    return dg.materialize([build_snapshot_asset(edited)], partition_key=partition_key(edited.snapshots[0]),
-                          resources={"warehouse": Warehouse(directory=str(warehouse_dir)), "fetcher": fetcher},
-                          raise_on_error=False)
+    return dg.materialize(
+        [build_snapshot_asset(edited)],
+        partition_key=partition_key(edited.snapshots[0]),
+        resources={"warehouse": Warehouse(directory=str(warehouse_dir)), "fetcher": fetcher},
+        raise_on_error=False,
+    )
 
 
 def backfill(warehouse_dir: Path, source: str, mirror: Path = MIRROR):
@@ -95,10 +105,15 @@ def backfill(warehouse_dir: Path, source: str, mirror: Path = MIRROR):
     from orchestration.schedules import RANGE_END, RANGE_START
 
     keys = [partition_key(s) for s in REGISTRY[source].snapshots]
-    run_config = {"resources": {"warehouse": {"config": {"directory": str(warehouse_dir)}},
-                                "fetcher": {"config": {"mirror": str(mirror)}}}}
+    run_config = {
+        "resources": {
+            "warehouse": {"config": {"directory": str(warehouse_dir)}},
+            "fetcher": {"config": {"mirror": str(mirror)}},
+        }
+    }
     return defs.resolve_job_def(f"snapshots_{source}").execute_in_process(
-        run_config=run_config, tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+        run_config=run_config, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -148,5 +163,12 @@ def warehouse_copy(refreshed, tmp_path) -> Path:
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `.ci/run` installs it
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

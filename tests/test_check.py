@@ -12,7 +12,11 @@ from orchestration.cli import app
 
 
 def column_csv(path, benchmark, rename=None, higher_is_better=None):
-    frame = pl.read_csv(SW_DATA / "benchmarks_chat_models.csv").select("model", pl.col(benchmark).alias("score")).drop_nulls()
+    frame = (
+        pl.read_csv(SW_DATA / "benchmarks_chat_models.csv")
+        .select("model", pl.col(benchmark).alias("score"))
+        .drop_nulls()
+    )
     if rename:
         frame = frame.with_columns(pl.col("model").replace(rename))
     if higher_is_better is not None:
@@ -26,9 +30,12 @@ def test_a_column_of_the_papers_data_reproduces_its_published_row(refreshed, tmp
     path = column_csv(tmp_path / f"{benchmark}.csv", benchmark)
     with Store(refreshed).read() as con:
         result = check(con, read_scores(path.read_bytes(), str(path)), "safetywashing_chat")
-        published = query_frame(con, f"""select versus, n_models, spearman, ci_low, ci_high, p_value from marts.benchmark_correlations
+        published = query_frame(
+            con,
+            f"""select versus, n_models, spearman, ci_low, ci_high, p_value from marts.benchmark_correlations
             where analysis = 'safetywashing_chat' and benchmark = '{benchmark}' and versus in ('capabilities', 'compute')
-            order by versus""")
+            order by versus""",
+        )
     got = result.correlations.sort("versus").select(published.columns)
     assert got.equals(published)  # same population, B, seed and refits: the same numbers, bit for bit
     assert result.unmatched.is_empty() and result.matched.height == published["n_models"][0]
@@ -47,7 +54,9 @@ def test_unknown_names_are_listed_and_too_few_matches_fail(refreshed, tmp_path):
     names = pl.read_csv(SW_DATA / "benchmarks_chat_models.csv")["model"].to_list()
     rename = {n: f"{n}-my-finetune" for n in names[4:]}  # only four names stay known
     path = column_csv(tmp_path / "mine.csv", "MT_Bench", rename=rename)
-    out = CliRunner().invoke(app, ["check", str(path), "--warehouse", str(refreshed), "--analysis", "safetywashing_chat"])
+    out = CliRunner().invoke(
+        app, ["check", str(path), "--warehouse", str(refreshed), "--analysis", "safetywashing_chat"]
+    )
     assert out.exit_code == 4, out.output
     assert "only 4 models matched analysis 'safetywashing_chat'" in out.output
     assert f"unmatched {names[4]}-my-finetune" in out.output
@@ -70,8 +79,10 @@ def test_two_spellings_of_one_model_are_refused_naming_both_lines(refreshed, tmp
     out = CliRunner().invoke(app, ["check", str(path), "--warehouse", str(refreshed)])
     assert out.exit_code == 2, out.output
     line = 1 + next(i for i, r in enumerate(rows) if r.startswith(name + ","))
-    assert (f"error: {path}, lines {line} and {len(rows) + 1}: {name!r} and 'LLAMA-2-13B-CHAT-HF' are one model "
-            "(model_key 'llama-2-13b-chat'); keep one row per model") in out.output
+    assert (
+        f"error: {path}, lines {line} and {len(rows) + 1}: {name!r} and 'LLAMA-2-13B-CHAT-HF' are one model "
+        "(model_key 'llama-2-13b-chat'); keep one row per model"
+    ) in out.output
 
 
 def test_matched_counts_distinct_models_and_equals_n(refreshed, tmp_path):
@@ -81,14 +92,21 @@ def test_matched_counts_distinct_models_and_equals_n(refreshed, tmp_path):
     assert f"{n} of {n} models matched" in out.output and f"versus capabilities  n={n} " in out.output
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"model,score\n", ": no rows after the header; a check needs model, score rows"),
-    (b"model,score\na,1\nb,2,3\n", ", line 3: 3 field(s), the header has 2"),
-    (b"model,score\na,1\n\xff\xd8\xff\xe0garbage\n", ", line 3: not UTF-8 (byte 16: b'\\xff'); save it as UTF-8"),
-    ("model,score\na,1\n".encode("utf-16"), ": not UTF-8: it starts with a UTF-16 byte-order mark; save it as UTF-8"),
-    ("model,score\na,1\n".encode("utf-16-le"), ", line 1: a NUL character: not a UTF-8 text CSV"),
-    (b'model,score\n"a,1\n', ", line 2: not a readable CSV row (unexpected end of data)"),
-], ids=["header-only", "ragged", "garbage", "utf-16", "utf-16-no-bom", "open-quote"])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"model,score\n", ": no rows after the header; a check needs model, score rows"),
+        (b"model,score\na,1\nb,2,3\n", ", line 3: 3 field(s), the header has 2"),
+        (b"model,score\na,1\n\xff\xd8\xff\xe0garbage\n", ", line 3: not UTF-8 (byte 16: b'\\xff'); save it as UTF-8"),
+        (
+            "model,score\na,1\n".encode("utf-16"),
+            ": not UTF-8: it starts with a UTF-16 byte-order mark; save it as UTF-8",
+        ),
+        ("model,score\na,1\n".encode("utf-16-le"), ", line 1: a NUL character: not a UTF-8 text CSV"),
+        (b'model,score\n"a,1\n', ", line 2: not a readable CSV row (unexpected end of data)"),
+    ],
+    ids=["header-only", "ragged", "garbage", "utf-16", "utf-16-no-bom", "open-quote"],
+)
 def test_unreadable_files_exit_2_naming_the_line(tmp_path, data, message):
     path = tmp_path / "bad.csv"
     path.write_bytes(data)

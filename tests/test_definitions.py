@@ -36,10 +36,14 @@ def test_exact_asset_keys_jobs_and_schedules():
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
     assert {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")} == {
-        "refresh", *(f"snapshots_{s}" for s in SOURCES)}
+        "refresh",
+        *(f"snapshots_{s}" for s in SOURCES),
+    }
     assert {s.name: s.cron_schedule for s in defs.schedules} == {"daily_refresh": "0 6 * * *"}
     assert [s.name for s in defs.sensors] == ["pinned_snapshots"]
-    assert defs.resolve_job_def("refresh").executor_def.name == "safetywash_executor"  # in_process | multiprocess | celery
+    assert (
+        defs.resolve_job_def("refresh").executor_def.name == "safetywash_executor"
+    )  # in_process | multiprocess | celery
     # "Materialize all" (the implicit asset job) runs in-process, like `refresh`
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
 
@@ -60,7 +64,8 @@ def test_every_step_is_in_the_writer_pool_and_checks_block_publishing():
     checks = [k for k in graph.asset_check_keys if k.asset_key.to_user_string() == "marts/benchmark_correlations"]
     assert len(checks) == 3 and all(graph.get_check_spec(k).blocking for k in checks)
     assert "marts/benchmark_correlations" in {
-        k.to_user_string() for k in graph.get(AssetKey.from_user_string("warehouse/published")).parent_keys}
+        k.to_user_string() for k in graph.get(AssetKey.from_user_string("warehouse/published")).parent_keys
+    }
 
 
 def test_lineage_runs_fetch_raw_dbt_analysis():
@@ -77,8 +82,11 @@ def test_lineage_runs_fetch_raw_dbt_analysis():
     assert parents("staging/stg_safetywashing__scores") == {"raw/safetywashing__scores"}
     assert parents("staging/stg_arena__scores") == {"raw/arena__scores", "raw/arena__benchmarks"}
     assert parents("marts/scores_latest") == {"marts/scores"}
-    assert parents("marts/benchmarks") == {"marts/scores", "seeds/benchmark_taxonomy",
-                                           *(f"staging/stg_{s}__benchmarks" for s in SOURCES)}
+    assert parents("marts/benchmarks") == {
+        "marts/scores",
+        "seeds/benchmark_taxonomy",
+        *(f"staging/stg_{s}__benchmarks" for s in SOURCES),
+    }
     assert "marts/capabilities_scores" in parents("marts/benchmark_correlations")
     assert parents("exports/report") == {"warehouse/published"}  # the report reads the published version only
 
@@ -86,8 +94,13 @@ def test_lineage_runs_fetch_raw_dbt_analysis():
 def test_bootstrap_runs_as_separate_steps():
     graph = all_definitions().resolve_job_def("refresh").graph
     node = graph.node_named("marts__benchmark_correlations")
-    assert {n.name for n in node.definition.nodes} == {"plan_bootstrap", "bootstrap_chunk", "plan_summaries",
-                                                      "summarize_analysis", "write_correlations"}
+    assert {n.name for n in node.definition.nodes} == {
+        "plan_bootstrap",
+        "bootstrap_chunk",
+        "plan_summaries",
+        "summarize_analysis",
+        "write_correlations",
+    }
     assert node.definition.node_named("plan_bootstrap").definition.output_defs[0].is_dynamic
     assert node.definition.node_named("plan_summaries").definition.output_defs[0].is_dynamic  # one step per analysis
 
@@ -95,7 +108,9 @@ def test_bootstrap_runs_as_separate_steps():
 def test_dbt_tests_are_asset_checks():
     graph = all_definitions().resolve_asset_graph()
     checks = {f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys}
-    assert "marts/scores:unique_combination_scores_source__snapshot__source_file__model_set__model_id__benchmark" in checks
+    assert (
+        "marts/scores:unique_combination_scores_source__snapshot__source_file__model_set__model_id__benchmark" in checks
+    )
     assert "marts/benchmark_correlations:correlations_in_range" in checks
     assert "marts/benchmark_correlations:intervals_consistent" in checks
     assert len([c for c in checks if c.startswith(("marts/", "staging/", "seeds/"))]) >= 30
@@ -112,7 +127,9 @@ def test_the_sensor_backfills_the_sources_missing_pinned_snapshots(tmp_path, mon
     assert sorted(r.job_name for r in requests) == sorted(f"snapshots_{s}" for s in SOURCES)
     arena = next(r for r in requests if r.job_name == "snapshots_arena")
     assert (arena.tags["dagster/asset_partition_range_start"], arena.tags["dagster/asset_partition_range_end"]) == (
-        "2024-06-19_3792cf00e845", "2025-08-06_e964e252a171")  # every partition, in one run
+        "2024-06-19_3792cf00e845",
+        "2025-08-06_e964e252a171",
+    )  # every partition, in one run
     assert backfill(tmp_path, "lm_eval").success
     again = pinned_snapshots(dg.build_sensor_context())
     assert "snapshots_lm_eval" not in {r.job_name for r in again} and len(again) == len(SOURCES) - 1
@@ -121,7 +138,11 @@ def test_the_sensor_backfills_the_sources_missing_pinned_snapshots(tmp_path, mon
 def test_groups_match_the_key_prefixes_and_every_asset_has_an_owner():
     """In the UI each group is one layer: `marts/*` in group marts, `raw/*` in raw, and so on."""
     graph = all_definitions().resolve_asset_graph()
-    wrong = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys() if graph.get(k).group_name != k.path[0]}
+    wrong = {
+        k.to_user_string(): graph.get(k).group_name
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).group_name != k.path[0]
+    }
     assert wrong == {}
     for key in graph.get_all_asset_keys():
         assert graph.get(key).owners == ["team:safetywash"] and graph.get(key).tags["layer"] == key.path[0]
@@ -148,7 +169,10 @@ def test_every_source_has_a_freshness_policy():
     assert sorted(k.path[1] for k in fetches) == sorted(name for name, reg in REGISTRY.items() if reg.latest)
     for key in fetches:
         policy = graph.get(key).freshness_policy
-        assert (policy.fail_window.to_timedelta(), policy.warn_window.to_timedelta()) == (timedelta(hours=48), timedelta(hours=26))
+        assert (policy.fail_window.to_timedelta(), policy.warn_window.to_timedelta()) == (
+            timedelta(hours=48),
+            timedelta(hours=26),
+        )
 
 
 def test_table_metadata_rounds_floats_for_display_and_keeps_every_column():
@@ -156,10 +180,13 @@ def test_table_metadata_rounds_floats_for_display_and_keeps_every_column():
 
     from assets.metadata import table_metadata
 
-    frame = pl.DataFrame({"benchmark": ["a", "b"], "spearman": [0.123456789, -0.98765], "n": [3, 40000],
-                          "flop": [1.23456e24, None]})
+    frame = pl.DataFrame(
+        {"benchmark": ["a", "b"], "spearman": [0.123456789, -0.98765], "n": [3, 40000], "flop": [1.23456e24, None]}
+    )
     shown = table_metadata(frame)
     rows = [r.data for r in shown.records]
-    assert rows == [{"benchmark": "a", "spearman": 0.1235, "n": 3, "flop": 1.235e24},
-                    {"benchmark": "b", "spearman": -0.9877, "n": 40000, "flop": None}]
+    assert rows == [
+        {"benchmark": "a", "spearman": 0.1235, "n": 3, "flop": 1.235e24},
+        {"benchmark": "b", "spearman": -0.9877, "n": 40000, "flop": None},
+    ]
     assert [c.name for c in shown.schema.columns] == ["benchmark", "spearman", "n", "flop"]

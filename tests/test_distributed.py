@@ -13,7 +13,7 @@ import time
 import dagster as dg
 import pytest
 
-import services
+from orchestration import local_cluster as services
 from assets.files import open_filesystem
 from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
@@ -34,19 +34,36 @@ def cluster(tmp_path_factory, every_source):  # the in-process reference first, 
 
 def refresh(cluster, root, *extra, wait=True, env=None):
     env = env or cluster.env()
-    args = [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR),
-            "--resamples", str(EVERY_SOURCE_B), "--quiet", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "orchestration",
+        "refresh",
+        "--warehouse",
+        str(root),
+        "--mirror",
+        str(MIRROR),
+        "--resamples",
+        str(EVERY_SOURCE_B),
+        "--quiet",
+        *extra,
+    ]
     if wait:
         return subprocess.run(args, env=env, capture_output=True, text=True, cwd=PROJECT)
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=PROJECT, start_new_session=True)
+    return subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT, start_new_session=True
+    )
 
 
 def all_marts(root, store=None):
     """Every table of schema marts in the published version, sorted."""
     with (store or Store(root)).read() as con:
-        tables = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts' order by 1").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+            ).fetchall()
+        ]
         return {t: query_frame(con, f"select * from marts.{t} order by all") for t in tables}
 
 
@@ -103,10 +120,14 @@ def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distr
     objects = Store(root, objects=cluster.objects).objects
     assert objects.is_s3 and {"raw", "landed", "report"} <= set(objects.names(""))
     assert objects.names("landed/v1/safetywashing") and objects.names("raw/safetywashing")
-    assert {p.name for p in root.iterdir()} <= {".refresh.lock", "logs", "report"} and (root / "report" / "report.html").is_file()
+    assert {p.name for p in root.iterdir()} <= {".refresh.lock", "logs", "report"} and (
+        root / "report" / "report.html"
+    ).is_file()
     for folder in cluster.warehouses:
         assert {p.name for p in folder.iterdir()} <= {"candidate", "dbt_state", "report"}, folder
-        assert {p.name for p in (folder / "candidate").iterdir()} <= {"work"} if (folder / "candidate").exists() else True
+        assert (
+            {p.name for p in (folder / "candidate").iterdir()} <= {"work"} if (folder / "candidate").exists() else True
+        )
     assert any((folder / "dbt_state").is_dir() for folder in cluster.warehouses)  # dbt ran on one of them
     # the lake: catalog in Postgres, data files on S3
     assert Store(root).lake.uri.startswith("ducklake:postgres:") and not (root / "lake").exists()
@@ -136,14 +157,25 @@ def test_steps_run_on_both_workers_at_once(distributed, cluster):
         event = entry.dagster_event
         if event and event.step_key in worker_of and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
             spans.setdefault(event.step_key, {})[event.event_type_value] = entry.timestamp
-    overlapping = [(a, b) for a in spans for b in spans if worker_of[a] < worker_of[b]
-                   and spans[a]["STEP_START"] < spans[b]["STEP_SUCCESS"] and spans[b]["STEP_START"] < spans[a]["STEP_SUCCESS"]]
+    overlapping = [
+        (a, b)
+        for a in spans
+        for b in spans
+        if worker_of[a] < worker_of[b]
+        and spans[a]["STEP_START"] < spans[b]["STEP_SUCCESS"]
+        and spans[b]["STEP_START"] < spans[a]["STEP_SUCCESS"]
+    ]
     assert overlapping, {k: (worker_of[k], v) for k, v in spans.items()}
     # the candidate's writers too: two sources landing at once, two analyses fitted at once (concurrent appends)
     lands = [(a, b) for a, b in overlapping if a.startswith("land_") and b.startswith("land_")]
-    fits = [(a, b) for a, b in overlapping if a.startswith("capabilities.fit_analysis[")
-            and b.startswith("capabilities.fit_analysis[")]
-    assert lands and all(a != b for a, b in lands), {k: (worker_of[k], v) for k, v in spans.items() if k.startswith("land")}
+    fits = [
+        (a, b)
+        for a, b in overlapping
+        if a.startswith("capabilities.fit_analysis[") and b.startswith("capabilities.fit_analysis[")
+    ]
+    assert lands and all(a != b for a, b in lands), {
+        k: (worker_of[k], v) for k, v in spans.items() if k.startswith("land")
+    }
     assert fits, {k: (worker_of[k], v) for k, v in spans.items() if k.startswith("capabilities")}
 
 
@@ -159,11 +191,15 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(dis
     for whole_worker in (False, True):
         proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False, env=env)
         held = _task_running(cluster, ("bootstrap_chunk", "fit_analysis"), proc)
-        assert held, "no worker ran a capabilities or bootstrap step: " + (proc.stdout.read() if proc.poll() is not None else "")
+        assert held, "no worker ran a capabilities or bootstrap step: " + (
+            proc.stdout.read() if proc.poll() is not None else ""
+        )
         worker, pool_pid = held
         started = time.monotonic()
         if whole_worker:
-            main = next(w for w, log in zip(cluster.workers, cluster.logs) if log.name == f"worker-{worker.split('@')[0]}.log")
+            main = next(
+                w for w, log in zip(cluster.workers, cluster.logs) if log.name == f"worker-{worker.split('@')[0]}.log"
+            )
             os.killpg(main.pid, signal.SIGKILL)
         else:
             os.kill(pool_pid, signal.SIGKILL)
@@ -199,12 +235,21 @@ def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_vers
     """After the test above: the lake holds the first run's version and the rerun's."""
     root, _ = distributed
     current, older = [v["version"] for v in Store(root).versions()[:2]]
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **cluster.lake_env(),
-           "SAFETYWASH_WAREHOUSE": str(tmp_path / "elsewhere")}  # another host: no warehouse folder, no Dagster
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        **cluster.lake_env(),
+        "SAFETYWASH_WAREHOUSE": str(tmp_path / "elsewhere"),
+    }  # another host: no warehouse folder, no Dagster
 
     def sql(*args):
-        out = subprocess.run([sys.executable, "-m", "orchestration", "sql", "-f", "csv", *args], env=env,
-                             capture_output=True, text=True, cwd=PROJECT)
+        out = subprocess.run(
+            [sys.executable, "-m", "orchestration", "sql", "-f", "csv", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 

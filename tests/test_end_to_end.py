@@ -15,9 +15,9 @@ from assets.resources import Fetcher, Warehouse
 from assets.sources import REGISTRY, build_fetch_asset
 from assets.warehouse import Store, query_frame
 from conftest import LIGHT_CLI, MIRROR, PROJECT, SW_DATA, heavy_imports, refresh
+from orchestration.cli import app
 
 PAPER = REGISTRY["safetywashing"].snapshots[-1]
-from orchestration.cli import app
 
 
 def table(root, sql):
@@ -26,17 +26,24 @@ def table(root, sql):
 
 
 def spearman(root, model_set, benchmark, versus="capabilities"):
-    frame = table(root, f"""select spearman from marts.benchmark_correlations where source='safetywashing'
-                            and model_set='{model_set}' and benchmark='{benchmark}' and versus='{versus}'""")
+    frame = table(
+        root,
+        f"""select spearman from marts.benchmark_correlations where source='safetywashing'
+                            and model_set='{model_set}' and benchmark='{benchmark}' and versus='{versus}'""",
+    )
     assert frame.height == 1
     return frame["spearman"][0]
 
 
 @pytest.mark.parametrize("model_set, published", [("base", 0.783), ("chat", 0.708)])
 def test_variance_explained_matches_paper(refreshed, model_set, published):
-    assert table(refreshed, f"select analysis from marts.analyses where model_set = '{model_set}'")["analysis"].to_list() == [
-        f"safetywashing_{model_set}"]
-    frame = table(refreshed, f"select distinct variance_explained, n_models from marts.capabilities_components where model_set='{model_set}'")
+    assert table(refreshed, f"select analysis from marts.analyses where model_set = '{model_set}'")[
+        "analysis"
+    ].to_list() == [f"safetywashing_{model_set}"]
+    frame = table(
+        refreshed,
+        f"select distinct variance_explained, n_models from marts.capabilities_components where model_set='{model_set}'",
+    )
     assert frame.height == 1
     assert round(frame["variance_explained"][0], 3) == published
 
@@ -47,9 +54,12 @@ def test_published_capabilities_correlations(refreshed):
 
 
 def test_loo_is_lower_than_inclusive_for_capability_inputs(refreshed):
-    frame = table(refreshed, """select a.model_set, a.benchmark, a.spearman as inclusive, b.spearman as loo
+    frame = table(
+        refreshed,
+        """select a.model_set, a.benchmark, a.spearman as inclusive, b.spearman as loo
                                 from marts.benchmark_correlations a join marts.benchmark_correlations b using (source, model_set, benchmark)
-                                where a.versus='capabilities' and b.versus='capabilities_loo'""")
+                                where a.versus='capabilities' and b.versus='capabilities_loo'""",
+    )
     assert frame.height == 24
     assert (frame["loo"] < frame["inclusive"]).sum() >= 20  # including a benchmark in its own score inflates it
 
@@ -57,8 +67,11 @@ def test_loo_is_lower_than_inclusive_for_capability_inputs(refreshed):
 def test_every_benchmark_has_each_comparison_and_provenance(refreshed):
     frame = table(refreshed, "select * from marts.benchmark_correlations")
     counts = dict(frame.group_by("versus").len().iter_rows())
-    n_bench = table(refreshed, "select count(*) n from (select distinct model_set, benchmark from marts.scores "
-                               "where source = 'safetywashing')")["n"][0]
+    n_bench = table(
+        refreshed,
+        "select count(*) n from (select distinct model_set, benchmark from marts.scores "
+        "where source = 'safetywashing')",
+    )["n"][0]
     assert counts["capabilities"] == counts["compute"] == n_bench
     assert counts["capabilities_loo"] == 24 and counts["accuracy"] == 24  # 12 calibration metrics per model set
     index = dict(line.split("\t")[:2] for line in (MIRROR / "INDEX.tsv").read_text().splitlines()[1:])
@@ -75,7 +88,8 @@ def test_accuracy_comparison_uses_same_task(refreshed):
     from scipy import stats
 
     wide = table(refreshed, "select model_id, benchmark, value from marts.scores where model_set='chat'").pivot(
-        on="benchmark", index="model_id", values="value")
+        on="benchmark", index="model_id", values="value"
+    )
     expected = stats.spearmanr(wide["brier_mmlu"].to_numpy(), wide["mmlu"].to_numpy(), nan_policy="omit").statistic
     assert spearman(refreshed, "chat", "brier_mmlu", "accuracy") == pytest.approx(expected, abs=1e-12)
     assert np.isfinite(expected)
@@ -96,7 +110,14 @@ def test_fetch_log_raw_files_and_a_plain_duckdb_client(refreshed):
 
     with duckdb.connect(config={"extension_directory": str(extension_dir())}) as con:
         con.execute(f"attach 'ducklake:sqlite:{refreshed}/lake/catalog.sqlite' as sw (read_only)")
-        for name in ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations"):
+        for name in (
+            "scores",
+            "models",
+            "benchmarks",
+            "capabilities_scores",
+            "capabilities_components",
+            "benchmark_correlations",
+        ):
             plain = pl.from_arrow(con.sql(f"select * from sw.marts.{name}").to_arrow_table())
             assert plain.height > 0 and plain.equals(table(refreshed, f"select * from marts.{name}"))
         files = con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchall()
@@ -118,7 +139,10 @@ def test_missing_values_are_counted_not_dropped(refreshed):
             rows = list(csv.reader(fh))
         keep = [i for i, c in enumerate(rows[0]) if c not in ("model", "model_size", "FLOP", "name", "type")]
         n_empty += sum(r[i] == "" for r in rows[1:] for i in keep)
-    assert table(refreshed, "select count(*) - count(value) n from marts.scores where source = 'safetywashing'")["n"][0] == n_empty
+    assert (
+        table(refreshed, "select count(*) - count(value) n from marts.scores where source = 'safetywashing'")["n"][0]
+        == n_empty
+    )
 
 
 def broken_mirror(tmp_path, truncate_at=40_000):
@@ -134,8 +158,9 @@ def test_truncated_pinned_file_lands_nothing_and_publishes_nothing(tmp_path):
     outcome = refresh(tmp_path / "warehouse", mirror=broken_mirror(tmp_path))
     assert outcome.failed_sources == ["safetywashing"]
     [error] = outcome.sources["safetywashing"].errors
-    assert error.startswith(f"source 'safetywashing', snapshot {PAPER.id} ({PAPER.date[:10]}), "
-                            "file 'benchmarks_chat_models.csv': sha256 ")
+    assert error.startswith(
+        f"source 'safetywashing', snapshot {PAPER.id} ({PAPER.date[:10]}), file 'benchmarks_chat_models.csv': sha256 "
+    )
     assert "differs from the pinned" in error
     assert Warehouse(directory=str(tmp_path / "warehouse")).landed.content_ids("safetywashing") == []
     assert outcome.job.success and not outcome.published  # nothing new: nothing to publish
@@ -151,14 +176,28 @@ def test_cli_reports_the_bad_file_keeps_the_last_good_snapshot_and_the_marts(war
     before = table(warehouse_copy, "select * from marts.benchmark_correlations")
     version = Store(warehouse_copy).current_version()
     forget_landed(warehouse_copy)
-    out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(broken_mirror(tmp_path)),
-                                   "--quiet", "--source", "safetywashing"])
+    out = CliRunner().invoke(
+        app,
+        [
+            "refresh",
+            "--warehouse",
+            str(warehouse_copy),
+            "--mirror",
+            str(broken_mirror(tmp_path)),
+            "--quiet",
+            "--source",
+            "safetywashing",
+        ],
+    )
     assert out.exit_code == 3, out.output
     # the landed store was emptied: this was the source's only snapshot (the published version still holds it)
-    assert (f"FAILED (this snapshot is not landed; nor is any other of this source): source 'safetywashing', snapshot "
-            f"{PAPER.id} ({PAPER.date[:10]}), file 'benchmarks_chat_models.csv': sha256") in out.output
-    assert (f"error: 1 source(s) had failures: safetywashing (1 snapshot(s) not landed); version {version} stays "
-            "current") in out.output
+    assert (
+        f"FAILED (this snapshot is not landed; nor is any other of this source): source 'safetywashing', snapshot "
+        f"{PAPER.id} ({PAPER.date[:10]}), file 'benchmarks_chat_models.csv': sha256"
+    ) in out.output
+    assert (
+        f"error: 1 source(s) had failures: safetywashing (1 snapshot(s) not landed); version {version} stays current"
+    ) in out.output
     assert Store(warehouse_copy).current_version() == version
     assert table(warehouse_copy, "select * from marts.benchmark_correlations").equals(before)
 
@@ -172,8 +211,11 @@ def test_latest_file_truncated_fails_its_check_naming_the_line(tmp_path):
     target.write_bytes(good[: good.index(b"\n", 5000) + 20])  # stops inside a row
     registered = Registered("arena", "arena", "arena_csv", "MPL-2.0", (url,), ())
     warehouse = Warehouse(directory=str(tmp_path / "warehouse"))
-    result = dg.materialize([build_fetch_asset(registered)], raise_on_error=False,
-                            resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(mirror))})
+    result = dg.materialize(
+        [build_fetch_asset(registered)],
+        raise_on_error=False,
+        resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(mirror))},
+    )
     assert result.success  # the source failed, not the run: the others still publish
     [check] = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
@@ -186,8 +228,13 @@ def test_an_address_the_mirror_does_not_hold_passes_its_check_and_is_listed(tmp_
     """The CLI calls it `not_mirrored` (neutral): the UI's check agrees, and names the address."""
     registered = REGISTRY["epoch_hub"]
     assert not (MIRROR / registered.latest[0].removeprefix("https://")).exists()
-    result = dg.materialize([build_fetch_asset(registered)], resources={
-        "warehouse": Warehouse(directory=str(tmp_path / "warehouse")), "fetcher": Fetcher(mirror=str(MIRROR))})
+    result = dg.materialize(
+        [build_fetch_asset(registered)],
+        resources={
+            "warehouse": Warehouse(directory=str(tmp_path / "warehouse")),
+            "fetcher": Fetcher(mirror=str(MIRROR)),
+        },
+    )
     [check] = result.get_asset_check_evaluations()
     assert check.passed and check.metadata["failed"].value == []
     [unmirrored] = check.metadata["not_mirrored"].value
@@ -206,7 +253,10 @@ def test_cli_sql_formats_and_read_only(refreshed):
     out = runner.invoke(app, ["sql", "create table marts.x as select 1", "--warehouse", str(refreshed)])
     assert out.exit_code == 1 and "read-only" in out.output.lower()
     out = runner.invoke(app, ["tables", "--warehouse", str(refreshed)])
-    assert "marts.benchmark_correlations(analysis, source, model_set, benchmark, area, versus, n_models, spearman, ci_low, ci_high" in out.output
+    assert (
+        "marts.benchmark_correlations(analysis, source, model_set, benchmark, area, versus, n_models, spearman, ci_low, ci_high"
+        in out.output
+    )
 
 
 def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
@@ -229,8 +279,23 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
 
 def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_copy):
     runner = CliRunner()
-    args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--resamples", "300",
-            "--seed", "5", "--ci-method", "percentile", "--confidence-level", "0.9", "--source", "safetywashing"]
+    args = [
+        "refresh",
+        "--warehouse",
+        str(warehouse_copy),
+        "--mirror",
+        str(MIRROR),
+        "--resamples",
+        "300",
+        "--seed",
+        "5",
+        "--ci-method",
+        "percentile",
+        "--confidence-level",
+        "0.9",
+        "--source",
+        "safetywashing",
+    ]
     first = runner.invoke(app, args)  # no new snapshot, but other settings than the published version's: rebuilt
     assert first.exit_code == 0, first.output
     assert "settings differ from the published version's" in first.output
@@ -254,7 +319,10 @@ def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_
     assert not re.search(r"^\[\s*\d+/", verbose.output, re.MULTILINE) and "log: " not in verbose.output
     assert Store(warehouse_copy).current_version() != version
     assert table(warehouse_copy, query).equals(before)
-    rows = table(warehouse_copy, "select distinct n_resamples, bootstrap_seed, ci_method, confidence_level from marts.benchmark_correlations where ci_method is not null")
+    rows = table(
+        warehouse_copy,
+        "select distinct n_resamples, bootstrap_seed, ci_method, confidence_level from marts.benchmark_correlations where ci_method is not null",
+    )
     assert rows.rows() == [(300, 5, "percentile", 0.9)]
 
 
@@ -265,12 +333,19 @@ def test_second_writer_is_refused_at_once_with_a_clear_message(tmp_path):
     from assets.warehouse import writer_lock
 
     with writer_lock(tmp_path, wait=False):
-        out = subprocess.run([sys.executable, "-c", LIGHT_CLI, "refresh", "--warehouse", str(tmp_path)],
-                             capture_output=True, text=True, cwd=PROJECT)
+        out = subprocess.run(
+            [sys.executable, "-c", LIGHT_CLI, "refresh", "--warehouse", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT,
+        )
     assert out.returncode == 2
     stderr, heavy = heavy_imports(out.stderr)
-    assert re.fullmatch(rf"error: another refresh \(pid \d+ since .*\) is writing the warehouse {tmp_path}; "
-                        r"wait for it, or run again with --wait\n", stderr)
+    assert re.fullmatch(
+        rf"error: another refresh \(pid \d+ since .*\) is writing the warehouse {tmp_path}; "
+        r"wait for it, or run again with --wait\n",
+        stderr,
+    )
     assert heavy == []  # refused before the heavy imports
 
 
@@ -293,17 +368,36 @@ def test_a_user_analysis_from_the_config_file_against_scipy(warehouse_copy, tmp_
 
     path = tmp_path / "analyses.toml"
     path.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench", "wmdp_bio"]'))
-    args = ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet", "--source", "safetywashing",
-            "--analyses", str(path)]
+    args = [
+        "refresh",
+        "--warehouse",
+        str(warehouse_copy),
+        "--mirror",
+        str(MIRROR),
+        "--quiet",
+        "--source",
+        "safetywashing",
+        "--analyses",
+        str(path),
+    ]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "the analyses file differs from the published version's: rebuilding the analyses" in out.output
     described = table(warehouse_copy, "select analysis, status from marts.analyses order by 1")
-    assert described["analysis"].to_list() == sorted(["chat_two_inputs", *(a.name for a in load_analyses(ANALYSES_FILE))])
+    assert described["analysis"].to_list() == sorted(
+        ["chat_two_inputs", *(a.name for a in load_analyses(ANALYSES_FILE))]
+    )
     fitted = described.filter(pl.col("status") == "fitted")["analysis"].to_list()
-    assert fitted == ["chat_two_inputs", "safetywashing_base", "safetywashing_chat"]  # the others' sources are not fetched here
-    got = table(warehouse_copy, "select benchmark, versus, spearman from marts.benchmark_correlations "
-                                "where analysis = 'chat_two_inputs' and versus = 'capabilities' order by benchmark")
+    assert fitted == [
+        "chat_two_inputs",
+        "safetywashing_base",
+        "safetywashing_chat",
+    ]  # the others' sources are not fetched here
+    got = table(
+        warehouse_copy,
+        "select benchmark, versus, spearman from marts.benchmark_correlations "
+        "where analysis = 'chat_two_inputs' and versus = 'capabilities' order by benchmark",
+    )
     assert got["benchmark"].to_list() == ["MT_Bench", "mmlu", "winogrande", "wmdp_bio"]  # targets and inputs
     frame = pl.read_csv(SW_DATA / "benchmarks_chat_models.csv")
     z = [(frame[c] - frame[c].mean()) / frame[c].std(ddof=0) for c in ("mmlu", "winogrande")]
@@ -322,11 +416,26 @@ def test_an_analysis_naming_an_unknown_benchmark_fails_naming_it(warehouse_copy,
     path = tmp_path / "analyses.toml"
     path.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench", "mt_bench_typo"]'))
     version = Store(warehouse_copy).current_version()
-    out = CliRunner().invoke(app, ["refresh", "--warehouse", str(warehouse_copy), "--mirror", str(MIRROR), "--quiet",
-                                   "--source", "safetywashing", "--analyses", str(path)])
+    out = CliRunner().invoke(
+        app,
+        [
+            "refresh",
+            "--warehouse",
+            str(warehouse_copy),
+            "--mirror",
+            str(MIRROR),
+            "--quiet",
+            "--source",
+            "safetywashing",
+            "--analyses",
+            str(path),
+        ],
+    )
     assert out.exit_code == 1
-    assert ("analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of source 'safetywashing' "
-            "(model set 'chat') in the snapshots it reads") in out.output
+    assert (
+        "analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of source 'safetywashing' "
+        "(model set 'chat') in the snapshots it reads"
+    ) in out.output
     assert Store(warehouse_copy).current_version() == version
 
 
@@ -334,15 +443,24 @@ def test_exclude_models_leaves_them_out_counted_and_refuses_a_name_it_cannot_fin
     from assets.analyses import Analysis, AnalysisError
     from assets.model_sets import load_model_sets
 
-    base = {"name": "chat_less", "description": "x", "source": "safetywashing", "model_set": "chat",
-            "capability_inputs": ["mmlu", "winogrande"], "targets": ["MT_Bench"]}
+    base = {
+        "name": "chat_less",
+        "description": "x",
+        "source": "safetywashing",
+        "model_set": "chat",
+        "capability_inputs": ["mmlu", "winogrande"],
+        "targets": ["MT_Bench"],
+    }
     with Store(refreshed).read(allow_files=True) as con:
         (every,) = load_model_sets(con, [Analysis(**base)])
         dropped = every.model_ids[:2]
         (fewer,) = load_model_sets(con, [Analysis(**base, exclude_models=dropped)])
         assert fewer.model_ids == every.model_ids[2:] and fewer.excluded == {"exclude_models": 2}
-        with pytest.raises(AnalysisError, match=r"analysis 'chat_less': exclude_models names \['no/such-model'\], which "
-                           r"no snapshot it reads holds in its population \(source 'safetywashing'\)"):
+        with pytest.raises(
+            AnalysisError,
+            match=r"analysis 'chat_less': exclude_models names \['no/such-model'\], which "
+            r"no snapshot it reads holds in its population \(source 'safetywashing'\)",
+        ):
             load_model_sets(con, [Analysis(**base, exclude_models=[dropped[0], "no/such-model"])])
 
 
@@ -351,11 +469,17 @@ def test_safety_residuals_are_the_least_squares_line_of_each_safety_benchmark(re
     recomputed with scipy; only safety areas, each model once."""
     from scipy import stats
 
-    got = table(refreshed, "select * from marts.safety_residuals where analysis = 'safetywashing_chat' and benchmark = 'wmdp_bio'")
-    pairs = table(refreshed, """select c.model_id, c.capabilities_score, s.value from marts.capabilities_scores c
+    got = table(
+        refreshed,
+        "select * from marts.safety_residuals where analysis = 'safetywashing_chat' and benchmark = 'wmdp_bio'",
+    )
+    pairs = table(
+        refreshed,
+        """select c.model_id, c.capabilities_score, s.value from marts.capabilities_scores c
         join marts.scores_latest s on s.source = c.source and s.model_set = c.model_set and s.model_id = c.model_id
         where c.analysis = 'safetywashing_chat' and s.benchmark = 'wmdp_bio' and s.value is not null
-          and c.capabilities_score is not null order by c.model_id""")
+          and c.capabilities_score is not null order by c.model_id""",
+    )
     ref = stats.linregress(pairs["capabilities_score"], pairs["value"])
     assert got.height == pairs.height == got["model_id"].n_unique()
     assert got["slope"][0] == pytest.approx(ref.slope, abs=1e-12) and got["area"][0] is not None
@@ -364,8 +488,11 @@ def test_safety_residuals_are_the_least_squares_line_of_each_safety_benchmark(re
         assert row["expected"] == pytest.approx(expected[row["model_id"]], abs=1e-12)
     areas = table(refreshed, "select distinct area from marts.safety_residuals")["area"].to_list()
     assert "capabilities" not in areas and "bias" in areas  # targets only: a null area is a target the taxonomy lacks
-    inputs = table(refreshed, """select count(*) as n from marts.safety_residuals r join marts.analyses a using (analysis)
-        where list_contains(a.capability_inputs, r.benchmark)""")["n"][0]
+    inputs = table(
+        refreshed,
+        """select count(*) as n from marts.safety_residuals r join marts.analyses a using (analysis)
+        where list_contains(a.capability_inputs, r.benchmark)""",
+    )["n"][0]
     assert inputs == 0
 
 
@@ -376,11 +503,22 @@ def test_asset_metadata_is_dagster_tables_with_column_schemas(refreshed_run):
     metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
     lowest = metadata["lowest_capabilities_correlation"]
     assert isinstance(lowest, dg.TableMetadataValue)
-    assert [c.name for c in lowest.schema.columns] == ["benchmark", "spearman", "ci_low", "ci_high", "analysis", "area",
-                                                       "n_models", "p_value"]  # rho and its interval first
+    assert [c.name for c in lowest.schema.columns] == [
+        "benchmark",
+        "spearman",
+        "ci_low",
+        "ci_high",
+        "analysis",
+        "area",
+        "n_models",
+        "p_value",
+    ]  # rho and its interval first
     assert len(lowest.records) == 10 and all(r.data["p_value"] is not None for r in lowest.records)
-    for node, key in [("marts__benchmark_correlations", "marts/benchmark_correlations"), ("capabilities", "marts/capabilities_scores"),
-                      ("marts__safety_residuals", "marts/safety_residuals")]:
+    for node, key in [
+        ("marts__benchmark_correlations", "marts/benchmark_correlations"),
+        ("capabilities", "marts/capabilities_scores"),
+        ("marts__safety_residuals", "marts/safety_residuals"),
+    ]:
         found = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node(node)}
         schema = found[key].metadata["dagster/column_schema"].schema
         published = table(root, f"select * from {key.replace('/', '.')} limit 0")
@@ -396,20 +534,31 @@ def test_populations_are_read_once_per_candidate_state_and_again_after_a_change(
     from assets.analyses import Analysis
     from assets.model_sets import _reused, load_model_sets
 
-    analysis = Analysis(name="chat_reuse", description="x", source="safetywashing", model_set="chat",
-                        capability_inputs=["mmlu", "winogrande"], targets=["MT_Bench"])
+    analysis = Analysis(
+        name="chat_reuse",
+        description="x",
+        source="safetywashing",
+        model_set="chat",
+        capability_inputs=["mmlu", "winogrande"],
+        targets=["MT_Bench"],
+    )
     scratch = lake.LakeAddress(str(tmp_path / "catalog.ducklake"), str(tmp_path / "data") + "/")
     published = Store(refreshed)
     snapshot = published.versions()[0]["snapshot_id"]
-    with lake.session((scratch, "candidate", {"create": True}),
-                      (published.lake, "sw", {"read_only": True, "snapshot": snapshot}), use="candidate") as con:
+    with lake.session(
+        (scratch, "candidate", {"create": True}),
+        (published.lake, "sw", {"read_only": True, "snapshot": snapshot}),
+        use="candidate",
+    ) as con:
         lake.copy_tables(con, "sw", "candidate", [t for t in lake.lake_tables(con, "sw") if t[0] == "marts"])
         (first,) = load_model_sets(con, [analysis], run_key="run-a")
         held = len(_reused)
         (again,) = load_model_sets(con, [analysis], run_key="run-a")
         assert len(_reused) == held and again is not first  # a copy of the one read
         assert np.array_equal(again.values, first.values, equal_nan=True) and again.model_ids == first.model_ids
-        con.execute("update marts.scores set value = value + 1 where source = 'safetywashing' and benchmark = 'MT_Bench'")
+        con.execute(
+            "update marts.scores set value = value + 1 where source = 'safetywashing' and benchmark = 'MT_Bench'"
+        )
         (changed,) = load_model_sets(con, [analysis], run_key="run-a")
         (fresh,) = load_model_sets(con, [analysis])
         column = changed.benchmarks.index("MT_Bench")

@@ -32,14 +32,22 @@ def test_pinned_checksum_mismatch_is_refused_and_nothing_is_landed(tmp_path):
     (tmp_path / "mirror" / "example.org").mkdir(parents=True)
     (tmp_path / "mirror" / "example.org" / "a.csv").write_bytes(b"changed\n")
     pinned = SourceFile("a.csv", "https://example.org/a.csv", "info", sha256=hashlib.sha256(b"original\n").hexdigest())
-    registered = Registered("demo", "d", "safetywashing_csv", "MIT", (), (Snapshot("v1", "2024-01-01T00:00:00+00:00", (pinned,)),))
+    registered = Registered(
+        "demo", "d", "safetywashing_csv", "MIT", (), (Snapshot("v1", "2024-01-01T00:00:00+00:00", (pinned,)),)
+    )
     warehouse = Warehouse(directory=str(tmp_path / "warehouse"))
-    result = dg.materialize([build_snapshot_asset(registered)], partition_key="2024-01-01_v1", raise_on_error=False,
-                            resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(tmp_path / "mirror"))})
+    result = dg.materialize(
+        [build_snapshot_asset(registered)],
+        partition_key="2024-01-01_v1",
+        raise_on_error=False,
+        resources={"warehouse": warehouse, "fetcher": Fetcher(mirror=str(tmp_path / "mirror"))},
+    )
     assert not result.success
     message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
-    assert message.startswith("source 'demo': 1 of 1 pinned snapshot(s) could not be landed (the other 0 are): "
-                              "source 'demo', snapshot v1 (2024-01-01), file 'a.csv': sha256 ")
+    assert message.startswith(
+        "source 'demo': 1 of 1 pinned snapshot(s) could not be landed (the other 0 are): "
+        "source 'demo', snapshot v1 (2024-01-01), file 'a.csv': sha256 "
+    )
     assert "differs from the pinned" in message and "a corrupted or changed file, refused" in message
     assert warehouse.landed.content_ids("demo") == []
 
@@ -71,7 +79,9 @@ def test_raw_store_is_content_addressed_immutable_and_verified(tmp_path):
     path = moved / relpath
     path.chmod(0o644)
     path.write_bytes(b"abd\n")
-    with pytest.raises(WarehouseError, match=rf"raw file {path} is damaged: its sha256 is [0-9a-f]{{64}}, it was stored as {sha}"):
+    with pytest.raises(
+        WarehouseError, match=rf"raw file {path} is damaged: its sha256 is [0-9a-f]{{64}}, it was stored as {sha}"
+    ):
         Store(moved).read_raw(relpath, sha)
 
 
@@ -90,7 +100,10 @@ def test_objects_in_another_folder_hold_the_raw_files_and_landed_snapshots(tmp_p
         objects.get("a/b/d.json")
     objects.remove("a")
     assert not objects.exists("a/b/c.json") and objects.names("") == ["raw"]
-    assert objects.url(relpath) == str(tmp_path / "shared" / relpath) and Store(tmp_path / "w2").read_raw(relpath, sha) == b"abc\n"
+    assert (
+        objects.url(relpath) == str(tmp_path / "shared" / relpath)
+        and Store(tmp_path / "w2").read_raw(relpath, sha) == b"abc\n"
+    )
 
 
 class Flaky(http.server.BaseHTTPRequestHandler):

@@ -20,7 +20,9 @@ def rows_of(path):
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("path, column", [(ELO_2024, "arena_elo"), (SCORE_2024, "arena_score"), (STYLECTRL_2025, "arena_score")])
+@pytest.mark.parametrize(
+    "path, column", [(ELO_2024, "arena_elo"), (SCORE_2024, "arena_score"), (STYLECTRL_2025, "arena_score")]
+)
 def test_every_header_generation_lands_as_one_benchmark(path, column):
     parsed = parse_arena(path.read_bytes(), source="arena", file=path.name)
     raw = rows_of(path)
@@ -28,7 +30,12 @@ def test_every_header_generation_lands_as_one_benchmark(path, column):
     scores = parsed.scores.filter(benchmark="arena_score")
     assert scores.height == parsed.models.height == len(unique)
     assert parsed.benchmarks.filter(benchmark="arena_score").row(0) == (
-        "arena_score", column, "elo", True, parsed.benchmarks["description"][0])
+        "arena_score",
+        column,
+        "elo",
+        True,
+        parsed.benchmarks["description"][0],
+    )
     first = raw[0]
     got = scores.filter(model_id=first["model"]).row(0, named=True)
     plus, minus = first["95_pct_ci"].lstrip("+").split("/-")
@@ -52,9 +59,11 @@ def test_a_model_listed_twice_with_two_ranks_is_one_model_counted():
     assert rank["scale"] == "rank" and rank["higher_is_better"] is False
 
 
-GOOD = "rank,model,arena_score,95_pct_ci,votes,organization,license,knowledge_cutoff,url\n" \
-       "1,Model-A,1300,+3/-4,1000,Org,Proprietary,2024/1,https://a\n" \
-       "2,Model-B,1250,+5/-5,800,Org,MIT,2024/2,https://b\n"
+GOOD = (
+    "rank,model,arena_score,95_pct_ci,votes,organization,license,knowledge_cutoff,url\n"
+    "1,Model-A,1300,+3/-4,1000,Org,Proprietary,2024/1,https://a\n"
+    "2,Model-B,1250,+5/-5,800,Org,MIT,2024/2,https://b\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -71,10 +80,19 @@ GOOD = "rank,model,arena_score,95_pct_ci,votes,organization,license,knowledge_cu
         (GOOD.replace("1300", "inf").encode(), 2, "not a finite number"),
         (GOOD.replace("1300", "high").encode(), 2, "column 'arena_score': 'high' is not a number"),
         (GOOD.replace("Org,MIT", "Orgé,MIT").encode("latin-1"), 3, "not UTF-8"),
-        (GOOD.replace(",arena_score,", ",arena_elo,arena_score,").replace(",1300,", ",1300,1300,").replace(",1250,", ",1250,1250,").encode(),
-         1, "expected exactly one score column"),
-        ((GOOD + "3,Model-A,1299,+3/-4,1000,Org,Proprietary,2024/1,https://a\n").encode(), 4,
-         r"\{'model': 'Model-A'\} already on line 2 with other values \(columns \['arena_score'\]\)"),
+        (
+            GOOD.replace(",arena_score,", ",arena_elo,arena_score,")
+            .replace(",1300,", ",1300,1300,")
+            .replace(",1250,", ",1250,1250,")
+            .encode(),
+            1,
+            "expected exactly one score column",
+        ),
+        (
+            (GOOD + "3,Model-A,1299,+3/-4,1000,Org,Proprietary,2024/1,https://a\n").encode(),
+            4,
+            r"\{'model': 'Model-A'\} already on line 2 with other values \(columns \['arena_score'\]\)",
+        ),
         (GOOD.replace("+3/-4", "3-4").encode(), 2, "'3-4' is not '\\+P/-M'"),
     ],
 )

@@ -51,7 +51,9 @@ def test_exact_duplicate_rows_are_dropped_and_counted():
 
 def test_conflicting_duplicates_are_refused_naming_both_lines():
     other = [*ROWS, ["m1", "0.5", "7.2", "7e9", "1e23", "M1", "chat"]]
-    with pytest.raises(ParseError, match=r"line 4: \{'model': 'm1'\} already on line 2 with other values \(columns \['MT_Bench'\]\)"):
+    with pytest.raises(
+        ParseError, match=r"line 4: \{'model': 'm1'\} already on line 2 with other values \(columns \['MT_Bench'\]\)"
+    ):
         parse_matrix(csv_bytes(rows=other), source="src", file="f.csv")
 
 
@@ -112,13 +114,22 @@ def test_a_reshaped_file_gives_the_same_analysis_and_counts_what_it_set_aside(re
     assert result.success
     with Store(root).read() as con:
         log = query_frame(con, "select file, duplicate_rows_dropped, duplicate_lines from raw.parse_log order by file")
-        known = dict(con.execute("select benchmark, is_known from marts.benchmarks where benchmark = 'new_metric'").fetchall())
-        got = query_frame(con, "select * exclude (source_sha256, snapshot) from marts.benchmark_correlations order by all")
-    assert log.rows() == [("benchmarks_base_models.csv", 0, []), ("benchmarks_chat_models.csv", 1, [28]),
-                          ("benchmarks_info.csv", 0, [])]
+        known = dict(
+            con.execute("select benchmark, is_known from marts.benchmarks where benchmark = 'new_metric'").fetchall()
+        )
+        got = query_frame(
+            con, "select * exclude (source_sha256, snapshot) from marts.benchmark_correlations order by all"
+        )
+    assert log.rows() == [
+        ("benchmarks_base_models.csv", 0, []),
+        ("benchmarks_chat_models.csv", 1, [28]),
+        ("benchmarks_info.csv", 0, []),
+    ]
     assert known == {"new_metric": False}  # kept and flagged, left out of the analysis:
     with Store(refreshed).read() as con:
-        expected = query_frame(con, "select * exclude (source_sha256, snapshot) from marts.benchmark_correlations order by all")
+        expected = query_frame(
+            con, "select * exclude (source_sha256, snapshot) from marts.benchmark_correlations order by all"
+        )
     assert got.equals(expected)
     summary = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
     assert summary["n_benchmarks_excluded_unknown"].value == 1

@@ -11,7 +11,10 @@ from assets.parsers import ParseError
 from assets.parsers.epoch import HUB_FILES, parse_epoch_hub, read_hub_archive
 from conftest import MIRROR
 
-HUB = MIRROR / "raw.githubusercontent.com/pranmod01/apart-sprint/24efa3f00884caf472167d1a2700270c0ec42974/frontend/public/data/raw/epoch_benchmark_data"
+HUB = (
+    MIRROR
+    / "raw.githubusercontent.com/pranmod01/apart-sprint/24efa3f00884caf472167d1a2700270c0ec42974/frontend/public/data/raw/epoch_benchmark_data"
+)
 
 
 def test_every_mirrored_file_is_declared_and_parses():
@@ -25,24 +28,41 @@ def test_every_mirrored_file_is_declared_and_parses():
 
 
 def test_a_score_column_that_is_not_the_second():
-    parsed = parse_epoch_hub((HUB / "terminalbench_external.csv").read_bytes(), source="epoch_hub",
-                             file="terminalbench_external.csv")
+    parsed = parse_epoch_hub(
+        (HUB / "terminalbench_external.csv").read_bytes(), source="epoch_hub", file="terminalbench_external.csv"
+    )
     with open(HUB / "terminalbench_external.csv", newline="", encoding="utf-8") as fh:
         first = next(csv.DictReader(fh))
     assert list(first)[1] == "Agent"  # the score is the third column
     got = parsed.scores.filter(model_id=first["id"]).row(0, named=True)
     assert (got["value"], got["stderr"]) == (float(first["Accuracy mean"]), float(first["Accuracy SE"]))
-    assert json.loads(parsed.models.filter(model_id=first["id"])["attributes"][0])["model_version"] == first["Model version"]
+    assert (
+        json.loads(parsed.models.filter(model_id=first["id"])["attributes"][0])["model_version"]
+        == first["Model version"]
+    )
 
 
 def test_percent_and_fraction_scales_are_declared_not_guessed():
-    scale = {name: parse_epoch_hub((HUB / name).read_bytes(), source="e", file=name).benchmarks["scale"][0]
-             for name in ("aider_polyglot_external.csv", "cad_eval_external.csv", "metr_time_horizons_external.csv",
-                          "webdev_arena_external.csv", "lech_mazur_writing_external.csv")}
-    assert scale == {"aider_polyglot_external.csv": "percent", "cad_eval_external.csv": "fraction",
-                     "metr_time_horizons_external.csv": "minutes", "webdev_arena_external.csv": "elo",
-                     "lech_mazur_writing_external.csv": "score_1_10"}
-    aider = parse_epoch_hub((HUB / "aider_polyglot_external.csv").read_bytes(), source="e", file="aider_polyglot_external.csv")
+    scale = {
+        name: parse_epoch_hub((HUB / name).read_bytes(), source="e", file=name).benchmarks["scale"][0]
+        for name in (
+            "aider_polyglot_external.csv",
+            "cad_eval_external.csv",
+            "metr_time_horizons_external.csv",
+            "webdev_arena_external.csv",
+            "lech_mazur_writing_external.csv",
+        )
+    }
+    assert scale == {
+        "aider_polyglot_external.csv": "percent",
+        "cad_eval_external.csv": "fraction",
+        "metr_time_horizons_external.csv": "minutes",
+        "webdev_arena_external.csv": "elo",
+        "lech_mazur_writing_external.csv": "score_1_10",
+    }
+    aider = parse_epoch_hub(
+        (HUB / "aider_polyglot_external.csv").read_bytes(), source="e", file="aider_polyglot_external.csv"
+    )
     assert aider.scores["value"].max() > 1  # percent: 3.6 to 88
     with pytest.raises(ParseError, match="not a declared Benchmarking Hub file"):
         parse_epoch_hub(b"Model version,Score\nm,1\n", source="e", file="new_benchmark_external.csv")
@@ -66,8 +86,11 @@ def zip_of(entries: dict[str, bytes]) -> bytes:
 
 def test_archive_entries_by_name():
     data = {n: (HUB / n).read_bytes() for n in ("gpqa_diamond.csv", "mmlu_external.csv")}
-    files = read_hub_archive(zip_of({f"benchmark_data/{n}": b for n, b in data.items()} | {"README.txt": b"x"}),
-                             source="epoch_hub", file="benchmark_data.zip")
+    files = read_hub_archive(
+        zip_of({f"benchmark_data/{n}": b for n, b in data.items()} | {"README.txt": b"x"}),
+        source="epoch_hub",
+        file="benchmark_data.zip",
+    )
     assert files == data
 
 

@@ -21,7 +21,11 @@ def test_base_models_with_flops_in_units_of_1e21():
     mmlu = parsed.scores.filter(model_id="meta-llama/Llama-2-7b-hf", benchmark="MMLU")["value"][0]
     assert mmlu == 0.4379609636092418
     with open(path, newline="", encoding="utf-8") as fh:
-        empty = sum(r[c] == "" for r in csv.DictReader(fh) for c in ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"))
+        empty = sum(
+            r[c] == ""
+            for r in csv.DictReader(fh)
+            for c in ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval")
+        )
     assert parsed.scores["value"].null_count() == empty == 40  # missing cells kept as nulls
 
 
@@ -42,8 +46,9 @@ def test_declared_scales_and_an_undeclared_file_refused():
     parsed = parse_obsscaling(path.read_bytes(), source="obsscaling", file=path.name)
     arena = parsed.benchmarks.filter(benchmark="Arena-Elo").row(0, named=True)
     assert arena["scale"] == "fraction" and "rescaled to 0-1" in arena["description"]
-    agent = parse_obsscaling((EVAL / "instruct_llm_agent_eval.csv").read_bytes(), source="obsscaling",
-                             file="instruct_llm_agent_eval.csv")
+    agent = parse_obsscaling(
+        (EVAL / "instruct_llm_agent_eval.csv").read_bytes(), source="obsscaling", file="instruct_llm_agent_eval.csv"
+    )
     assert dict(agent.benchmarks.select("benchmark", "scale").iter_rows())["ABench-Code_OS"] == "percent"
     post = EVAL / "base_llm_post_training_eval.csv"
     with pytest.raises(ParseError, match="no scales are declared for this file"):

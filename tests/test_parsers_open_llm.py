@@ -27,7 +27,9 @@ def test_v2_keeps_every_evaluation_of_a_repeated_model_name(path):
     assert parsed.models.height == len(raw) and parsed.scores.height == len(raw) * 12
     names = [json.loads(a)["model_name"] for a in parsed.models["attributes"]]
     repeated = {n for n in names if names.count(n) > 1}
-    assert len(repeated) == len({r["model_name"] for r in raw if [x["model_name"] for x in raw].count(r["model_name"]) > 1})
+    assert len(repeated) == len(
+        {r["model_name"] for r in raw if [x["model_name"] for x in raw].count(r["model_name"]) > 1}
+    )
     assert len(repeated) > 50  # one name, several precisions or commits: separate evaluations, not duplicates
 
 
@@ -38,14 +40,18 @@ def test_v2_raw_fractions_and_normalised_percent():
     assert got["ifeval"] == 0.330279214705869 and got["ifeval_normalized"] == 33.0279214705869
     scales = dict(parsed.benchmarks.select("benchmark", "scale").iter_rows())
     assert scales["mmlu_pro"] == "fraction" and scales["mmlu_pro_normalized"] == "percent"
-    fractions = parsed.scores.filter(parsed.scores["benchmark"].is_in(["ifeval", "bbh", "math", "gpqa", "musr", "mmlu_pro"]))
+    fractions = parsed.scores.filter(
+        parsed.scores["benchmark"].is_in(["ifeval", "bbh", "math", "gpqa", "musr", "mmlu_pro"])
+    )
     assert fractions["value"].min() >= 0 and fractions["value"].max() <= 1
 
 
 def test_v2_unknown_parameter_counts_are_null_not_negative():
     parsed = parse_open_llm_v2(V2.read_bytes(), source="open_llm_v2", file=V2.name)
     raw = {r["id"]: r["metadata_params_billions"] for r in rows_of(V2)}
-    params = {m: json.loads(a)["params_billions"] for m, a in parsed.models.select("model_id", "attributes").iter_rows()}
+    params = {
+        m: json.loads(a)["params_billions"] for m, a in parsed.models.select("model_id", "attributes").iter_rows()
+    }
     unknown = [m for m, p in raw.items() if p in ("-1", "0")]
     assert len(unknown) == 10 and all(params[m] is None for m in unknown)
     assert all(p is None or p > 0 for p in params.values())
@@ -74,8 +80,11 @@ V1_ROW = "x,m,50,40,60,50,45,70,30,float16,7,abc,org/m\n"
     [
         (V1_HEAD.encode(), None, "no model rows"),
         ((V1_HEAD + V1_ROW.replace(",40,", ",forty,")).encode(), 2, "column 'arc': 'forty' is not a number"),
-        ((V1_HEAD + V1_ROW + V1_ROW.replace(",40,", ",41,")).encode(), 3,
-         r"already on line 2 with other values \(columns \['arc'\]\)"),
+        (
+            (V1_HEAD + V1_ROW + V1_ROW.replace(",40,", ",41,")).encode(),
+            3,
+            r"already on line 2 with other values \(columns \['arc'\]\)",
+        ),
         ((V1_HEAD.replace("fullname", "full_name") + V1_ROW).encode(), 1, r"missing column\(s\) \['fullname'\]"),
         ((V1_HEAD + V1_ROW.replace(",7,", ",-3,")).encode(), 2, "must be positive or -1/0"),
         ((V1_HEAD + V1_ROW.replace(",40,", ",NaN,")).encode(), 2, "not a finite number"),

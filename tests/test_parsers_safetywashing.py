@@ -25,7 +25,9 @@ def test_real_matrix_is_complete_and_counts_missing(model_set, n_models):
 
 
 def test_real_info_directions():
-    info = parse_benchmark_info((SW_DATA / "benchmarks_info.csv").read_bytes(), source="s", file="benchmarks_info.csv").benchmarks
+    info = parse_benchmark_info(
+        (SW_DATA / "benchmarks_info.csv").read_bytes(), source="s", file="benchmarks_info.csv"
+    ).benchmarks
     assert info.height == 203
     assert info.filter(info["benchmark"] == "wmdp_bio")["higher_is_better"][0] is True
     assert info["higher_is_better"].null_count() == 5  # N/A, Parameters, FLOP, Type rows
@@ -37,7 +39,10 @@ GOOD = "model,mmlu,wmdp,model_size,FLOP,name,type\nm1,0.5,0.2,7e9,1e23,M1,base\n
 def test_small_matrix_values_and_missing():
     scores, models, _ = parse_matrix(GOOD.encode(), source="s", file="f.csv")
     assert scores.sort("model_id", "benchmark").rows() == [
-        ("m1", "mmlu", 0.5, 2), ("m1", "wmdp", 0.2, 2), ("m2", "mmlu", 0.6, 3), ("m2", "wmdp", None, 3)
+        ("m1", "mmlu", 0.5, 2),
+        ("m1", "wmdp", 0.2, 2),
+        ("m2", "mmlu", 0.6, 3),
+        ("m2", "wmdp", None, 3),
     ]
     assert models["training_flop"].to_list() == [1e23, None]
 
@@ -51,7 +56,7 @@ def test_small_matrix_values_and_missing():
         (GOOD.replace("m2,", "m1,"), 3, "already on line 2 with other values"),
         (GOOD.replace(",FLOP", ",flops"), 1, r"missing column\(s\) \['FLOP'\]"),
         (GOOD.replace("0.5", "inf"), 2, "not a finite number"),
-        (GOOD.replace('M1', '"M1'), 3, "malformed CSV: unexpected end of data"),
+        (GOOD.replace("M1", '"M1'), 3, "malformed CSV: unexpected end of data"),
     ],
 )
 def test_bad_matrix_names_source_file_and_line(text, line, message):

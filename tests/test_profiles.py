@@ -21,20 +21,33 @@ def test_distributed_reads_its_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("SAFETYWASH_OBJECTS", "s3://bucket/prefix")
     monkeypatch.setenv("SAFETYWASH_WORKER_TIMEOUT", "12.5")
     profile = current()
-    assert (profile.broker, profile.backend, profile.worker_timeout) == ("redis://broker:6379/1", "redis://broker:6379/1", 12.5)
+    assert (profile.broker, profile.backend, profile.worker_timeout) == (
+        "redis://broker:6379/1",
+        "redis://broker:6379/1",
+        12.5,
+    )
     config = profile.run_config()
-    assert config["execution"] == {"config": {"celery": {"broker": "redis://broker:6379/1", "backend": "redis://broker:6379/1"}}}
+    assert config["execution"] == {
+        "config": {"celery": {"broker": "redis://broker:6379/1", "backend": "redis://broker:6379/1"}}
+    }
     assert config["resources"]["io_manager"]["config"]["access_key"] == {"env": "AWS_ACCESS_KEY_ID"}
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"SAFETYWASH_PROFILE": "cluster"}, "SAFETYWASH_PROFILE='cluster': expected one of local, distributed"),
-    ({"SAFETYWASH_PROFILE": "distributed"}, "needs DAGSTER_HOME"),
-    ({"SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": "/srv", "SAFETYWASH_WORKER_TIMEOUT": "a minute"},
-     "SAFETYWASH_WORKER_TIMEOUT='a minute': expected seconds, a number"),
-    ({"SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": "/srv", "SAFETYWASH_WORKER_TIMEOUT": "0"},
-     "SAFETYWASH_WORKER_TIMEOUT='0': expected seconds above 0"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SAFETYWASH_PROFILE": "cluster"}, "SAFETYWASH_PROFILE='cluster': expected one of local, distributed"),
+        ({"SAFETYWASH_PROFILE": "distributed"}, "needs DAGSTER_HOME"),
+        (
+            {"SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": "/srv", "SAFETYWASH_WORKER_TIMEOUT": "a minute"},
+            "SAFETYWASH_WORKER_TIMEOUT='a minute': expected seconds, a number",
+        ),
+        (
+            {"SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": "/srv", "SAFETYWASH_WORKER_TIMEOUT": "0"},
+            "SAFETYWASH_WORKER_TIMEOUT='0': expected seconds above 0",
+        ),
+    ],
+)
 def test_a_setting_it_cannot_use_is_refused_naming_the_variable(monkeypatch, env, message):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     for name, value in env.items():

@@ -20,18 +20,37 @@ from assets.resources import Warehouse
 from assets.warehouse import DBT_LEFTOVER_SUFFIXES, Store, query_frame
 from conftest import LIGHT_CLI, MIRROR, PROJECT, heavy_imports
 
-MART_TABLES = ("scores", "models", "benchmarks", "capabilities_scores", "capabilities_components", "benchmark_correlations")
+MART_TABLES = (
+    "scores",
+    "models",
+    "benchmarks",
+    "capabilities_scores",
+    "capabilities_components",
+    "benchmark_correlations",
+)
 
 
 def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestration", *args], capture_output=True, text=True, cwd=PROJECT,
-                          **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration", *args], capture_output=True, text=True, cwd=PROJECT, **kwargs
+    )
 
 
 def refresh_args(root: Path, *extra: str) -> list[str]:
     """`safetywash refresh` of the paper's source (the other sources' steps run, with nothing to fetch)."""
-    return [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--mirror", str(MIRROR),
-            "--source", "safetywashing", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "orchestration",
+        "refresh",
+        "--warehouse",
+        str(root),
+        "--mirror",
+        str(MIRROR),
+        "--source",
+        "safetywashing",
+        *extra,
+    ]
 
 
 def published_marts(root: Path) -> dict[str, pl.DataFrame]:
@@ -41,13 +60,18 @@ def published_marts(root: Path) -> dict[str, pl.DataFrame]:
 
 def leftovers(root: Path) -> list[str]:
     """Everything a finished refresh should not leave behind."""
-    found = [str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".probe")]
+    found = [
+        str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".probe")
+    ]
     found += [p.name for p in (root / "candidate", root / ".candidate.tmp") if p.exists()]
     found += [str(p) for p in (PROJECT / "sql").glob(".target-*.tmp")]
     store = Store(root)
     with store.read() as con:
-        found += [t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()
-                  if t.endswith(DBT_LEFTOVER_SUFFIXES)]
+        found += [
+            t
+            for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()
+            if t.endswith(DBT_LEFTOVER_SUFFIXES)
+        ]
     return found
 
 
@@ -57,8 +81,10 @@ def plain_client(root: Path) -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect(config={"extension_directory": str(extension_dir())})
     # this warehouse is a copy: the catalog recorded the original's data folder, so the reader names its own
-    con.execute(f"attach 'ducklake:sqlite:{root}/lake/catalog.sqlite' as sw "
-                f"(read_only, data_path '{root}/lake/data/', override_data_path true)")
+    con.execute(
+        f"attach 'ducklake:sqlite:{root}/lake/catalog.sqlite' as sw "
+        f"(read_only, data_path '{root}/lake/data/', override_data_path true)"
+    )
     con.execute("use sw")
     return con
 
@@ -67,9 +93,11 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
     root = warehouse_copy
     stop = threading.Event()
     python_reads, cli_reads, errors = [], [], []
-    query = ("select (select version from meta.version) as version, "
-             "(select list(distinct bootstrap_seed) from marts.benchmark_correlations) as seeds, "
-             "(select count(*) from marts.scores) as n_scores")
+    query = (
+        "select (select version from meta.version) as version, "
+        "(select list(distinct bootstrap_seed) from marts.benchmark_correlations) as seeds, "
+        "(select count(*) from marts.scores) as n_scores"
+    )
     held_open = plain_client(root)  # a notebook left open on the lake
 
     def python_reader():
@@ -94,8 +122,14 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
     for t in threads:
         t.start()
     try:
-        results = [subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000", "--seed", str(seed)),
-                                  capture_output=True, text=True) for seed in (1, 2, 3)]
+        results = [
+            subprocess.run(
+                refresh_args(root, "--quiet", "--resamples", "2000", "--seed", str(seed)),
+                capture_output=True,
+                text=True,
+            )
+            for seed in (1, 2, 3)
+        ]
     finally:
         stop.set()
         for t in threads:
@@ -106,7 +140,9 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
     seed_of = {}
     for info in Store(root).versions():
         with Store(root).read(info["version"]) as con:
-            seed_of[info["version"]] = con.execute("select list(distinct bootstrap_seed) from marts.benchmark_correlations").fetchone()[0]
+            seed_of[info["version"]] = con.execute(
+                "select list(distinct bootstrap_seed) from marts.benchmark_correlations"
+            ).fetchone()[0]
     assert sorted(s[0] for s in seed_of.values()) == [0, 1, 2, 3]
     for reads in (python_reads, cli_reads):
         assert len({version for version, _, _ in reads}) >= 2  # the readers ran across publishes
@@ -139,15 +175,20 @@ KILL_POINTS = [
 
 def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
     """Start a refresh, SIGKILL its process group ``delay`` s after ``step`` starts; return what it was doing."""
-    proc = subprocess.Popen(refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "2000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "2000"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     last = "start"
     if step is None:
         time.sleep(delay)
     else:
         for line in proc.stdout:
-            match = re.search(r' - ([^ ]+) - STEP_START - ', line)
+            match = re.search(r" - ([^ ]+) - STEP_START - ", line)
             if match:
                 last = match.group(1)
                 if last == step:
@@ -172,8 +213,14 @@ def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(
         assert Store(root).current_version() == version
         assert all(frame.equals(marts[t]) for t, frame in published_marts(root).items())
     assert len(killed_in) == len(KILL_POINTS) and {s.split(".")[0].split("[")[0] for s in killed_in} >= {
-        "snapshots__safetywashing", "land", "land_safetywashing", "dbt_models", "capabilities", "marts__benchmark_correlations",
-        "warehouse__published"}
+        "snapshots__safetywashing",
+        "land",
+        "land_safetywashing",
+        "dbt_models",
+        "capabilities",
+        "marts__benchmark_correlations",
+        "warehouse__published",
+    }
     out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000"), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert Store(root).current_version() != version
@@ -191,7 +238,9 @@ def test_kill_while_the_dbt_manifest_is_written_never_breaks_it():
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         json.loads(MANIFEST.read_text())  # always whole
-    out = subprocess.run([sys.executable, "-c", "import orchestration.definitions"], cwd=PROJECT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import orchestration.definitions"], cwd=PROJECT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr  # and loadable by the next import, with no manual step
     assert json.loads(MANIFEST.read_bytes())["nodes"].keys() == json.loads(before)["nodes"].keys()
     assert list((PROJECT / "sql").glob(".target-*.tmp")) == []
@@ -199,7 +248,9 @@ def test_kill_while_the_dbt_manifest_is_written_never_breaks_it():
 
 def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
     with Store(refreshed).read(allow_files=True) as con:
-        target = Path(con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchone()[0])
+        target = Path(
+            con.sql("select data_file from ducklake_list_files('sw', 'scores', schema => 'marts')").fetchone()[0]
+        )
     own = tmp_path / "mine.csv"
     own.write_text("model_id,note\nLlama-2-13b-chat-hf,mine\n")
     refused = {
@@ -217,9 +268,18 @@ def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
         out = cli("sql", query, "--warehouse", str(refreshed))
         assert out.returncode == 1 and out.stderr.startswith("error: ") and message in out.stderr, (query, out.stderr)
         assert len(out.stderr.splitlines()) == 1
-    assert target.read_bytes() == before and not (tmp_path / "x.duckdb").exists() and not (tmp_path / "out.csv").exists()
-    joined = cli("sql", f"select s.model_id, note from marts.models s join read_csv('{own}') using (model_id) limit 1",
-                 "--warehouse", str(refreshed), "--allow-files", "-f", "csv")
+    assert (
+        target.read_bytes() == before and not (tmp_path / "x.duckdb").exists() and not (tmp_path / "out.csv").exists()
+    )
+    joined = cli(
+        "sql",
+        f"select s.model_id, note from marts.models s join read_csv('{own}') using (model_id) limit 1",
+        "--warehouse",
+        str(refreshed),
+        "--allow-files",
+        "-f",
+        "csv",
+    )
     assert joined.returncode == 0 and joined.stdout == "model_id,note\nLlama-2-13b-chat-hf,mine\n"
 
 
@@ -231,7 +291,10 @@ def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
         (["--resamples", "many"], "error: Invalid value for '--resamples'"),
         (["--ci-method", "normal"], "error: Invalid value for '--ci-method'"),
         (["--warehouse", "{tmp}/a-file/wh"], "error: cannot use the warehouse folder {tmp}/a-file/wh: Not a directory"),
-        (["--warehouse", "/sys/safetywash"], "error: cannot use the warehouse folder /sys/safetywash: "),  # read-only mount
+        (
+            ["--warehouse", "/sys/safetywash"],
+            "error: cannot use the warehouse folder /sys/safetywash: ",
+        ),  # read-only mount
     ],
 )
 def test_bad_settings_and_unusable_warehouses_fail_fast_in_two_lines(tmp_path, args, message):
@@ -239,7 +302,9 @@ def test_bad_settings_and_unusable_warehouses_fail_fast_in_two_lines(tmp_path, a
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--warehouse" not in args:
         args += ["--warehouse", str(tmp_path / "wh")]
-    out = subprocess.run([sys.executable, "-c", LIGHT_CLI, "refresh", *args], capture_output=True, text=True, cwd=PROJECT)
+    out = subprocess.run(
+        [sys.executable, "-c", LIGHT_CLI, "refresh", *args], capture_output=True, text=True, cwd=PROJECT
+    )
     assert out.returncode == 2
     stderr, heavy = heavy_imports(out.stderr)
     assert stderr.startswith(message.replace("{tmp}", str(tmp_path))), stderr
@@ -257,12 +322,19 @@ def test_bad_launchpad_config_fails_before_any_step(tmp_path):
     job = all_definitions().resolve_job_def("refresh")
     resources = {"warehouse": {"config": {"directory": str(tmp_path)}}}
     with pytest.raises(DagsterConfigMappingFunctionError) as info:
-        job.execute_in_process(run_config={"resources": resources, "ops": {
-            "marts__benchmark_correlations": {"config": {"confidence_level": 1.5}}}})
+        job.execute_in_process(
+            run_config={
+                "resources": resources,
+                "ops": {"marts__benchmark_correlations": {"config": {"confidence_level": 1.5}}},
+            }
+        )
     assert str(info.value.user_exception) == (
-        "marts__benchmark_correlations.confidence_level: Input should be less than 1 (got 1.5)")
+        "marts__benchmark_correlations.confidence_level: Input should be less than 1 (got 1.5)"
+    )
     with pytest.raises(DagsterInvalidConfigError, match="capabilities"):
-        job.execute_in_process(run_config={"resources": resources, "ops": {"capabilities": {"config": {"method": "svd"}}}})
+        job.execute_in_process(
+            run_config={"resources": resources, "ops": {"capabilities": {"config": {"method": "svd"}}}}
+        )
     assert list(tmp_path.iterdir()) == []  # nothing ran
 
 
@@ -270,14 +342,20 @@ def test_versions_are_listed_kept_and_readable(warehouse_copy):
     root = warehouse_copy
     first = Store(root).current_version()
     for seed in (1, 2):
-        out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "200", "--seed", str(seed), "--keep-versions", "2"),
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            refresh_args(root, "--quiet", "--resamples", "200", "--seed", str(seed), "--keep-versions", "2"),
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 0, out.stderr
     kept = Store(root).versions()
     assert len(kept) == 2 and first not in {v["version"] for v in kept}  # pruned beyond --keep-versions
     assert kept[0]["version"] == Store(root).current_version()
     with Store(root).read(allow_files=True) as con:  # the expired snapshots' files are deleted, no orphan left
-        named = {Path(p).name for (p,) in con.execute("select path from __ducklake_metadata_sw.ducklake_data_file").fetchall()}
+        named = {
+            Path(p).name
+            for (p,) in con.execute("select path from __ducklake_metadata_sw.ducklake_data_file").fetchall()
+        }
         oldest = con.execute("select min(snapshot_id) from sw.snapshots()").fetchone()[0]
     on_disk = {p.name for p in (root / "lake" / "data").rglob("*.parquet")}
     assert on_disk and on_disk <= named and oldest > 0
@@ -288,14 +366,27 @@ def test_versions_are_listed_kept_and_readable(warehouse_copy):
     assert lines[0].startswith(f"* {kept[0]['version']}  snapshot {kept[0]['snapshot_id']}  published ")
     assert lines[1].startswith(f"  {kept[1]['version']}")
     with Store(root).read() as con:
-        tables = [t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]
+        tables = [
+            t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+        ]
         total = sum(con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in tables)
     assert "safetywashing@ab48125dc86a" in lines[0] and f"{total} mart rows" in lines[0]
-    old = cli("sql", "select distinct bootstrap_seed from marts.benchmark_correlations", "--warehouse", str(root),
-              "--version", kept[1]["version"], "-f", "csv")
+    old = cli(
+        "sql",
+        "select distinct bootstrap_seed from marts.benchmark_correlations",
+        "--warehouse",
+        str(root),
+        "--version",
+        kept[1]["version"],
+        "-f",
+        "csv",
+    )
     assert old.stdout == "bootstrap_seed\n1\n"
     gone = cli("sql", "select 1", "--warehouse", str(root), "--version", first)
-    assert gone.returncode == 2 and gone.stderr == f"error: no version {first!r} in {root}; `safetywash versions` lists the kept ones\n"
+    assert (
+        gone.returncode == 2
+        and gone.stderr == f"error: no version {first!r} in {root}; `safetywash versions` lists the kept ones\n"
+    )
 
 
 def test_a_run_whose_candidate_was_discarded_cannot_continue_on_a_new_one(tmp_path):
@@ -307,7 +398,9 @@ def test_a_run_whose_candidate_was_discarded_cannot_continue_on_a_new_one(tmp_pa
     assert store.candidate("run-a").work_dir.is_dir()  # a re-execution of run-a continues it
     store.candidate("run-b")  # another run starts: run-a's candidate is discarded
     assert not (first.work_dir / "bootstrap").exists()
-    with pytest.raises(WarehouseError, match=r"the candidate of run run-a in .* was discarded when another refresh started"):
+    with pytest.raises(
+        WarehouseError, match=r"the candidate of run run-a in .* was discarded when another refresh started"
+    ):
         store.candidate("run-a")
     assert store.candidate("run-b").run_key == "run-b"
 
@@ -357,13 +450,19 @@ def test_a_table_in_parquet_is_copied_by_linking_its_files_and_any_other_by_a_qu
             assert copied == con.execute(f"select * from s.marts.{table} order by i").fetchall() and len(copied) == rows
 
         def links(alias, table):
-            files = con.execute(f"select data_file from ducklake_list_files('{alias}', '{table}', schema => 'marts')").fetchall()
+            files = con.execute(
+                f"select data_file from ducklake_list_files('{alias}', '{table}', schema => 'marts')"
+            ).fetchall()
             return [(Path(f).stat().st_ino, Path(f).stat().st_nlink) for (f,) in files]
 
         assert links("t", "big") == links("s", "big") and {n for _, n in links("t", "big")} == {2}
         assert {n for _, n in links("t", "trimmed")} == {n for _, n in links("t", "small")} == {1}
-        assert all(Path(f).is_relative_to(tmp_path / "target" / "marts" / "big") for (f,) in con.execute(
-            "select data_file from ducklake_list_files('t', 'big', schema => 'marts')").fetchall())
+        assert all(
+            Path(f).is_relative_to(tmp_path / "target" / "marts" / "big")
+            for (f,) in con.execute(
+                "select data_file from ducklake_list_files('t', 'big', schema => 'marts')"
+            ).fetchall()
+        )
 
 
 def test_a_lake_that_kept_rows_in_its_catalog_writes_them_out_when_opened_to_write(tmp_path):
@@ -406,14 +505,21 @@ def test_the_catalog_readers_agree_with_duckdbs_views_now_and_at_an_older_snapsh
         con.execute("comment on table s.marts.a is 'second a'")
 
     def views(con, alias):
-        tables = con.execute("select schema_name, table_name, comment from duckdb_tables() where database_name = ? "
-                             "order by 1, 2", [alias]).fetchall()
-        columns = con.execute("select schema_name, table_name, column_name, comment from duckdb_columns() "
-                              "where database_name = ? and comment is not null", [alias]).fetchall()
+        tables = con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() where database_name = ? order by 1, 2",
+            [alias],
+        ).fetchall()
+        columns = con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() "
+            "where database_name = ? and comment is not null",
+            [alias],
+        ).fetchall()
         return tables, sorted(columns)
 
-    for options, expected in (({}, [("marts", "a", "second a"), ("marts", "b", None)]),
-                              ({"snapshot": older}, [("main", "raw_a", None), ("marts", "a", "first a")])):
+    for options, expected in (
+        ({}, [("marts", "a", "second a"), ("marts", "b", None)]),
+        ({"snapshot": older}, [("main", "raw_a", None), ("marts", "a", "first a")]),
+    ):
         with lake.session((address, "s", {"read_only": True, **options})) as con:
             tables, columns = views(con, "s")
             assert lake.lake_tables(con, "s") == tables == expected
@@ -421,4 +527,5 @@ def test_the_catalog_readers_agree_with_duckdbs_views_now_and_at_an_older_snapsh
             ids = {(s, t) for s, t, _ in lake._current_tables(con, "s")}
             assert ids == {(s, t) for s, t, _ in expected}
             assert [r[0] for r in lake.snapshot_log(con, "s")] == [
-                r[0] for r in con.execute("select snapshot_id from s.snapshots() order by 1 desc").fetchall()]
+                r[0] for r in con.execute("select snapshot_id from s.snapshots() order by 1 desc").fetchall()
+            ]

@@ -47,7 +47,8 @@ def test_arena_history_and_its_latest_address():
     assert names.count("lmsys.csv") == 88 and names.count("lmarena_text.csv") == 5
     assert [s.date for s in arena.snapshots] == sorted(s.date for s in arena.snapshots)
     assert arena.snapshots[0].date.startswith("2024-06-19") and arena.latest == (
-        "https://raw.githubusercontent.com/fboulnois/llm-leaderboard-csv/main/csv/lmarena_text.csv",)
+        "https://raw.githubusercontent.com/fboulnois/llm-leaderboard-csv/main/csv/lmarena_text.csv",
+    )
     shas = [f.sha256 for s in arena.snapshots for f in s.files]
     assert len(set(shas)) < len(shas)  # identical bytes under two addresses: one snapshot when ingested
 
@@ -74,9 +75,15 @@ def test_every_pinned_file_fetches_verifies_and_parses(name):
         ('name = "other"\n', "differs from the file name"),
         ('name = "demo"\nformat = "xml"\n', "format 'xml' is not one of"),
         ('name = "demo"\nformat = "arena_csv"\nlatest = ["ftp://x"]\n', "must be a list of https:// addresses"),
-        ('name = "demo"\nformat = "arena_csv"\n[[snapshots]]\nid = "a"\ndate = "2024-01-01"\n[[snapshots.files]]\n'
-         'name = "f.csv"\nurl = "https://h/f.csv"\nsha256 = "abc"\n', r"snapshots\[0\].files\[0\]: sha256 'abc' is not 64 hex"),
-        ('name = "demo"\nformat = "arena_csv"\ndescription = "d"\nlicence = "l"\n', "neither pinned snapshots nor a latest"),
+        (
+            'name = "demo"\nformat = "arena_csv"\n[[snapshots]]\nid = "a"\ndate = "2024-01-01"\n[[snapshots.files]]\n'
+            'name = "f.csv"\nurl = "https://h/f.csv"\nsha256 = "abc"\n',
+            r"snapshots\[0\].files\[0\]: sha256 'abc' is not 64 hex",
+        ),
+        (
+            'name = "demo"\nformat = "arena_csv"\ndescription = "d"\nlicence = "l"\n',
+            "neither pinned snapshots nor a latest",
+        ),
     ],
 )
 def test_malformed_registry_files_are_named(tmp_path, text, message):

@@ -41,8 +41,16 @@ def free_port() -> int:
 ASSET_GRAPH = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 LAUNCHPAD_DEFAULTS = """{ runConfigSchemaOrError(selector: {repositoryLocationName: "safetywash",
     repositoryName: "__repository__", pipelineName: "refresh"}) { __typename ... on RunConfigSchema { rootDefaultYaml } } }"""
-LINEAGE = ["fetch/arena", "raw/arena__scores", "staging/stg_arena__scores", "marts/scores", "marts/capabilities_scores",
-           "marts/benchmark_correlations", "warehouse/published", "exports/report"]
+LINEAGE = [
+    "fetch/arena",
+    "raw/arena__scores",
+    "staging/stg_arena__scores",
+    "marts/scores",
+    "marts/capabilities_scores",
+    "marts/benchmark_correlations",
+    "warehouse/published",
+    "exports/report",
+]
 BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
@@ -59,9 +67,15 @@ def start_ui(root, port, env):
     """`safetywash ui` as from a terminal (SIGINT handled: a shell's background job would ignore it), once it answers."""
     from dagster_graphql import DagsterGraphQLClient
 
-    server = subprocess.Popen([sys.executable, "-m", "orchestration", "ui", "--warehouse", str(root), "--port", str(port)],
-                              cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "orchestration", "ui", "--warehouse", str(root), "--port", str(port)],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
     deadline = time.monotonic() + 120
     while True:
@@ -89,8 +103,12 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
     root, port = tmp_path / "warehouse", free_port()
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # the default home: <warehouse>/dagster
     env.update(SAFETYWASH_MIRROR=str(MIRROR), SAFETYWASH_ANALYSES=str(paper_only_analyses(tmp_path / "analyses.toml")))
-    cold = subprocess.run([sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--quiet",
-                           "--resamples", "400"], capture_output=True, text=True, env=env)
+    cold = subprocess.run(
+        [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--quiet", "--resamples", "400"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert cold.returncode == 0, cold.stderr
     server, client = start_ui(root, port, env)
     try:
@@ -105,7 +123,9 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         assert not unseen  # every asset the CLI's refresh job materialized, as the UI shows it
         latest = refresh_assets["marts/benchmark_correlations"]["assetMaterializations"][0]
         assert latest["runId"] == cli_run
-        assert {"TableMetadataEntry", "TableSchemaMetadataEntry"} <= {e["__typename"] for e in latest["metadataEntries"]}
+        assert {"TableMetadataEntry", "TableSchemaMetadataEntry"} <= {
+            e["__typename"] for e in latest["metadataEntries"]
+        }
         checks = [c for n in refresh_assets.values() for c in (n["assetChecksOrError"] or {}).get("checks", [])]
         assert len(checks) > 20 and all(c["executionForLatestMaterialization"] for c in checks)
         # the asset graph as the UI draws it: fetch -> dbt staging -> marts -> capabilities -> correlations -> publish
@@ -120,7 +140,12 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         assert defaults["marts__benchmark_correlations"]["config"] == BootstrapSettings().model_dump()
         assert defaults["capabilities"]["config"] == CapabilitiesSettings().model_dump()
         # as the Launchpad launches them, at once (forced: each rebuilds and publishes)
-        force = {"ops": {"land": {"config": {"force": True}}, "marts__benchmark_correlations": {"config": {"n_resamples": 400}}}}
+        force = {
+            "ops": {
+                "land": {"config": {"force": True}},
+                "marts__benchmark_correlations": {"config": {"n_resamples": 400}},
+            }
+        }
         runs = [client.submit_job_execution("refresh", run_config=force) for _ in range(2)]
         while client.get_run_status(runs[0]).value != "STARTED":
             time.sleep(0.5)
@@ -137,18 +162,26 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         # "Materialize all": the UI's request for every asset of the graph, every partition
         everything = [{"path": n["assetKey"]["path"]} for n in nodes]
         launched = client._execute(BACKFILL, {"params": {"assetSelection": everything, "allPartitions": True}})[
-            "launchPartitionBackfill"]
+            "launchPartitionBackfill"
+        ]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         while (status := client._execute(BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"])[
-                "status"] not in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED"):
+            "status"
+        ] not in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED", "COMPLETED_FAILED", "CANCELED"):
             assert time.monotonic() < deadline + 600, status
             time.sleep(1)
         assert status["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), status
         seen = {"/".join(n["assetKey"]["path"]): n for n in client._execute(ASSETS_SEEN)["assetNodes"]}
-        backfill_runs = {r["runId"] for r in client._execute(RUNS)["runsOrError"]["results"]} - set(runs) - {
-            r["runId"] for r in cli_runs}
-        rebuilt = {k for k, n in seen.items() if n["assetMaterializations"]
-                   and n["assetMaterializations"][0]["runId"] in backfill_runs}
+        backfill_runs = (
+            {r["runId"] for r in client._execute(RUNS)["runsOrError"]["results"]}
+            - set(runs)
+            - {r["runId"] for r in cli_runs}
+        )
+        rebuilt = {
+            k
+            for k, n in seen.items()
+            if n["assetMaterializations"] and n["assetMaterializations"][0]["runId"] in backfill_runs
+        }
         assert {"marts/benchmark_correlations", "warehouse/published", "exports/report"} <= rebuilt
     finally:
         stop_ui(server)
@@ -165,12 +198,15 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
     # the cold CLI refresh, the two forced UI runs, the CLI's (B=10,000 against their 400: settings changed, rebuilt)
     # and "Materialize all"
     assert {v["run_id"] for v in versions} >= {cli_run, *runs} and len(versions) == 5
-    windows = sorted((datetime.fromisoformat(v["building_started_at"]), datetime.fromisoformat(v["published_at"]))
-                     for v in versions)
+    windows = sorted(
+        (datetime.fromisoformat(v["building_started_at"]), datetime.fromisoformat(v["published_at"])) for v in versions
+    )
     assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:]))  # one writer at a time
     with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
         logs = instance.all_logs(runs[1])
-        assert any("in process" in (e.message or "") for e in logs if e.dagster_event and e.dagster_event.is_engine_event)
+        assert any(
+            "in process" in (e.message or "") for e in logs if e.dagster_event and e.dagster_event.is_engine_event
+        )
         assert not any("multiprocess" in (e.message or "").lower() for e in logs)
 
 
@@ -178,7 +214,9 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
     import assets.correlations
 
     root = tmp_path / "warehouse"
-    run_config = {"resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}}}
+    run_config = {
+        "resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}}
+    }
     real = assets.correlations.correlation_table
 
     def broken(*args, **kwargs):
@@ -191,11 +229,15 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
         first = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config)
         assert not first.success
         failed = [e.step_key for e in first.all_events if e.is_step_failure]
-        assert failed == [f"marts__benchmark_correlations.summarize_analysis[safetywashing_{a}]" for a in ("base", "chat")]
+        assert failed == [
+            f"marts__benchmark_correlations.summarize_analysis[safetywashing_{a}]" for a in ("base", "chat")
+        ]
         assert Store(root).current_version() is None and (root / "candidate" / "work" / "bootstrap").is_dir()
         monkeypatch.setattr(assets.correlations, "correlation_table", real)
         options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
-        second = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config, reexecution_options=options)
+        second = dg.execute_job(
+            dg.reconstructable(refresh_job), instance, run_config=run_config, reexecution_options=options
+        )
         assert second.success
         ran = {e.step_key for e in second.all_events if e.is_step_success}
     assert not any("bootstrap_chunk" in key or "fetch" in key for key in ran)
@@ -224,9 +266,15 @@ def test_failing_dbt_test_on_new_data_fails_the_refresh_and_publishes_nothing(wa
     result = materialize_all(warehouse_copy, sources=())
     assert not result.success
     assert [e.step_key for e in result.all_events if e.is_step_failure] == ["dbt_models"]
-    failed_checks = {e.asset_check_evaluation_data.check_name for e in result.all_events
-                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed}
-    assert failed_checks == {"accepted_range_models_training_flop__1e30__1e15", "accepted_range_models_training_flop__1e30__0"}
+    failed_checks = {
+        e.asset_check_evaluation_data.check_name
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    }
+    assert failed_checks == {
+        "accepted_range_models_training_flop__1e30__1e15",
+        "accepted_range_models_training_flop__1e30__0",
+    }
     assert not result.asset_materializations_for_node("warehouse__published")
     assert Store(warehouse_copy).current_version() == version
     assert all(frame.equals(marts[t]) for t, frame in published_marts(warehouse_copy).items())
@@ -257,13 +305,32 @@ def test_a_warehouse_from_before_the_lake_is_migrated_losing_nothing(refreshed, 
     os.symlink("versions/20261128T101010.000000Z-0badc0de", root / "current")
     os.symlink("current/safetywash.duckdb", root / "safetywash.duckdb")
     os.symlink("current/parquet", root / "parquet")
-    digests = {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
-               if p.is_file() and p.relative_to(root).parts[0] not in ("current", "parquet", "safetywash.duckdb")}
+    digests = {
+        p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] not in ("current", "parquet", "safetywash.duckdb")
+    }
     runner = CliRunner()
     read = runner.invoke(app, ["sql", "select 1", "--warehouse", str(root)])
-    assert read.exit_code == 2 and "written before the lake" in read.output and "`safetywash refresh` moves them" in read.output
-    out = runner.invoke(app, ["refresh", "--warehouse", str(root), "--mirror", str(MIRROR), "--source", "safetywashing",
-                              "--resamples", "200"])
+    assert (
+        read.exit_code == 2
+        and "written before the lake" in read.output
+        and "`safetywash refresh` moves them" in read.output
+    )
+    out = runner.invoke(
+        app,
+        [
+            "refresh",
+            "--warehouse",
+            str(root),
+            "--mirror",
+            str(MIRROR),
+            "--source",
+            "safetywashing",
+            "--resamples",
+            "200",
+        ],
+    )
     assert out.exit_code == 0, out.output
     [legacy] = (root / "legacy").iterdir()
     assert f"its versions (DuckDB 2.0 files) moved, whole, to {legacy}" in out.output

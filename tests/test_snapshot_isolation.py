@@ -54,24 +54,44 @@ def test_the_summary_names_the_failed_snapshot_and_the_marts_count_it(tmp_path):
     [entry] = [e for e in shipped.split("[[analyses]]") if 'name = "arena_vs_epoch"' in e]
     analyses.write_text("[[analyses]]" + entry.replace("resamples = 1000", "resamples = 50"))
     root = tmp_path / "warehouse"
-    args = ["refresh", "--warehouse", str(root), "--mirror", str(mirror), "--quiet", "--resamples", "50",
-            "--analyses", str(analyses), "--source", "arena", "--source", "epoch_hub"]
+    args = [
+        "refresh",
+        "--warehouse",
+        str(root),
+        "--mirror",
+        str(mirror),
+        "--quiet",
+        "--resamples",
+        "50",
+        "--analyses",
+        str(analyses),
+        "--source",
+        "arena",
+        "--source",
+        "epoch_hub",
+    ]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 3, out.output
-    line = (f"FAILED (this snapshot is not landed; the source's others are): source 'arena', snapshot {bad.id} "
-            f"({bad.date[:10]}), file 'lmsys.csv': sha256 ")
+    line = (
+        f"FAILED (this snapshot is not landed; the source's others are): source 'arena', snapshot {bad.id} "
+        f"({bad.date[:10]}), file 'lmsys.csv': sha256 "
+    )
     assert line in out.output
     store = Store(root)
     version = store.current_version()
-    assert f"error: 1 source(s) had failures: arena (1 snapshot(s) not landed); everything else was published as " \
-           f"version {version}" in out.output
+    assert (
+        f"error: 1 source(s) had failures: arena (1 snapshot(s) not landed); everything else was published as "
+        f"version {version}" in out.output
+    )
     with store.read() as con:
-        missing = query_frame(con, "select source, snapshot, status, file from marts.snapshots_missing "
-                                   "where status = 'failed'")
+        missing = query_frame(
+            con, "select source, snapshot, status, file from marts.snapshots_missing where status = 'failed'"
+        )
         landed = query_frame(con, "select count(*) n from marts.snapshots where source = 'arena' and pinned")["n"][0]
         row = query_frame(con, "select * from marts.analyses where analysis = 'arena_vs_epoch'").row(0, named=True)
-        read = query_frame(con, "select count(distinct snapshot) n from marts.capabilities_scores "
-                                "where analysis = 'arena_vs_epoch'")["n"][0]
+        read = query_frame(
+            con, "select count(distinct snapshot) n from marts.capabilities_scores where analysis = 'arena_vs_epoch'"
+        )["n"][0]
     assert missing.rows() == [("arena", bad.id, "failed", "lmsys.csv")]
     assert landed == len({pinned_content_id(s) for s in ARENA}) - 1
     assert bad.date[:10] >= "2024-10-01"  # inside the analysis's window

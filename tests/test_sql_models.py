@@ -22,13 +22,17 @@ INFO = "benchmark,name,metric\nmmlu,MMLU,Accuracy (↑)\nwmdp_bio,WMDP Bio,Score
 SHA = {f"{s}.csv": hashlib.sha256(MATRIX.format(set=s).encode()).hexdigest() for s in ("base", "chat")}
 # an lm-eval results file with a fraction metric where higher is better, one where lower is better
 # (Brier score, a fraction: 1 - v), and an unbounded one (-v) where lower is better (word perplexity): directions from the file
-LM_EVAL = json.dumps({
-    "results": {"arc_easy": {"acc,none": 0.75, "acc_stderr,none": 0.01, "brier_score,none": 0.2},
-                "wikitext": {"word_perplexity,none": 12.5}},
-    "higher_is_better": {"arc_easy": {"acc": True, "brier_score": False}, "wikitext": {"word_perplexity": False}},
-    "n-shot": {"arc_easy": 0, "wikitext": 0},
-    "config": {"model_args": "pretrained=org/tiny-model", "model_num_parameters": 1000},
-}).encode()
+LM_EVAL = json.dumps(
+    {
+        "results": {
+            "arc_easy": {"acc,none": 0.75, "acc_stderr,none": 0.01, "brier_score,none": 0.2},
+            "wikitext": {"word_perplexity,none": 12.5},
+        },
+        "higher_is_better": {"arc_easy": {"acc": True, "brier_score": False}, "wikitext": {"word_perplexity": False}},
+        "n-shot": {"arc_easy": 0, "wikitext": 0},
+        "config": {"model_args": "pretrained=org/tiny-model", "model_num_parameters": 1000},
+    }
+).encode()
 
 
 def land_small(root, duplicate=False):
@@ -45,13 +49,22 @@ def land_small(root, duplicate=False):
     }
     wh = Warehouse(directory=str(root))
     parsed = parse_snapshot("safetywashing_csv", "safetywashing", [(f, data[f.name]) for f in files])
-    manifest = {"files": [{"name": f.name, "url": f.url, "sha256": f"sha-{f.name}", "bytes": 1, "stored_path": "-"} for f in files],
-                "first_seen": {"snapshot": "snap1", "date": "2024-01-01T00:00:00+00:00", "urls": []},
-                "via": "test", "parsed_at": "2024-01-01T00:00:00+00:00"}
+    manifest = {
+        "files": [
+            {"name": f.name, "url": f.url, "sha256": f"sha-{f.name}", "bytes": 1, "stored_path": "-"} for f in files
+        ],
+        "first_seen": {"snapshot": "snap1", "date": "2024-01-01T00:00:00+00:00", "urls": []},
+        "via": "test",
+        "parsed_at": "2024-01-01T00:00:00+00:00",
+    }
     wh.landed.write("safetywashing", "small", manifest, parsed)
     lm_file = SourceFile("results.json", "https://h/results.json", "data")
-    wh.landed.write("lm_eval", "small", {**manifest, "files": [], "first_seen": {**manifest["first_seen"], "snapshot": "run1"}},
-                    parse_snapshot("lm_eval_json", "lm_eval", [(lm_file, LM_EVAL)]))
+    wh.landed.write(
+        "lm_eval",
+        "small",
+        {**manifest, "files": [], "first_seen": {**manifest["first_seen"], "snapshot": "run1"}},
+        parse_snapshot("lm_eval_json", "lm_eval", [(lm_file, LM_EVAL)]),
+    )
     candidate = wh.store.candidate("test")
     with candidate.connect() as con:
         resolved = {name: resolve_snapshots(REGISTRY[name], wh.landed) for name in ("safetywashing", "lm_eval")}
@@ -110,7 +123,9 @@ def test_staging_orients_every_score_from_the_file_directions(built):
 def test_benchmarks_join_taxonomy_and_count_values(built):
     with built.connect(read_only=True) as con:
         frame = query_frame(con, "select * from marts.benchmarks where source = 'safetywashing' order by benchmark")
-    assert frame.select("benchmark", "display_name", "area", "is_capability_input", "is_known", "n_values", "n_missing").rows() == [
+    assert frame.select(
+        "benchmark", "display_name", "area", "is_capability_input", "is_known", "n_values", "n_missing"
+    ).rows() == [
         ("mmlu", "MMLU", "capabilities", True, True, 6, 0),
         ("mystery_metric", None, None, False, False, 6, 0),  # neither the source's list nor the taxonomy has it
         ("wmdp_bio", "WMDP Bio", "weaponization", False, True, 4, 2),
@@ -120,13 +135,17 @@ def test_benchmarks_join_taxonomy_and_count_values(built):
 
 def test_models_attributes(built):
     with built.connect(read_only=True) as con:
-        rows = con.execute("select model_id, parameters, training_flop, model_type from marts.models where model_set='chat' order by 1").fetchall()
+        rows = con.execute(
+            "select model_id, parameters, training_flop, model_type from marts.models where model_set='chat' order by 1"
+        ).fetchall()
     assert rows == [("a", 7e9, 1e22, "chat"), ("b", 13e9, None, "chat"), ("c", 70e9, 1e24, "chat")]
 
 
 def test_marts_carry_their_descriptions(built):
     with built.connect(read_only=True) as con:
-        comment = con.execute("select comment from duckdb_tables() where schema_name='marts' and table_name='scores'").fetchone()[0]
+        comment = con.execute(
+            "select comment from duckdb_tables() where schema_name='marts' and table_name='scores'"
+        ).fetchone()[0]
     assert comment.strip().startswith("Every benchmark score of every snapshot of every source in long form")
 
 
@@ -139,4 +158,9 @@ def test_duplicate_cells_fail_the_unique_test(tmp_path):
     assert "unique_combination_stg_safetywashing__scores_snapshot__model_set__model_id__benchmark" in failed
     with candidate.connect(read_only=True) as con:
         # dbt build stops downstream of a failed test: the mart is never built from bad staging data
-        assert con.execute("select count(*) from duckdb_tables() where schema_name='marts' and table_name='scores'").fetchone()[0] == 0
+        assert (
+            con.execute(
+                "select count(*) from duckdb_tables() where schema_name='marts' and table_name='scores'"
+            ).fetchone()[0]
+            == 0
+        )

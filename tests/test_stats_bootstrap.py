@@ -10,12 +10,26 @@ from assets.stats import bootstrap as bs
 from assets.stats.correlation import Comparison, statistics_on_rows
 from conftest import SW_DATA
 
-CAPS = ["arc_challenge", "bbh", "gsm8k", "hellaswag", "lambada_openai", "logiqa", "medqa_4options",
-        "minerva_math", "mmlu", "piqa", "superglue_copa", "winogrande"]
+CAPS = [
+    "arc_challenge",
+    "bbh",
+    "gsm8k",
+    "hellaswag",
+    "lambada_openai",
+    "logiqa",
+    "medqa_4options",
+    "minerva_math",
+    "mmlu",
+    "piqa",
+    "superglue_copa",
+    "winogrande",
+]
 
 
 def paper_set(model_set):
-    scores, models, _ = parse_matrix((SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f")
+    scores, models, _ = parse_matrix(
+        (SW_DATA / f"benchmarks_{model_set}_models.csv").read_bytes(), source="t", file="f"
+    )
     wide = scores.pivot(on="benchmark", index="model_id", values="value").sort("model_id")
     flop = models.sort("model_id")["training_flop"].to_numpy().astype(float)
     col = {c: wide[c].to_numpy().astype(float) for c in wide.columns if c != "model_id"}
@@ -76,8 +90,12 @@ def test_a_refitted_score_sorts_and_groups_its_ties_as_numpy_does(case):
     rng = np.random.default_rng(7)
     n = 5000
     sample = np.sort(rng.normal(size=n))
-    scores = {"near": sample + rng.normal(scale=0.05, size=n), "ties": np.round(sample + rng.normal(scale=0.05, size=n), 1),
-              "crowded": np.where(np.arange(n) % 3 == 0, 1e6, 1e-9 * rng.normal(size=n)), "constant": np.full(n, 2.5)}[case]
+    scores = {
+        "near": sample + rng.normal(scale=0.05, size=n),
+        "ties": np.round(sample + rng.normal(scale=0.05, size=n), 1),
+        "crowded": np.where(np.arange(n) % 3 == 0, 1e6, 1e-9 * rng.normal(size=n)),
+        "constant": np.full(n, 2.5),
+    }[case]
     drawn = np.flatnonzero(rng.random(n) < 0.63).astype(np.int32)  # in the sample's score order
     idx, spill, end = drawn.copy(), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
     _compiled._sort_near(idx, drawn.size, scores, spill)
@@ -99,7 +117,9 @@ def test_replicates_equal_direct_computation(path, method):
     for b in range(20):
         idx = np.repeat(np.arange(rep.n), w[b].astype(int))
         np.testing.assert_allclose(theta[:, b], statistics_on_rows(cap, comps, idx, method), atol=1e-9)
-    np.testing.assert_allclose(rep(np.ones((1, rep.n)))[:, 0], statistics_on_rows(cap, comps, np.arange(rep.n), method), atol=1e-12)
+    np.testing.assert_allclose(
+        rep(np.ones((1, rep.n)))[:, 0], statistics_on_rows(cap, comps, np.arange(rep.n), method), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("method", ["paper", "sklearn", "obsscaling"])
@@ -114,8 +134,11 @@ def test_missing_inputs_and_leave_one_out_refits_over_other_models(path, method)
     y = np.round(g + rng.normal(size=n), 0)  # many ties
     y[[3, 17]] = np.nan
     flop = np.round(np.exp(g), 1)
-    comps = [Comparison("y", "capabilities", y), Comparison("y", "compute", y, x=flop),
-             *[Comparison(f"c{j}", "capabilities_loo", cap[:, j], drop_input=j) for j in range(4)]]
+    comps = [
+        Comparison("y", "capabilities", y),
+        Comparison("y", "compute", y, x=flop),
+        *[Comparison(f"c{j}", "capabilities_loo", cap[:, j], drop_input=j) for j in range(4)],
+    ]
     rep = bs.Replicator(cap, comps, method)
     w = bs.resample_weights(n, seed=3, start=0, stop=25)
     theta = rep(w)
@@ -142,7 +165,9 @@ def test_jackknife_is_leave_one_model_out():
     comps = paper_comparisons(col, flop, "base")
     jack = bs.Replicator(cap, comps)(bs.jackknife_weights(len(flop)))
     for i in (0, 13, 26):
-        np.testing.assert_allclose(jack[:, i], statistics_on_rows(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9)
+        np.testing.assert_allclose(
+            jack[:, i], statistics_on_rows(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9
+        )
 
 
 def test_same_seed_same_bits_whatever_the_chunking(path):
@@ -150,11 +175,16 @@ def test_same_seed_same_bits_whatever_the_chunking(path):
     comps = paper_comparisons(col, flop, "base")
     whole = bs.Replicator(cap, comps, workers=1)(bs.resample_weights(len(flop), 5, 0, 1300))
     parts = np.concatenate(
-        [bs.Replicator(cap, comps, workers=2)(bs.resample_weights(len(flop), 5, lo, hi)) for lo, hi in [(0, 499), (499, 1000), (1000, 1300)]],
+        [
+            bs.Replicator(cap, comps, workers=2)(bs.resample_weights(len(flop), 5, lo, hi))
+            for lo, hi in [(0, 499), (499, 1000), (1000, 1300)]
+        ],
         axis=1,
     )
     assert np.array_equal(whole, parts, equal_nan=True)
-    assert not np.array_equal(whole, bs.Replicator(cap, comps)(bs.resample_weights(len(flop), 6, 0, 1300)), equal_nan=True)
+    assert not np.array_equal(
+        whole, bs.Replicator(cap, comps)(bs.resample_weights(len(flop), 6, 0, 1300)), equal_nan=True
+    )
 
 
 def test_degenerate_resamples_are_counted_not_used(path):
@@ -172,8 +202,13 @@ def test_degenerate_resamples_are_counted_not_used(path):
 def scipy_reference(cap, comps, n_resamples, seed):
     n = cap.shape[0]
     return stats.bootstrap(
-        (np.arange(n),), lambda idx: statistics_on_rows(cap, comps, idx), vectorized=False,
-        n_resamples=n_resamples, method="BCa", confidence_level=0.95, random_state=seed,
+        (np.arange(n),),
+        lambda idx: statistics_on_rows(cap, comps, idx),
+        vectorized=False,
+        n_resamples=n_resamples,
+        method="BCa",
+        confidence_level=0.95,
+        random_state=seed,
     )
 
 
@@ -236,7 +271,9 @@ def test_interval_coverage_of_a_known_population_correlation(method):
         x, e = rng.normal(size=(2, n))
         y = rho * x + np.sqrt(1 - rho**2) * e
         cap = np.column_stack([x, x + rng.normal(size=n), x - rng.normal(size=n)])
-        row = bs.bootstrap_correlations(cap, [Comparison("y", "compute", y, x=x)], n_resamples=1000, seed=r, method=method).row(0, named=True)
+        row = bs.bootstrap_correlations(
+            cap, [Comparison("y", "compute", y, x=x)], n_resamples=1000, seed=r, method=method
+        ).row(0, named=True)
         cover += row["ci_low"] <= truth <= row["ci_high"]
     margin = 3 * np.sqrt(0.95 * 0.05 / reps)
     assert 0.95 - margin <= cover / reps <= 1.0

@@ -8,8 +8,20 @@ from assets.parsers.safetywashing import parse_matrix
 from assets.stats.capabilities import fit_capabilities, orient, spearman_matrix, zscore
 from conftest import SW_DATA
 
-CAPS = ["logiqa", "piqa", "hellaswag", "winogrande", "superglue_copa", "medqa_4options",
-        "arc_challenge", "mmlu", "minerva_math", "lambada_openai", "gsm8k", "bbh"]
+CAPS = [
+    "logiqa",
+    "piqa",
+    "hellaswag",
+    "winogrande",
+    "superglue_copa",
+    "medqa_4options",
+    "arc_challenge",
+    "mmlu",
+    "minerva_math",
+    "lambada_openai",
+    "gsm8k",
+    "bbh",
+]
 
 
 def correlated(n=40, k=8, seed=0):

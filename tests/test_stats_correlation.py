@@ -25,7 +25,10 @@ def test_undefined_correlations_are_null_with_reason():
     frame = correlations(cap, [Comparison("few", "capabilities", few), Comparison("flat", "capabilities", flat)])
     assert frame["spearman"].to_list() == [None, None]
     assert frame["n_models"].to_list() == [2, 10]
-    assert frame["note"].to_list() == ["fewer than 3 models with both values", "benchmark is constant over these models"]
+    assert frame["note"].to_list() == [
+        "fewer than 3 models with both values",
+        "benchmark is constant over these models",
+    ]
 
 
 def test_correlations_against_manual_fits():
@@ -47,5 +50,7 @@ def test_correlations_against_manual_fits():
     score_loo = fit_capabilities(np.delete(cap, 1, axis=1)).scores  # all 25 models complete without column 1
     keep = ~np.isnan(cap[:, 1])
     expected_loo = stats.spearmanr(cap[keep, 1], score_loo[keep]).statistic
-    assert frame["spearman"].to_list() == pytest.approx([expected_cap, expected_loo, stats.spearmanr(y, flop).statistic], abs=1e-12)
+    assert frame["spearman"].to_list() == pytest.approx(
+        [expected_cap, expected_loo, stats.spearmanr(y, flop).statistic], abs=1e-12
+    )
     assert frame["n_models"].to_list() == [24, 24, 25]

@@ -51,7 +51,9 @@ def test_recovers_cells_of_an_exactly_low_rank_matrix():
     assert np.max(np.abs(result.values[missing] - truth[missing])) < 1e-4
     assert result.coverage == pytest.approx(1 - missing.mean())
     column_mean = np.where(missing, np.nanmean(x, axis=0), x)  # the naive fill is far worse
-    assert np.max(np.abs(column_mean[missing] - truth[missing])) > 100 * np.max(np.abs(result.values[missing] - truth[missing]))
+    assert np.max(np.abs(column_mean[missing] - truth[missing])) > 100 * np.max(
+        np.abs(result.values[missing] - truth[missing])
+    )
 
 
 def test_bounds_and_refusals():
@@ -107,19 +109,22 @@ def resampled_reference(observed, y, x_loo, weights, method, n_components):
     for b, w in enumerate(weights):
         rows = np.repeat(np.arange(len(w)), w.astype(int))
         rows = rows[some[rows]]
-        imputed = pca_impute(observed[rows], n_components=n_components, bounds=(0.0, 1.0), stop="missing",
-                             tol=1e-12, max_iter=100_000)
+        imputed = pca_impute(
+            observed[rows], n_components=n_components, bounds=(0.0, 1.0), stop="missing", tol=1e-12, max_iter=100_000
+        )
         assert imputed.converged
         fits.append(imputed.n_iter)
         score = fit_capabilities(imputed.values, method=method).scores
         out[0, b] = stats.spearmanr(score, y[rows]).statistic
-        out[1, b] = stats.spearmanr(fit_capabilities(np.delete(imputed.values, 1, axis=1), method=method).scores,
-                                    x_loo[rows]).statistic
+        out[1, b] = stats.spearmanr(
+            fit_capabilities(np.delete(imputed.values, 1, axis=1), method=method).scores, x_loo[rows]
+        ).statistic
     return out, fits
 
 
-@pytest.mark.parametrize("method, n_components, seed, n, k", [("paper", 1, 1, 24, 5), ("obsscaling", 1, 1, 24, 5),
-                                                              ("sklearn", 2, 4, 30, 6)])
+@pytest.mark.parametrize(
+    "method, n_components, seed, n, k", [("paper", 1, 1, 24, 5), ("obsscaling", 1, 1, 24, 5), ("sklearn", 2, 4, 30, 6)]
+)
 def test_reimputing_each_resample_equals_imputing_the_materialised_resample(method, n_components, seed, n, k):
     """The bootstrap's per-resample imputation (weighted, warm-started, compiled) against the procedure run on
     every resample's own rows: the same replicates, so the same intervals; and they differ from imputing once."""
@@ -136,8 +141,9 @@ def test_reimputing_each_resample_equals_imputing_the_materialised_resample(meth
     y = latent[:, 0] + rng.normal(size=n)
     some = ~np.isnan(observed).all(axis=1)
     start = np.full(observed.shape, np.nan)
-    start[some] = pca_impute(observed[some], n_components=n_components, bounds=(0.0, 1.0), stop="missing",
-                             tol=1e-12, max_iter=100_000).values
+    start[some] = pca_impute(
+        observed[some], n_components=n_components, bounds=(0.0, 1.0), stop="missing", tol=1e-12, max_iter=100_000
+    ).values
     comparisons = [Comparison("y", "capabilities", y), Comparison("x1", "capabilities_loo", x[:, 1], drop_input=1)]
     reimpute = Reimputation(observed, start, n_components, (0.0, 1.0), tol=1e-12, max_iter=100_000)
     weights = bs.resample_weights(n, 11, 0, 300)
@@ -151,8 +157,11 @@ def test_reimputing_each_resample_equals_imputing_the_materialised_resample(meth
         np.testing.assert_allclose([low, high], np.quantile(reference[row], [0.025, 0.975]), atol=1e-9)
     once = bs.Replicator(start, comparisons, method)(weights)
     assert np.abs(once - ours).max() > 1e-3  # imputing once leaves the imputation's variation out
-    np.testing.assert_allclose(bs.Replicator(start, comparisons, method, reimpute=reimpute)(np.ones((1, n))),
-                               bs.Replicator(start, comparisons, method)(np.ones((1, n))), atol=1e-9)
+    np.testing.assert_allclose(
+        bs.Replicator(start, comparisons, method, reimpute=reimpute)(np.ones((1, n))),
+        bs.Replicator(start, comparisons, method)(np.ones((1, n))),
+        atol=1e-9,
+    )
 
 
 def test_a_resample_without_an_observed_cell_in_a_column_is_degenerate():

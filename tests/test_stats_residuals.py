@@ -24,7 +24,9 @@ def test_a_model_with_a_known_safety_bonus_tops_the_residuals():
     row = table.row(0, named=True)
     assert row["expected"] == pytest.approx(ref.intercept + ref.slope * score[17], abs=1e-12)
     residuals = safety[keep] - (ref.intercept + ref.slope * score[keep])
-    assert row["residual_z"] == pytest.approx((safety[17] - row["expected"]) / np.sqrt((residuals**2).sum() / (keep.sum() - 2)))
+    assert row["residual_z"] == pytest.approx(
+        (safety[17] - row["expected"]) / np.sqrt((residuals**2).sum() / (keep.sum() - 2))
+    )
     assert table["residual"].sum() == pytest.approx(0.0, abs=1e-9) and table["n_models"][0] == n - 1
 
 

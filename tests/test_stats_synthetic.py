@@ -22,5 +22,5 @@ def test_same_seed_same_leaderboard_and_missing_cells_only_in_safety_benchmarks(
     a, b = synthetic_leaderboard(500, missing=0.1, seed=7), synthetic_leaderboard(500, missing=0.1, seed=7)
     assert np.array_equal(a.values, b.values, equal_nan=True)
     assert not np.isnan(a.capability_matrix).any()
-    assert np.isnan(a.values[:, a.n_inputs:]).mean() == pytest.approx(0.1, abs=0.02)
+    assert np.isnan(a.values[:, a.n_inputs :]).mean() == pytest.approx(0.1, abs=0.02)
     assert not np.array_equal(a.values, synthetic_leaderboard(500, missing=0.1, seed=8).values, equal_nan=True)

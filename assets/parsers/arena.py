@@ -23,8 +23,14 @@ _CI = re.compile(r"\+([0-9]+(?:\.[0-9]+)?)/-([0-9]+(?:\.[0-9]+)?)")
 
 def parse_arena(data: bytes, *, source: str, file: str) -> Leaderboard:
     """Parse one Arena snapshot into the long form (scale ``elo``, higher is better)."""
-    table = read_table(data, source=source, file=file, required=("model", "95_pct_ci", "votes"), key=("model",),
-                       positional=("rank", "rank_stylectrl"))
+    table = read_table(
+        data,
+        source=source,
+        file=file,
+        required=("model", "95_pct_ci", "votes"),
+        key=("model",),
+        positional=("rank", "rank_stylectrl"),
+    )
     present = [c for c in SCORE_COLUMNS if c in table.header]
     if len(present) != 1:
         raise table.error(1, f"expected exactly one score column of {list(SCORE_COLUMNS)}, found {present}")
@@ -33,11 +39,21 @@ def parse_arena(data: bytes, *, source: str, file: str) -> Leaderboard:
     score_column = present[0]
     col = {name: i for i, name in enumerate(table.header)}
     out = Builder()
-    out.benchmark("arena_score", score_column, "elo", True,
-                  "Arena rating (Bradley-Terry, Elo-like) from pairwise human votes; re-anchored at each snapshot")
+    out.benchmark(
+        "arena_score",
+        score_column,
+        "elo",
+        True,
+        "Arena rating (Bradley-Terry, Elo-like) from pairwise human votes; re-anchored at each snapshot",
+    )
     if "rank_stylectrl" in col:
-        out.benchmark("arena_rank_stylectrl", "rank_stylectrl", "rank", False,
-                      "rank under the style-controlled rating (its score is not published in this file)")
+        out.benchmark(
+            "arena_rank_stylectrl",
+            "rank_stylectrl",
+            "rank",
+            False,
+            "rank under the style-controlled rating (its score is not published in this file)",
+        )
     for line, row in table.rows:
         model = row[col["model"]]
         score = table.number(row[col[score_column]], line, score_column)
@@ -48,9 +64,15 @@ def parse_arena(data: bytes, *, source: str, file: str) -> Leaderboard:
         high = score + float(ci.group(1)) if ci and score is not None else None
         out.score(model, "arena_score", score, line, ci_low=low, ci_high=high)
         if "rank_stylectrl" in col:
-            out.score(model, "arena_rank_stylectrl", table.number(row[col["rank_stylectrl"]], line, "rank_stylectrl"), line)
+            out.score(
+                model, "arena_rank_stylectrl", table.number(row[col["rank_stylectrl"]], line, "rank_stylectrl"), line
+            )
         votes = table.number(row[col["votes"]], line, "votes")
-        out.model(model, line, votes=None if votes is None else int(votes),
-                  rank=table.number(row[col["rank"]], line, "rank") if "rank" in col else None,
-                  **{a: row[col[a]] or None for a in ATTRIBUTES if a in col})
+        out.model(
+            model,
+            line,
+            votes=None if votes is None else int(votes),
+            rank=table.number(row[col["rank"]], line, "rank") if "rank" in col else None,
+            **{a: row[col[a]] or None for a in ATTRIBUTES if a in col},
+        )
     return out.build(table.duplicate_lines)

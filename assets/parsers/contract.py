@@ -64,7 +64,9 @@ def sniff(data: bytes, source: str, file: str) -> None:
     """Refuse, by name, bytes that are not a text file at all."""
     head = data[:512].lstrip().lower()
     if data[:2] == b"\x1f\x8b":
-        raise ParseError(source, file, None, "gzip-compressed bytes, not text (a Content-Encoding the fetch did not undo?)")
+        raise ParseError(
+            source, file, None, "gzip-compressed bytes, not text (a Content-Encoding the fetch did not undo?)"
+        )
     if data[:4] == b"PK\x03\x04":
         raise ParseError(source, file, None, "a zip archive, not text")
     if head.startswith((b"<!doctype html", b"<html")):
@@ -73,8 +75,17 @@ def sniff(data: bytes, source: str, file: str) -> None:
         raise ParseError(source, file, text_line(data, data.index(b"\x00")), "binary data (a NUL byte), not text")
 
 
-def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], key: Sequence[str],
-               positional: Sequence[str] = (), may_be_empty: Sequence[str] = (), final_newline: bool = True) -> Table:
+def read_table(
+    data: bytes,
+    *,
+    source: str,
+    file: str,
+    required: Sequence[str],
+    key: Sequence[str],
+    positional: Sequence[str] = (),
+    may_be_empty: Sequence[str] = (),
+    final_newline: bool = True,
+) -> Table:
     """Parse a CSV file under the contract.
 
     Parameters
@@ -128,7 +139,9 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
         raise ParseError(source, file, rows[-1][0], "file does not end with a line end: truncated?")
     for line, row in rows:
         if len(row) != len(header):
-            raise ParseError(source, file, line, f"{len(row)} fields where the header has {len(header)}: truncated or malformed row")
+            raise ParseError(
+                source, file, line, f"{len(row)} fields where the header has {len(header)}: truncated or malformed row"
+            )
     table = Table(source, file, header, [])
     key_index = [table.index(name) for name in key]
     compared = [i for i, name in enumerate(header) if name not in positional]
@@ -147,7 +160,9 @@ def read_table(data: bytes, *, source: str, file: str, required: Sequence[str], 
         else:
             differing = [header[i] for i in compared if earlier[1][i] != cells[i]]
             raise ParseError(
-                source, file, line,
+                source,
+                file,
+                line,
                 f"{dict(zip(key, row_key))} already on line {earlier[0]} with other values (columns {differing[:5]})",
             )
     return table

@@ -87,10 +87,18 @@ def parse_epoch_hub(data: bytes, *, source: str, file: str) -> Leaderboard:
     a path inside ``benchmark_data.zip`` (``benchmark_data.zip/<name>.csv``): its base name decides."""
     name = file.rsplit("/", 1)[-1]
     spec = HUB_FILES.get(name)
-    table = read_table(data, source=source, file=file, required=(MODEL, *(spec.key if spec else ()), *(
-        (spec.score,) if spec else ())), key=spec.key if spec else (MODEL,), may_be_empty=spec.may_be_empty if spec else ())
+    table = read_table(
+        data,
+        source=source,
+        file=file,
+        required=(MODEL, *(spec.key if spec else ()), *((spec.score,) if spec else ())),
+        key=spec.key if spec else (MODEL,),
+        may_be_empty=spec.may_be_empty if spec else (),
+    )
     if spec is None:
-        raise table.error(None, f"not a declared Benchmarking Hub file ({len(HUB_FILES)} are); refusing to guess its score column")
+        raise table.error(
+            None, f"not a declared Benchmarking Hub file ({len(HUB_FILES)} are); refusing to guess its score column"
+        )
     if not table.rows:
         raise table.error(None, "no model rows (header only)")
     col = {name: i for i, name in enumerate(table.header)}
@@ -102,11 +110,22 @@ def parse_epoch_hub(data: bytes, *, source: str, file: str) -> Leaderboard:
         evaluation = "/".join(row[col[k]] for k in spec.key)
         stderr = table.number(row[col[spec.stderr]], line, spec.stderr) if spec.stderr in col else None
         low, high = (table.number(row[col[c]], line, c) for c in ci) if ci else (None, None)
-        out.score(evaluation, bench, table.number(row[col[spec.score]], line, spec.score), line,
-                  stderr=stderr, ci_low=low, ci_high=high)
-        out.model(evaluation, line, model_version=row[col[MODEL]] or None,
-                  training_flop=table.number(row[col[COMPUTE]], line, COMPUTE) if COMPUTE in col else None,
-                  **{name: row[col[c]] or None for c, name in ATTRIBUTES.items() if c in col})
+        out.score(
+            evaluation,
+            bench,
+            table.number(row[col[spec.score]], line, spec.score),
+            line,
+            stderr=stderr,
+            ci_low=low,
+            ci_high=high,
+        )
+        out.model(
+            evaluation,
+            line,
+            model_version=row[col[MODEL]] or None,
+            training_flop=table.number(row[col[COMPUTE]], line, COMPUTE) if COMPUTE in col else None,
+            **{name: row[col[c]] or None for c, name in ATTRIBUTES.items() if c in col},
+        )
     return out.build(table.duplicate_lines)
 
 
@@ -143,8 +162,12 @@ def read_hub_archive(data: bytes, *, source: str, file: str, max_bytes: int = MA
                 while chunk := fh.read(1 << 20):
                     total += len(chunk)
                     if total > max_bytes:
-                        raise ParseError(source, file, None,
-                                         f"expands past {max_bytes} bytes (at entry {info.filename!r}); refusing a zip bomb")
+                        raise ParseError(
+                            source,
+                            file,
+                            None,
+                            f"expands past {max_bytes} bytes (at entry {info.filename!r}); refusing a zip bomb",
+                        )
                     chunks.append(chunk)
             if path.name in out:
                 raise ParseError(source, file, None, f"two entries named {path.name!r}")

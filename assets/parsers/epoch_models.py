@@ -13,10 +13,19 @@ import datetime as dt
 from .contract import read_table
 from .leaderboard import Builder, Leaderboard
 
-NUMBERS = {"Parameters": "parameters", "Training compute (FLOP)": "training_flop",
-           "Training dataset size (datapoints)": "dataset_size", "Finetune compute (FLOP)": "finetune_flop"}
-TEXT = {"Domain": "domain", "Organization": "organization", "Confidence": "compute_confidence",
-        "Model accessibility": "accessibility", "Base model": "base_model"}
+NUMBERS = {
+    "Parameters": "parameters",
+    "Training compute (FLOP)": "training_flop",
+    "Training dataset size (datapoints)": "dataset_size",
+    "Finetune compute (FLOP)": "finetune_flop",
+}
+TEXT = {
+    "Domain": "domain",
+    "Organization": "organization",
+    "Confidence": "compute_confidence",
+    "Model accessibility": "accessibility",
+    "Base model": "base_model",
+}
 CONFIDENCE = ("Confident", "Likely", "Speculative", "Unknown", "")
 
 
@@ -34,8 +43,14 @@ def parse_notable_models(data: bytes, *, source: str, file: str) -> Leaderboard:
         except ValueError:
             raise table.error(line, f"column 'Publication date': {published!r} is not a YYYY-MM-DD date") from None
         if "Confidence" in col and row[col["Confidence"]] not in CONFIDENCE:
-            raise table.error(line, f"column 'Confidence': {row[col['Confidence']]!r} is not one of {list(CONFIDENCE[:-1])}")
-        out.model(row[col["Model"]], line, publication_date=published,
-                  **{name: table.number(row[col[c]], line, c) for c, name in NUMBERS.items()},
-                  **{name: row[col[c]] or None for c, name in TEXT.items() if c in col})
+            raise table.error(
+                line, f"column 'Confidence': {row[col['Confidence']]!r} is not one of {list(CONFIDENCE[:-1])}"
+            )
+        out.model(
+            row[col["Model"]],
+            line,
+            publication_date=published,
+            **{name: table.number(row[col[c]], line, c) for c, name in NUMBERS.items()},
+            **{name: row[col[c]] or None for c, name in TEXT.items() if c in col},
+        )
     return out.build(table.duplicate_lines)

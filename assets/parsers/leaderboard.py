@@ -14,11 +14,23 @@ from typing import NamedTuple
 
 import polars as pl
 
-SCORES_SCHEMA = {"model_id": pl.String, "benchmark": pl.String, "value": pl.Float64, "stderr": pl.Float64,
-                 "ci_low": pl.Float64, "ci_high": pl.Float64, "line": pl.Int64}
+SCORES_SCHEMA = {
+    "model_id": pl.String,
+    "benchmark": pl.String,
+    "value": pl.Float64,
+    "stderr": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "line": pl.Int64,
+}
 MODELS_SCHEMA = {"model_id": pl.String, "attributes": pl.String, "line": pl.Int64}
-BENCHMARKS_SCHEMA = {"benchmark": pl.String, "source_column": pl.String, "scale": pl.String,
-                     "higher_is_better": pl.Boolean, "description": pl.String}
+BENCHMARKS_SCHEMA = {
+    "benchmark": pl.String,
+    "source_column": pl.String,
+    "scale": pl.String,
+    "higher_is_better": pl.Boolean,
+    "description": pl.String,
+}
 SCALES = ("fraction", "percent", "elo", "rank", "score_1_10", "minutes", "count", "bleu", "score")
 
 
@@ -40,11 +52,25 @@ class Builder:
 
     def benchmark(self, name: str, source_column: str, scale: str, higher_is_better: bool, description: str) -> None:
         assert scale in SCALES, scale
-        self.benchmarks[name] = {"benchmark": name, "source_column": source_column, "scale": scale,
-                                 "higher_is_better": higher_is_better, "description": description}
+        self.benchmarks[name] = {
+            "benchmark": name,
+            "source_column": source_column,
+            "scale": scale,
+            "higher_is_better": higher_is_better,
+            "description": description,
+        }
 
-    def score(self, model_id: str, benchmark: str, value: float | None, line: int, *, stderr: float | None = None,
-              ci_low: float | None = None, ci_high: float | None = None) -> None:
+    def score(
+        self,
+        model_id: str,
+        benchmark: str,
+        value: float | None,
+        line: int,
+        *,
+        stderr: float | None = None,
+        ci_low: float | None = None,
+        ci_high: float | None = None,
+    ) -> None:
         for key, v in zip(SCORES_SCHEMA, (model_id, benchmark, value, stderr, ci_low, ci_high, line)):
             self.scores[key].append(v)
 

@@ -15,8 +15,22 @@ from . import ParseError
 from .contract import sniff
 from .leaderboard import Builder, Leaderboard
 
-FRACTION_METRICS = {"acc", "acc_norm", "exact_match", "f1", "mc1", "mc2", "em", "pass@1", "prompt_level_strict_acc",
-                    "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc", "brier_score", "bleu_acc"}
+FRACTION_METRICS = {
+    "acc",
+    "acc_norm",
+    "exact_match",
+    "f1",
+    "mc1",
+    "mc2",
+    "em",
+    "pass@1",
+    "prompt_level_strict_acc",
+    "inst_level_strict_acc",
+    "prompt_level_loose_acc",
+    "inst_level_loose_acc",
+    "brier_score",
+    "bleu_acc",
+}
 
 
 def _refuse_constant(name: str) -> float:
@@ -56,19 +70,32 @@ def parse_lm_eval(data: bytes, *, source: str, file: str) -> Leaderboard:
                 continue
             metric, filt = key.split(",", 1)
             if metric not in (directions.get(task) or {}):
-                raise ParseError(source, file, None, f"task {task!r}: no higher_is_better for metric {metric!r}; refusing to assume")
+                raise ParseError(
+                    source, file, None, f"task {task!r}: no higher_is_better for metric {metric!r}; refusing to assume"
+                )
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 raise ParseError(source, file, None, f"task {task!r}, {key!r}: {value!r} is not a finite number")
             stderr = metrics.get(f"{metric}_stderr,{filt}")
             stderr = float(stderr) if isinstance(stderr, (int, float)) and not isinstance(stderr, bool) else None
             bench = f"{task}/{metric}" + ("" if filt == "none" else f"/{filt}")
-            out.benchmark(bench, key, "fraction" if metric in FRACTION_METRICS else "score", bool(directions[task][metric]),
-                          f"lm-eval task {task}, metric {metric}, filter {filt}, {shots.get(task, '?')}-shot")
+            out.benchmark(
+                bench,
+                key,
+                "fraction" if metric in FRACTION_METRICS else "score",
+                bool(directions[task][metric]),
+                f"lm-eval task {task}, metric {metric}, filter {filt}, {shots.get(task, '?')}-shot",
+            )
             out.score(model, bench, float(value), 1, stderr=stderr)
     if not out.benchmarks:
         raise ParseError(source, file, None, "no task results")
     config = doc["config"]
-    out.model(model, 1, model_args=str(config.get("model_args")), model_sha=config.get("model_sha"),
-              parameters=config.get("model_num_parameters"), lm_eval_version=doc.get("lm_eval_version"),
-              evaluated_at=doc.get("date"))
+    out.model(
+        model,
+        1,
+        model_args=str(config.get("model_args")),
+        model_sha=config.get("model_sha"),
+        parameters=config.get("model_num_parameters"),
+        lm_eval_version=doc.get("lm_eval_version"),
+        evaluated_at=doc.get("date"),
+    )
     return out.build([])

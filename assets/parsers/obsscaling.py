@@ -15,7 +15,11 @@ from __future__ import annotations
 from .contract import read_table
 from .leaderboard import Builder, Leaderboard
 
-ATTRIBUTES = {"Model Family": "family", "Model Size (B)": "params_billions", "Pretraining Data Size (T)": "tokens_trillions"}
+ATTRIBUTES = {
+    "Model Family": "family",
+    "Model Size (B)": "params_billions",
+    "Pretraining Data Size (T)": "tokens_trillions",
+}
 FLOPS_COLUMN = "FLOPs (1E21)"
 _BASE = {"*": "fraction"}
 # file -> column -> scale ("*": every other benchmark column); descriptions say what is unusual
@@ -27,7 +31,10 @@ SCALES: dict[str, dict[str, str]] = {
     "instruct_llm_benchmark_eval.csv": _BASE,  # Arena-Elo and MTBench as ObsScaling rescaled them to 0-1
     "instruct_llm_agent_eval.csv": {"*": "percent", "ABench-OA": "score"},
 }
-RESCALED = {"Arena-Elo": "Arena Elo rescaled to 0-1 by ObsScaling", "MTBench": "MT-Bench (1-10) rescaled to 0-1 by ObsScaling"}
+RESCALED = {
+    "Arena-Elo": "Arena Elo rescaled to 0-1 by ObsScaling",
+    "MTBench": "MT-Bench (1-10) rescaled to 0-1 by ObsScaling",
+}
 
 
 def parse_obsscaling(data: bytes, *, source: str, file: str) -> Leaderboard:
@@ -47,8 +54,11 @@ def parse_obsscaling(data: bytes, *, source: str, file: str) -> Leaderboard:
         model = row[col["Model"]]
         for b in benchmarks:
             out.score(model, b, table.number(row[col[b]], line, b), line)
-        attributes = {name: (row[col[c]] or None) if name == "family" else table.number(row[col[c]], line, c)
-                      for c, name in ATTRIBUTES.items() if c in col}
+        attributes = {
+            name: (row[col[c]] or None) if name == "family" else table.number(row[col[c]], line, c)
+            for c, name in ATTRIBUTES.items()
+            if c in col
+        }
         if FLOPS_COLUMN in col:
             flops = table.number(row[col[FLOPS_COLUMN]], line, FLOPS_COLUMN)
             attributes["training_flop"] = None if flops is None else flops * 1e21

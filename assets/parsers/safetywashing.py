@@ -74,7 +74,9 @@ def parse_matrix(data: bytes, *, source: str, file: str) -> Matrix:
             scores["benchmark"].append(bench)
             scores["value"].append(table.number(row[col[bench]], line, bench))
             scores["line"].append(line)
-    return Matrix(pl.DataFrame(scores, schema=SCORES_SCHEMA), pl.DataFrame(models, schema=MODELS_SCHEMA), table.duplicate_lines)
+    return Matrix(
+        pl.DataFrame(scores, schema=SCORES_SCHEMA), pl.DataFrame(models, schema=MODELS_SCHEMA), table.duplicate_lines
+    )
 
 
 class BenchmarkInfo(NamedTuple):

@@ -319,8 +319,9 @@ def _moments(u, Wb, x, unit_k, unit_cols, unit_ok, scale, mean, sd, total):
 
 
 @njit(cache=True)
-def _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_len, rank_order, rank_end, rank_tied, drawn, total, mean, sd,
-              corr, work):
+def _fit_unit(
+    u, w, x, mode, unit_k, unit_cols, unit_len, rank_order, rank_end, rank_tied, drawn, total, mean, sd, corr, work
+):
     """Weighted fit of capabilities unit ``u`` over its ``drawn`` models (of total weight ``total``; ``mean``,
     ``sd`` from :func:`_moments`): fills ``corr[u]``. ``work``: the thread's :class:`_Work`. ``mode`` 0
     (paper): correlation of centred ranks; 1 (sklearn): correlation of z-scores; 2 (obsscaling): covariance
@@ -367,9 +368,35 @@ models of 40 inputs ``x`` is 32 MB, out of cache, and is then read once per batc
 
 
 @njit(cache=True, parallel=True)
-def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale,
-              starts, guesses, var_unit, var_drop, cmp_variant, masks, cmp_masked, y_order, y_end, y_len, y_tied,
-              x_order, x_end, x_len, x_tied):
+def replicate(
+    threads,
+    W,
+    x,
+    mode,
+    unit_k,
+    unit_cols,
+    unit_ok,
+    unit_len,
+    rank_order,
+    rank_end,
+    rank_tied,
+    scale,
+    starts,
+    guesses,
+    var_unit,
+    var_drop,
+    cmp_variant,
+    masks,
+    cmp_masked,
+    y_order,
+    y_end,
+    y_len,
+    y_tied,
+    x_order,
+    x_end,
+    x_len,
+    x_tied,
+):
     """Statistic of every comparison under each row of ``W`` (B, n): array (C, B), NaN = undefined.
 
     ``threads`` (numba's thread count; a parameter, since calling ``numba.get_num_threads`` here would keep
@@ -406,17 +433,80 @@ def replicate(threads, W, x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_or
         score_tied = np.zeros(V, dtype=np.bool_)
         for batch in range(thread, batches, threads):
             r0 = batch * _BATCH
-            _replicate_batch(r0, W[r0: min(r0 + _BATCH, B)], out, work, scores, sorted_idx, score_end, score_tied,
-                             x, mode, unit_k, unit_cols, unit_ok, unit_len, rank_order, rank_end, rank_tied, scale,
-                             starts, guesses, var_unit, var_drop, cmp_variant, masks, cmp_masked, y_order, y_end,
-                             y_len, y_tied, x_order, x_end, x_len, x_tied)
+            _replicate_batch(
+                r0,
+                W[r0 : min(r0 + _BATCH, B)],
+                out,
+                work,
+                scores,
+                sorted_idx,
+                score_end,
+                score_tied,
+                x,
+                mode,
+                unit_k,
+                unit_cols,
+                unit_ok,
+                unit_len,
+                rank_order,
+                rank_end,
+                rank_tied,
+                scale,
+                starts,
+                guesses,
+                var_unit,
+                var_drop,
+                cmp_variant,
+                masks,
+                cmp_masked,
+                y_order,
+                y_end,
+                y_len,
+                y_tied,
+                x_order,
+                x_end,
+                x_len,
+                x_tied,
+            )
     return out
 
 
 @njit(cache=True)
-def _replicate_batch(r0, Wb, out, work, scores, sorted_idx, score_end, score_tied, x, mode, unit_k, unit_cols,
-                     unit_ok, unit_len, rank_order, rank_end, rank_tied, scale, starts, guesses, var_unit, var_drop,
-                     cmp_variant, masks, cmp_masked, y_order, y_end, y_len, y_tied, x_order, x_end, x_len, x_tied):
+def _replicate_batch(
+    r0,
+    Wb,
+    out,
+    work,
+    scores,
+    sorted_idx,
+    score_end,
+    score_tied,
+    x,
+    mode,
+    unit_k,
+    unit_cols,
+    unit_ok,
+    unit_len,
+    rank_order,
+    rank_end,
+    rank_tied,
+    scale,
+    starts,
+    guesses,
+    var_unit,
+    var_drop,
+    cmp_variant,
+    masks,
+    cmp_masked,
+    y_order,
+    y_end,
+    y_len,
+    y_tied,
+    x_order,
+    x_end,
+    x_len,
+    x_tied,
+):
     """Columns ``r0, r0 + 1, ...`` of :func:`replicate`'s output, for the resamples of weights ``Wb``."""
     R, n = Wb.shape
     wr = work.wr
@@ -444,8 +534,24 @@ def _replicate_batch(r0, Wb, out, work, scores, sorted_idx, score_end, score_tie
                 if ok[i] and w[i] > 0:
                     work.drawn[count] = i
                     count += 1
-            _fit_unit(u, w, x, mode, unit_k, unit_cols, unit_len, rank_order, rank_end, rank_tied,
-                      work.drawn[:count], total[j, u], mean[j], sd[j], corr[j], work)
+            _fit_unit(
+                u,
+                w,
+                x,
+                mode,
+                unit_k,
+                unit_cols,
+                unit_len,
+                rank_order,
+                rank_end,
+                rank_tied,
+                work.drawn[:count],
+                total[j, u],
+                mean[j],
+                sd[j],
+                corr[j],
+                work,
+            )
     coef = np.zeros((R, V, kmax))
     shift = np.zeros((R, V))
     for j in range(R):
@@ -505,12 +611,19 @@ def _replicate_batch(r0, Wb, out, work, scores, sorted_idx, score_end, score_tie
             centre = tot * tot * tot / 4.0
             v = cmp_variant[c]
             if v < 0:
-                sxy, sxx = _cross_sorted(x_order[c], x_end[c], x_len[c], wr[:, 0], wr[:, 1], x_tied[c], masks[c],
-                                         False)
+                sxy, sxx = _cross_sorted(x_order[c], x_end[c], x_len[c], wr[:, 0], wr[:, 1], x_tied[c], masks[c], False)
                 fit_ok = True
             else:
-                sxy, sxx = _cross_sorted(sorted_idx[v], score_end[v], sorted_len[v], wr[:, 0], wr[:, 1],
-                                         score_tied[v], masks[c], cmp_masked[c])
+                sxy, sxx = _cross_sorted(
+                    sorted_idx[v],
+                    score_end[v],
+                    sorted_len[v],
+                    wr[:, 0],
+                    wr[:, 1],
+                    score_tied[v],
+                    masks[c],
+                    cmp_masked[c],
+                )
                 fit_ok = unit_valid[j, var_unit[v]]
             sxy -= centre
             sxx -= centre
@@ -606,7 +719,7 @@ def permutation_hits(perms, group_m, group_start, rx, ry, ry_at, threshold):
                         if j == m:
                             break
             for v in range(m):
-                row = ry[base + v * size: base + (v + 1) * size]
+                row = ry[base + v * size : base + (v + 1) * size]
                 for q in range(q_n):
                     r = rxg[position[v, q]]
                     for a in range(size):

@@ -193,7 +193,9 @@ def _dynamic_ranks(s: np.ndarray, w: np.ndarray, masks: np.ndarray, dtype: type)
     return ranks
 
 
-def _dynamic_ranks_sorted(s: np.ndarray, variant: np.ndarray, w: np.ndarray, masks: np.ndarray, dtype: type) -> np.ndarray:
+def _dynamic_ranks_sorted(
+    s: np.ndarray, variant: np.ndarray, w: np.ndarray, masks: np.ndarray, dtype: type
+) -> np.ndarray:
     """Like :func:`_dynamic_ranks` for comparisons over several score variants at once.
 
     ``s`` (b, V, n) holds each variant's scores, ``variant`` (C,) the variant of each comparison. One
@@ -390,11 +392,15 @@ class Replicator:
         self.masks = np.array(masks, dtype=bool).reshape(len(comparisons), self.n)  # internal order
         if reimpute is not None:
             if self.compiled:
-                raise ValueError(f"re-imputing in every resample is not available for {self.n} models and "
-                                 f"{len(comparisons)} comparisons (above the dense kernels' size); set "
-                                 f"bootstrap_imputation = \"once\" for this analysis")
+                raise ValueError(
+                    f"re-imputing in every resample is not available for {self.n} models and "
+                    f"{len(comparisons)} comparisons (above the dense kernels' size); set "
+                    f'bootstrap_imputation = "once" for this analysis'
+                )
             if reimpute.observed.shape != self.cap.shape:
-                raise ValueError(f"observed inputs {reimpute.observed.shape} do not match the imputed matrix {self.cap.shape}")
+                raise ValueError(
+                    f"observed inputs {reimpute.observed.shape} do not match the imputed matrix {self.cap.shape}"
+                )
             # an imputed row is complete: every refit (leave-one-out too) is over the same models
             ok_full = self.fits[None][1]
             assert all(np.array_equal(ok, ok_full) for _, ok, _ in self.fits.values())
@@ -490,19 +496,43 @@ class Replicator:
         var_unit = np.array([u for u, _ in variants], dtype=np.int64)
         var_drop = np.array([d for _, d in variants], dtype=np.int64)
         # a comparison over every model of its variant's unit needs no mask in its walk
-        cmp_masked = np.array([v >= 0 and not np.array_equal(self.masks[at], unit_ok[var_unit[v]])
-                               for at, v in enumerate(cmp_variant)], dtype=bool)
+        cmp_masked = np.array(
+            [v >= 0 and not np.array_equal(self.masks[at], unit_ok[var_unit[v]]) for at, v in enumerate(cmp_variant)],
+            dtype=bool,
+        )
         # The kernel numbers the models in the order of the sample's capabilities score: its walks in score
         # order, and in any column that tracks the score, then read memory nearly front to back.
         relabel = np.concatenate([guesses[0, : unit_len[0]], np.flatnonzero(~unit_ok[0])])
         new_index = np.empty(n + 1, dtype=np.int32)
         new_index[relabel] = np.arange(n)
         new_index[n] = -1  # guesses' padding (-1) stays -1
-        args = (x[relabel], ("paper", "sklearn", "obsscaling").index(self.method), unit_k, unit_cols,
-                unit_ok[:, relabel], unit_len, new_index[rank_order], rank_end, _tied(rank_end, unit_len[:, None]),
-                scale, starts, new_index[guesses], var_unit, var_drop, cmp_variant, self.masks[:, relabel], cmp_masked,
-                new_index[y_order], y_end, y_len, _tied(y_end, y_len), new_index[x_order], x_end, x_len,
-                _tied(x_end, x_len))
+        args = (
+            x[relabel],
+            ("paper", "sklearn", "obsscaling").index(self.method),
+            unit_k,
+            unit_cols,
+            unit_ok[:, relabel],
+            unit_len,
+            new_index[rank_order],
+            rank_end,
+            _tied(rank_end, unit_len[:, None]),
+            scale,
+            starts,
+            new_index[guesses],
+            var_unit,
+            var_drop,
+            cmp_variant,
+            self.masks[:, relabel],
+            cmp_masked,
+            new_index[y_order],
+            y_end,
+            y_len,
+            _tied(y_end, y_len),
+            new_index[x_order],
+            x_end,
+            x_len,
+            _tied(x_end, x_len),
+        )
         return args, relabel
 
     def _dense_variant(self, part: slice) -> bool:
@@ -779,10 +809,19 @@ def bootstrap_table(
     return pl.DataFrame(
         rows,
         schema={
-            "benchmark": pl.String, "versus": pl.String, "n_models": pl.Int64, "spearman": pl.Float64,
-            "ci_low": pl.Float64, "ci_high": pl.Float64, "se": pl.Float64, "p_value": pl.Float64,
-            "ci_method": pl.String, "confidence_level": pl.Float64, "n_resamples": pl.Int64,
-            "n_degenerate": pl.Int64, "seed": pl.Int64,
+            "benchmark": pl.String,
+            "versus": pl.String,
+            "n_models": pl.Int64,
+            "spearman": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "se": pl.Float64,
+            "p_value": pl.Float64,
+            "ci_method": pl.String,
+            "confidence_level": pl.Float64,
+            "n_resamples": pl.Int64,
+            "n_degenerate": pl.Int64,
+            "seed": pl.Int64,
         },
     )
 
@@ -807,8 +846,9 @@ def correlation_table(
 
     if replicator.n > JACKKNIFE_LIMIT:
         method = "percentile"
-    intervals = bootstrap_table(replicator, theta_b, n_resamples=n_resamples, seed=seed,
-                                confidence_level=confidence_level, method=method)
+    intervals = bootstrap_table(
+        replicator, theta_b, n_resamples=n_resamples, seed=seed, confidence_level=confidence_level, method=method
+    )
     points = correlations(replicator.cap, replicator.comparisons, method=replicator.method)
     return pl.concat([points, intervals.drop("benchmark", "versus", "n_models", "spearman")], how="horizontal")
 

@@ -117,8 +117,13 @@ def fit_capabilities(x: np.ndarray, method: Method = "paper") -> CapabilitiesFit
         centred = x - x.mean(axis=0)
         pca = PCA(n_components=None, svd_solver="full").fit(x)
         pc1 = orient(pca.components_[0])
-        return CapabilitiesFit(scores=centred @ pc1, loadings=pc1, variance_explained=float(pca.explained_variance_ratio_[0]),
-                               eigenvalues=np.asarray(pca.explained_variance_), method=method)
+        return CapabilitiesFit(
+            scores=centred @ pc1,
+            loadings=pc1,
+            variance_explained=float(pca.explained_variance_ratio_[0]),
+            eigenvalues=np.asarray(pca.explained_variance_),
+            method=method,
+        )
     z = zscore(x)
     if method == "paper":
         eigenvalues, eigenvectors = np.linalg.eigh(spearman_matrix(z))

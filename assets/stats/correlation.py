@@ -78,9 +78,7 @@ def exclusion_reason(x: np.ndarray, y: np.ndarray) -> str | None:
     return None
 
 
-def comparator_values(
-    capability_matrix: np.ndarray, comparison: Comparison, method: Method = "paper"
-) -> np.ndarray:
+def comparator_values(capability_matrix: np.ndarray, comparison: Comparison, method: Method = "paper") -> np.ndarray:
     """The comparator vector of ``comparison`` on the original sample (NaN for models without one).
 
     Models missing any capability input get no capabilities score.
@@ -166,7 +164,9 @@ def statistics_on_rows(
     cap = np.asarray(capability_matrix, dtype=float)[rows]
     out = np.full(len(comparisons), np.nan)
     for k, c in enumerate(comparisons):
-        sub = Comparison(c.benchmark, c.versus, np.asarray(c.y)[rows], None if c.x is None else np.asarray(c.x)[rows], c.drop_input)
+        sub = Comparison(
+            c.benchmark, c.versus, np.asarray(c.y)[rows], None if c.x is None else np.asarray(c.x)[rows], c.drop_input
+        )
         try:
             x = np.round(comparator_values(cap, sub, method), 9)
         except ValueError:

@@ -31,8 +31,14 @@ class Imputed:
     """fraction of cells observed"""
 
 
-def pca_impute(x: np.ndarray, n_components: int = 2, max_iter: int = 1000, tol: float = 1e-4,
-               bounds: tuple[float, float] | None = None, stop: str = "obsscaling") -> Imputed:
+def pca_impute(
+    x: np.ndarray,
+    n_components: int = 2,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+    bounds: tuple[float, float] | None = None,
+    stop: str = "obsscaling",
+) -> Imputed:
     """Fill the NaN cells of ``x`` (models × inputs) by iterative PCA reconstruction.
 
     Parameters
@@ -121,6 +127,16 @@ class Reimputation:
         ok = ~np.isnan(self.start).any(axis=1)
         missing = np.isnan(self.observed)
         low, high = self.bounds if self.bounds is not None else (-np.inf, np.inf)
-        return _compiled.reimpute(np.ascontiguousarray(weights, dtype=float), np.where(missing, 0.0, self.observed),
-                                  missing, ok, np.where(np.isnan(self.start), 0.0, self.start), self.n_components,
-                                  self.tol, self.max_iter, low, high, self.bounds is not None)
+        return _compiled.reimpute(
+            np.ascontiguousarray(weights, dtype=float),
+            np.where(missing, 0.0, self.observed),
+            missing,
+            ok,
+            np.where(np.isnan(self.start), 0.0, self.start),
+            self.n_components,
+            self.tol,
+            self.max_iter,
+            low,
+            high,
+            self.bounds is not None,
+        )

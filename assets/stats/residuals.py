@@ -31,8 +31,16 @@ def capability_residuals(score: np.ndarray, values: np.ndarray, model_ids: list[
     score = np.asarray(score, dtype=float)
     values = np.asarray(values, dtype=float)
     keep = ~(np.isnan(score) | np.isnan(values))
-    schema = {"model_id": pl.String, "observed": pl.Float64, "expected": pl.Float64, "residual": pl.Float64,
-              "residual_z": pl.Float64, "n_models": pl.Int64, "slope": pl.Float64, "intercept": pl.Float64}
+    schema = {
+        "model_id": pl.String,
+        "observed": pl.Float64,
+        "expected": pl.Float64,
+        "residual": pl.Float64,
+        "residual_z": pl.Float64,
+        "n_models": pl.Int64,
+        "slope": pl.Float64,
+        "intercept": pl.Float64,
+    }
     n = int(keep.sum())
     if n < MIN_MODELS or np.ptp(score[keep]) == 0:
         return pl.DataFrame(schema=schema)
@@ -41,9 +49,16 @@ def capability_residuals(score: np.ndarray, values: np.ndarray, model_ids: list[
     expected = intercept + slope * x
     residual = y - expected
     spread = np.sqrt((residual**2).sum() / (n - 2)) if n > 2 else 0.0
-    return pl.DataFrame({
-        "model_id": [m for m, k in zip(model_ids, keep) if k],
-        "observed": y, "expected": expected, "residual": residual,
-        "residual_z": residual / spread if spread > 0 else np.zeros(n),
-        "n_models": np.full(n, n), "slope": np.full(n, slope), "intercept": np.full(n, intercept),
-    }, schema=schema)
+    return pl.DataFrame(
+        {
+            "model_id": [m for m, k in zip(model_ids, keep) if k],
+            "observed": y,
+            "expected": expected,
+            "residual": residual,
+            "residual_z": residual / spread if spread > 0 else np.zeros(n),
+            "n_models": np.full(n, n),
+            "slope": np.full(n, slope),
+            "intercept": np.full(n, intercept),
+        },
+        schema=schema,
+    )

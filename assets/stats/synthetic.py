@@ -26,8 +26,9 @@ class SyntheticLeaderboard:
         return self.values[:, self.benchmarks.index(benchmark)]
 
 
-def synthetic_leaderboard(n_models: int, n_benchmarks: int = 50, n_safety: int = 10, missing: float = 0.0,
-                          seed: int = 0) -> SyntheticLeaderboard:
+def synthetic_leaderboard(
+    n_models: int, n_benchmarks: int = 50, n_safety: int = 10, missing: float = 0.0, seed: int = 0
+) -> SyntheticLeaderboard:
     """Models scored on capability inputs and safety benchmarks driven by one latent capability factor.
 
     Parameters

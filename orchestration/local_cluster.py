@@ -1,6 +1,6 @@
-"""Real services on 127.0.0.1 for the distributed profile: Redis, Postgres (a throw-away cluster), SeaweedFS
-(S3) and Celery workers, each started as a process and stopped by its PID. Used by the tests and
-`benchmarks/scale.py`."""
+"""A one-host cluster of the distributed profile's services on 127.0.0.1: Redis, PostgreSQL (a throw-away cluster),
+SeaweedFS (S3) and Celery workers, each started as a process and stopped by its PID. The tests and
+`benchmarks/scale.py` run the distributed refresh on it; it needs Debian's `redis-server` and `postgresql`."""
 
 from __future__ import annotations
 
@@ -61,8 +61,22 @@ def _port_open(port: int) -> bool:
 @contextmanager
 def redis(tmp: Path):
     port = free_port()
-    with _process(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                   "--dir", str(tmp)], tmp / "redis.log") as proc:
+    with _process(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
+        tmp / "redis.log",
+    ) as proc:
         _wait("redis-server", lambda: _port_open(port), proc, tmp / "redis.log")
         yield f"redis://127.0.0.1:{port}", proc
 
@@ -85,15 +99,34 @@ def postgres():
     if as_user:
         shutil.chown(folder, "postgres")
     try:
-        subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres",
-                        "--no-sync"], check=True, capture_output=True)
+        subprocess.run(
+            [*as_user, _pg_bin("initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
         log = folder / "postgres.log"
         if as_user:
             log.touch()
             shutil.chown(log, "postgres")
-        with _process([*as_user, _pg_bin("postgres"), "-D", str(folder / "data"), "-p", str(port), "-k", str(folder),
-                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"], folder / "postgres.log",
-                      stop=signal.SIGINT) as proc:
+        with _process(
+            [
+                *as_user,
+                _pg_bin("postgres"),
+                "-D",
+                str(folder / "data"),
+                "-p",
+                str(port),
+                "-k",
+                str(folder),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ],
+            folder / "postgres.log",
+            stop=signal.SIGINT,
+        ) as proc:
+
             def ready() -> bool:
                 try:
                     psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres").close()
@@ -119,8 +152,12 @@ def seaweedfs(tmp: Path):
     folder.mkdir()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
     log = tmp / "seaweedfs.log"
-    with _process([str(BIN / "weed"), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-                   f"-dir={folder}"], log, env=env, cwd=folder) as proc:
+    with _process(
+        [str(BIN / "weed"), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", f"-dir={folder}"],
+        log,
+        env=env,
+        cwd=folder,
+    ) as proc:
         endpoint: list[str] = []
 
         def ready() -> bool:
@@ -148,15 +185,28 @@ class Cluster:
 
     def env(self) -> dict[str, str]:
         """The environment of `safetywash refresh` with SAFETYWASH_PROFILE=distributed on this cluster."""
-        return {**os.environ, "SAFETYWASH_PROFILE": "distributed", "DAGSTER_HOME": str(self.dagster_home),
-                "SAFETYWASH_CELERY_BROKER": self.broker, "SAFETYWASH_OBJECTS": self.objects,
-                "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint, "AWS_ACCESS_KEY_ID": S3_KEY,
-                "AWS_SECRET_ACCESS_KEY": S3_SECRET, "PYTHONUNBUFFERED": "1", **self.lake_env()}
+        return {
+            **os.environ,
+            "SAFETYWASH_PROFILE": "distributed",
+            "DAGSTER_HOME": str(self.dagster_home),
+            "SAFETYWASH_CELERY_BROKER": self.broker,
+            "SAFETYWASH_OBJECTS": self.objects,
+            "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "PYTHONUNBUFFERED": "1",
+            **self.lake_env(),
+        }
 
     def lake_env(self) -> dict[str, str]:
         """All a reader on another host needs: the lake's catalog address and its S3 data and keys."""
-        return {"SAFETYWASH_CATALOG": self.catalog, "SAFETYWASH_DATA_PATH": self.data_path,
-                "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+        return {
+            "SAFETYWASH_CATALOG": self.catalog,
+            "SAFETYWASH_DATA_PATH": self.data_path,
+            "SAFETYWASH_S3_ENDPOINT": self.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        }
 
 
 INSTANCE_YAML = """storage:
@@ -172,13 +222,39 @@ telemetry:
 """
 
 
-def start_worker(cluster: Cluster, stack: ExitStack, name: str, config_dir: Path, tmp: Path,
-                 env: dict | None = None, pythonpath: list[Path] = ()) -> subprocess.Popen:
+def start_worker(
+    cluster: Cluster,
+    stack: ExitStack,
+    name: str,
+    config_dir: Path,
+    tmp: Path,
+    env: dict | None = None,
+    pythonpath: list[Path] = (),
+) -> subprocess.Popen:
     env = {**cluster.env(), **(env or {}), "PYTHONPATH": os.pathsep.join(map(str, [config_dir, *pythonpath]))}
     log = tmp / f"worker-{name}.log"
-    proc = stack.enter_context(_process(
-        [str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "-E", "--prefetch-multiplier=1", "--concurrency=1",
-         "-Q", "dagster", "-n", f"{name}@%h", "--loglevel", "INFO"], log, env=env, cwd=PROJECT))
+    proc = stack.enter_context(
+        _process(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "dagster_celery.app",
+                "worker",
+                "-E",
+                "--prefetch-multiplier=1",
+                "--concurrency=1",
+                "-Q",
+                "dagster",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            log,
+            env=env,
+            cwd=PROJECT,
+        )
+    )
     _wait(f"celery worker {name}", lambda: "ready." in log.read_text(errors="replace"), proc, log, timeout=120)
     cluster.workers.append(proc)
     cluster.logs.append(log)
@@ -201,9 +277,14 @@ def cluster(tmp: Path, workers: int = 2, env: dict | None = None, pythonpath: li
         config_dir.mkdir()
         (config_dir / "dagster_celery_config.py").write_text(f"broker_url = {broker!r}\nresult_backend = {broker!r}\n")
         port = pg_url.rsplit(":", 1)[1].split("/")[0]
-        made = Cluster(broker, home, "s3://safetywash/objects", s3,
-                       catalog=f"postgres:dbname=lake host=127.0.0.1 port={port} user=postgres",
-                       data_path="s3://safetywash/lake/")
+        made = Cluster(
+            broker,
+            home,
+            "s3://safetywash/objects",
+            s3,
+            catalog=f"postgres:dbname=lake host=127.0.0.1 port={port} user=postgres",
+            data_path="s3://safetywash/lake/",
+        )
         for i in range(workers):  # each worker in a warehouse folder of its own: no folder is shared
             name = f"w{i + 1}"
             made.warehouses.append(tmp / f"warehouse-{name}")

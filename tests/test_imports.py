@@ -1,0 +1,60 @@
+"""The project's import rules, read from the source (no module is imported): the pure layers stay pure and
+nothing reaches back across the Dagster boundary or into the tests."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def imported(path: Path, root: Path = PROJECT) -> set[str]:
+    """Every module a file imports, anywhere in it (functions included), as absolute dotted names."""
+    package = ".".join(path.relative_to(root).parent.parts)
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            out.add(module)
+            out |= {f"{module}.{alias.name}" for alias in node.names}
+    return out
+
+
+def violations(folder: str, forbidden: tuple[str, ...], root: Path = PROJECT) -> list[str]:
+    return sorted(
+        f"{path.relative_to(root)} imports {name}"
+        for path in (root / folder).rglob("*.py")
+        for name in imported(path, root)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    )
+
+
+@pytest.mark.parametrize(
+    "folder, forbidden",
+    [
+        ("assets/stats", ("dagster", "duckdb", "assets.warehouse", "assets.lake")),  # plain functions on arrays
+        ("assets/parsers", ("dagster", "duckdb")),  # bytes in, frames out
+        ("assets", ("orchestration",)),  # the definitions wire the assets, never the reverse
+        ("benchmarks", ("tests", "conftest")),
+        ("orchestration", ("tests", "conftest")),
+    ],
+)
+def test_import_rules(folder, forbidden):
+    assert violations(folder, forbidden) == []
+
+
+def test_the_rules_see_relative_imports_and_imports_inside_a_function(tmp_path):
+    probe = tmp_path / "assets" / "stats" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("import numpy as np\n\ndef f():\n    from .. import warehouse\n    import dagster as dg\n")
+    assert violations("assets/stats", ("dagster", "assets.warehouse"), tmp_path) == [
+        "assets/stats/probe.py imports assets.warehouse",
+        "assets/stats/probe.py imports dagster",
+    ]
