@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -149,9 +148,7 @@ def every_source(tmp_path_factory) -> dict:
     """One cold refresh of every source and every analysis from the mirror, as published (do not modify it):
     the reference of the sources tests, the report's browser test and the distributed run."""
     root = tmp_path_factory.mktemp("every_source") / "warehouse"
-    started = time.perf_counter()
-    result = refresh(root, MIRROR, EVERY_SOURCE_CONFIG, sources=None)
-    return {"root": root, "result": result, "seconds": time.perf_counter() - started}
+    return {"root": root, "result": refresh(root, MIRROR, EVERY_SOURCE_CONFIG, sources=None)}
 
 
 @pytest.fixture
@@ -172,3 +169,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+TIERS = ("unit", "integration", "system", "services")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test belongs to a tier (module's ``pytestmark``; a Chromium test inside another tier adds ``system``),
+    so that ``-m`` selects whole tiers: ``-m unit`` runs in seconds."""
+    untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
+    if untiered:
+        raise pytest.UsageError(f"tests without a tier marker ({', '.join(TIERS)}): {', '.join(untiered)}")

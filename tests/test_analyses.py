@@ -4,6 +4,8 @@ import pytest
 
 from assets.analyses import ANALYSES_FILE, AnalysisError, load_analyses
 
+pytestmark = pytest.mark.unit
+
 GOOD = """
 [[analyses]]
 name = "{name}"

@@ -10,6 +10,8 @@ from assets.warehouse import Store, query_frame
 from conftest import SW_DATA
 from orchestration.cli import app
 
+pytestmark = pytest.mark.integration
+
 
 def column_csv(path, benchmark, rename=None, higher_is_better=None):
     frame = (

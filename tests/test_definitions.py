@@ -1,4 +1,7 @@
+import pytest
 from conftest import all_definitions
+
+pytestmark = pytest.mark.integration
 
 SOURCES = ("arena", "epoch_hub", "epoch_models", "lm_eval", "obsscaling", "open_llm_v1", "open_llm_v2", "safetywashing")
 LATEST = ("arena", "epoch_hub", "epoch_models")  # the sources with a `latest` address

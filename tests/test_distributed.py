@@ -19,6 +19,8 @@ from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
 from test_publish import leftovers
 
+pytestmark = pytest.mark.services
+
 # set when a snapshot is parsed: the only column of the marts that names the moment of the run
 RUN_TIME_COLUMNS = {"snapshots": ["parsed_at"], "analyses": ["computed_in_run"]}  # which run, when: not a result
 
@@ -96,14 +98,13 @@ def run_logs(cluster, run_id):
 @pytest.fixture(scope="module")
 def distributed(cluster, tmp_path_factory):
     root = tmp_path_factory.mktemp("distributed") / "warehouse"
-    started = time.perf_counter()
     out = refresh(cluster, root)
     assert out.returncode == 0, out.stdout + out.stderr
-    return root, time.perf_counter() - started
+    return root
 
 
 def test_a_refresh_on_celery_workers_equals_the_in_process_one_bit_for_bit(distributed, every_source, cluster):
-    root, seconds = distributed
+    root = distributed
     reference = marts(every_source["root"], local(every_source["root"]))
     got = marts(root)
     assert len(got) == 15 and got.keys() == reference.keys() and got["scores"].height > 100_000
@@ -143,7 +144,7 @@ def dg_selector(base, run_id):
 
 
 def test_steps_run_on_both_workers_at_once(distributed, cluster):
-    root, _ = distributed
+    root = distributed
     run_id = Store(root).versions()[0]["run_id"]
     logs = run_logs(cluster, run_id)
     worker_of = {}
@@ -185,7 +186,7 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(dis
     answers for its step, and the CLI's watch fails the step after SAFETYWASH_WORKER_TIMEOUT. Each run fails,
     nothing is published; the next refresh completes on the worker left."""
     root = tmp_path / "warehouse"
-    shutil.copytree(distributed[0], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
+    shutil.copytree(distributed, root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     version, before = Store(root).current_version(), marts(root)
     env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
     for whole_worker in (False, True):
@@ -233,7 +234,7 @@ def _task_running(cluster, steps, proc) -> tuple[str, int] | None:
 
 def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_version(distributed, cluster, tmp_path):
     """After the test above: the lake holds the first run's version and the rerun's."""
-    root, _ = distributed
+    root = distributed
     current, older = [v["version"] for v in Store(root).versions()[:2]]
     env = {
         "PATH": os.environ["PATH"],

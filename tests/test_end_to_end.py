@@ -17,6 +17,8 @@ from assets.warehouse import Store, query_frame
 from conftest import LIGHT_CLI, MIRROR, PROJECT, SW_DATA, heavy_imports, refresh
 from orchestration.cli import app
 
+pytestmark = pytest.mark.integration
+
 PAPER = REGISTRY["safetywashing"].snapshots[-1]
 
 

@@ -19,6 +19,8 @@ from assets.warehouse import DISCARDED_DIR, TOMBSTONE_KEEP, Store
 from conftest import MIRROR, paper_only_analyses, refresh
 from orchestration.cli import app
 
+pytestmark = pytest.mark.integration
+
 
 def cli(*args: str):
     return CliRunner().invoke(app, list(args))

@@ -11,6 +11,8 @@ from assets.sources import REGISTRY, build_snapshot_asset
 from conftest import MIRROR
 from assets.warehouse import Store, WarehouseError
 
+pytestmark = pytest.mark.unit
+
 
 def index_sha256() -> dict[str, str]:
     rows = (MIRROR / "INDEX.tsv").read_text().splitlines()[1:]

@@ -5,6 +5,8 @@ import pytest
 from assets.identity import Alias, match, model_key
 from conftest import CHROMIUM, CHROMIUM_ARGS
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     "a, b",
@@ -153,6 +155,7 @@ def test_names_with_markup_control_characters_or_a_junk_prefix_are_kept_listed_a
     }
 
 
+@pytest.mark.system  # Chromium
 def test_chart_labels_draw_a_name_as_written(tmp_path):
     """The report's scatter, in headless Chromium: a model name with markup is drawn as its characters (not as
     bold text or an image), and a name with '&' keeps it."""

@@ -9,6 +9,8 @@ from assets.parsers import ParseError
 from assets.parsers.arena import parse_arena
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 ARENA = MIRROR / "raw.githubusercontent.com/fboulnois/llm-leaderboard-csv"
 ELO_2024 = ARENA / "3792cf00e845ff3a0a04e84ee6fcbbf8e287c439/csv/lmsys.csv"  # rank,model,arena_elo,...
 SCORE_2024 = ARENA / "4070040f60128ad68fe25936bd0a7719c1215803/csv/lmsys.csv"  # rank,model,arena_score,...

@@ -13,6 +13,8 @@ from assets.parsers.safetywashing import parse_matrix
 from assets.warehouse import Store, query_frame
 from conftest import MIRROR, SW_DATA, land_as_own_snapshot, materialize_all
 
+pytestmark = pytest.mark.integration
+
 HEADER = ["model", "mmlu", "MT_Bench", "model_size", "FLOP", "name", "type"]
 ROWS = [["m1", "0.5", "7.1", "7e9", "1e23", "M1", "chat"], ["m2", "0.6", "", "13e9", "", "M2", "chat"]]
 

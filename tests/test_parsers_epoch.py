@@ -11,6 +11,8 @@ from assets.parsers import ParseError
 from assets.parsers.epoch import HUB_FILES, parse_epoch_hub, read_hub_archive
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 HUB = (
     MIRROR
     / "raw.githubusercontent.com/pranmod01/apart-sprint/24efa3f00884caf472167d1a2700270c0ec42974/frontend/public/data/raw/epoch_benchmark_data"

@@ -8,6 +8,8 @@ from assets.parsers import ParseError
 from assets.parsers.epoch_models import parse_notable_models
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 TABLE = MIRROR / (
     "raw.githubusercontent.com/IyngkarranKumar/compute_thresholds_public/"
     "7141f9bc8c2864d965ef82e031ecad44559780c7/data/notable_ai_models_24_02_2025.csv"

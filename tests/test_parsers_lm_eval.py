@@ -8,6 +8,8 @@ from assets.parsers import ParseError
 from assets.parsers.lm_eval import parse_lm_eval
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 RESULTS = MIRROR / (
     "raw.githubusercontent.com/evaleval/every_eval_ever/9bce4136e789ec006c62582f5f9d107d20f8b398/"
     "tests/data/lm_eval/results_2026-01-21T03-44-18.458309.json"

@@ -9,6 +9,8 @@ from assets.parsers import ParseError
 from assets.parsers.obsscaling import parse_obsscaling
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 EVAL = MIRROR / "raw.githubusercontent.com/ryoungj/ObsScaling/4d6e1e43fd2635d04654aa77d1df9d5266ea0382/eval_results"
 
 

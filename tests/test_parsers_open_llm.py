@@ -9,6 +9,8 @@ from assets.parsers import ParseError
 from assets.parsers.open_llm import parse_open_llm_v1, parse_open_llm_v2
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 HF = MIRROR / "raw.githubusercontent.com/fboulnois/llm-leaderboard-csv"
 V2 = HF / "0f4e5c69c6fb6515afa31ae61f4d699649bc9503/csv/huggingface_v2.csv"
 V2_OLDER = HF / "c658466adab328efb9c8414632c608b57aaf6a3c/csv/huggingface_v2.csv"

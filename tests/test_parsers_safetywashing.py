@@ -6,6 +6,8 @@ from assets.parsers import ParseError
 from assets.parsers.safetywashing import parse_benchmark_info, parse_matrix
 from conftest import SW_DATA
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("model_set, n_models", [("base", 27), ("chat", 26)])
 def test_real_matrix_is_complete_and_counts_missing(model_set, n_models):

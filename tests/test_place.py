@@ -11,6 +11,8 @@ from assets.placement import place, read_results
 from assets.warehouse import Store, query_frame
 from orchestration.cli import app
 
+pytestmark = pytest.mark.integration
+
 ANALYSIS = "open_llm_v1"
 TASKS = {
     "arc": ("arc_challenge", "acc_norm,none", 25),

@@ -7,6 +7,8 @@ import pytest
 
 from orchestration.profiles import Profile, ProfileError, current
 
+pytestmark = pytest.mark.unit
+
 
 def test_local_is_the_default_and_runs_in_process(monkeypatch):
     monkeypatch.delenv("SAFETYWASH_PROFILE", raising=False)

@@ -20,6 +20,8 @@ from assets.resources import Warehouse
 from assets.warehouse import DBT_LEFTOVER_SUFFIXES, Store, query_frame
 from conftest import LIGHT_CLI, MIRROR, PROJECT, heavy_imports
 
+pytestmark = pytest.mark.system
+
 MART_TABLES = (
     "scores",
     "models",

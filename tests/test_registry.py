@@ -10,6 +10,8 @@ from assets.registry import ADAPTERS, RegistryError, load_registry, load_source
 from assets.resources import Fetcher
 from conftest import MIRROR
 
+pytestmark = pytest.mark.unit
+
 REGISTRY = load_registry()
 
 

@@ -1,6 +1,7 @@
 """Every run path is the same product: runs launched through Dagster as the UI launches them, the CLI
 beside them, "Materialize all", re-execution from failure, and a dbt test that fails on new data."""
 
+import pytest
 import csv
 import io
 import os
@@ -24,6 +25,8 @@ from assets.sources import REGISTRY
 from assets.warehouse import Store
 from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all, paper_only_analyses
 from test_publish import published_marts, refresh_args
+
+pytestmark = pytest.mark.system
 
 
 def refresh_job():

@@ -15,6 +15,8 @@ from assets.warehouse import Store, query_frame
 from conftest import MIRROR, backfill
 from orchestration.cli import app
 
+pytestmark = pytest.mark.integration
+
 ARENA = REGISTRY["arena"].snapshots
 # a commit whose content another commit also holds lands through that one: the positions are among the others
 _CIDS = [pinned_content_id(s) for s in ARENA]

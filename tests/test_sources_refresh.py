@@ -21,6 +21,8 @@ from assets.warehouse import Store, query_frame
 from conftest import CHROMIUM, CHROMIUM_ARGS, EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, paper_only_analyses, refresh
 from orchestration.cli import app
 
+pytestmark = pytest.mark.integration
+
 ARENA_LATEST = REGISTRY["arena"].latest[0]
 B = EVERY_SOURCE_B
 FAST = EVERY_SOURCE_CONFIG
@@ -66,7 +68,7 @@ def runs(tmp_path_factory, every_source):
     """Four refreshes of one warehouse: cold (the session's), again, after `latest` changed, with `latest` broken."""
     tmp = tmp_path_factory.mktemp("sources")
     root, mirror = tmp / "warehouse", linked_mirror(tmp)
-    out = {"root": root, "mirror": mirror, "cold": every_source["result"], "cold_seconds": every_source["seconds"]}
+    out = {"root": root, "mirror": mirror, "cold": every_source["result"]}
     out["cold_root"] = every_source["root"]  # every analysis, as the cold refresh published it
     shutil.copytree(out["cold_root"], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     out["cold_snapshots"] = table(root, "select * from marts.snapshots")
@@ -495,6 +497,7 @@ def test_obsscaling_paper_equals_its_default_loader_and_procedure_rebuilt_from_s
     assert json.loads(excluded)["exclude_models"] == len(OBSSCALING_PREREGISTERED)
 
 
+@pytest.mark.system  # Chromium
 def test_the_report_opens_offline_in_chromium_and_draws_every_analysis(runs, tmp_path):
     """The report the refresh's Dagster asset wrote equals `safetywash report`'s, opens in headless Chromium with
     no console error and no request but its own file, names every analysis and safety area, and draws the

@@ -1,6 +1,7 @@
 """`safetywash sql`: every DuckDB type prints in every format, results stream (a 10-million-row query in bounded
 memory), a timeout and Ctrl-C each end the query with one line and their exit code."""
 
+import pytest
 import csv
 import io
 import json
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 from assets.warehouse import Store
 from conftest import PROJECT
 from orchestration.cli import app
+
+pytestmark = pytest.mark.integration
 
 TYPES = (
     "select [1, 2] as l, {'a': 1, 'b': [true]} as s, map {'k': 1.5} as m, "

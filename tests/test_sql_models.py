@@ -12,6 +12,8 @@ from assets.sources import REGISTRY, prepare_raw, write_source
 from assets.warehouse import query_frame
 from orchestration.dbt import dbt_resource, dbt_target
 
+pytestmark = pytest.mark.integration
+
 MATRIX = (
     "model,mmlu,wmdp_bio,mystery_metric,model_size,FLOP,name,type\n"
     "a,0.40,0.70,1.0,7e9,1e22,A,{set}\n"

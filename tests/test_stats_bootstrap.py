@@ -10,6 +10,8 @@ from assets.stats import bootstrap as bs
 from assets.stats.correlation import Comparison, statistics_on_rows
 from conftest import SW_DATA
 
+pytestmark = pytest.mark.unit
+
 CAPS = [
     "arc_challenge",
     "bbh",

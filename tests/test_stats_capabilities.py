@@ -8,6 +8,8 @@ from assets.parsers.safetywashing import parse_matrix
 from assets.stats.capabilities import fit_capabilities, orient, spearman_matrix, zscore
 from conftest import SW_DATA
 
+pytestmark = pytest.mark.unit
+
 CAPS = [
     "logiqa",
     "piqa",

@@ -5,6 +5,8 @@ from scipy import stats
 from assets.stats.capabilities import fit_capabilities
 from assets.stats.correlation import Comparison, correlations, pairwise_spearman
 
+pytestmark = pytest.mark.unit
+
 
 def test_pairwise_spearman_matches_scipy_omit():
     rng = np.random.default_rng(1)

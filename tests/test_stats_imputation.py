@@ -10,6 +10,8 @@ from sklearn.preprocessing import StandardScaler
 
 from assets.stats.imputation import pca_impute
 
+pytestmark = pytest.mark.unit
+
 
 def low_rank(n=150, p=8, rank=2, missing=0.1, noise=0.0, seed=0):
     rng = np.random.default_rng(seed)

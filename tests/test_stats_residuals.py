@@ -6,6 +6,8 @@ from scipy import stats
 
 from assets.stats.residuals import capability_residuals
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_model_with_a_known_safety_bonus_tops_the_residuals():
     rng = np.random.default_rng(11)

@@ -5,6 +5,8 @@ from scipy import stats
 from assets.stats.capabilities import fit_capabilities
 from assets.stats.synthetic import synthetic_leaderboard
 
+pytestmark = pytest.mark.unit
+
 
 def test_the_synthetic_truth_is_the_spearman_correlation_with_the_latent_factor():
     board = synthetic_leaderboard(200_000, n_benchmarks=20, n_safety=5, seed=3)
