@@ -378,7 +378,7 @@ def describe_analyses(
         "scores",
         metadata={
             "dagster/row_count": score_frame.height,
-            "dagster/column_schema": column_schema(score_frame),
+            "dagster/column_schema": column_schema(score_frame, "marts.capabilities_scores"),
             "method": config.method,
             "fits": dg.MetadataValue.json(summary),
             "kept_published_rows": dg.MetadataValue.json(plan["kept"]),
@@ -395,7 +395,7 @@ def describe_analyses(
         "analyses",
         metadata={
             "dagster/row_count": described.height,
-            "dagster/column_schema": column_schema(described),
+            "dagster/column_schema": column_schema(described, "marts.analyses"),
             "analyses": table_metadata(
                 described.select(
                     "analysis", "source", "n_snapshots", "n_models", "n_models_scored", "coverage", "status"
@@ -408,7 +408,7 @@ def describe_analyses(
         "skipped",
         metadata={
             "dagster/row_count": skipped.height,
-            "dagster/column_schema": column_schema(skipped),
+            "dagster/column_schema": column_schema(skipped, "marts.capabilities_skipped"),
             "skipped": table_metadata(skipped.select("source", "n_models", "n_benchmarks", "reason")),
         },
     )
@@ -418,7 +418,7 @@ def describe_analyses(
         "components",
         metadata={
             "dagster/row_count": component_frame.height,
-            "dagster/column_schema": column_schema(component_frame),
+            "dagster/column_schema": column_schema(component_frame, "marts.capabilities_components"),
             "method": config.method,
             **{
                 f"variance_explained/{k}": v["variance_explained"]

@@ -329,7 +329,7 @@ def write_correlations(
         "correlations",
         metadata={
             "dagster/row_count": result.height,
-            "dagster/column_schema": column_schema(result),
+            "dagster/column_schema": column_schema(result, "marts.benchmark_correlations"),
             "bootstrap_resamples": config.n_resamples,
             "bootstrap_resamples_by_analysis": dg.MetadataValue.json({s["analysis"]: s["resamples"] for s in done}),
             "bootstrap_seed": config.seed,
@@ -355,7 +355,7 @@ def write_correlations(
         "history",
         metadata={
             "dagster/row_count": n_history,
-            "dagster/column_schema": column_schema(pl.DataFrame(schema=HISTORY_SCHEMA)),
+            "dagster/column_schema": column_schema(pl.DataFrame(schema=HISTORY_SCHEMA), "marts.correlation_history"),
             "populations": populations,
             "snapshots_per_analysis": dg.MetadataValue.json({s["analysis"]: s["populations"] for s in done}),
         },

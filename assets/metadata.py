@@ -7,6 +7,8 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from .columns import description as column_description
+
 DISPLAY_DIGITS = 4
 _TYPES = {
     pl.String: "string",
@@ -25,9 +27,15 @@ def _type(dtype: pl.DataType) -> str:
     return _TYPES.get(dtype.base_type(), str(dtype).lower())
 
 
-def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
-    """A table's columns and types as Dagster's ``dagster/column_schema`` (shown on the asset's page)."""
-    return dg.TableSchema(columns=[dg.TableColumn(name, _type(dtype)) for name, dtype in frame.schema.items()])
+def column_schema(frame: pl.DataFrame, table: str | None = None) -> dg.TableSchema:
+    """A table's columns and types as Dagster's ``dagster/column_schema`` (shown on the asset's page), described
+    from :mod:`assets.columns` when ``table`` (``schema.table``) is given."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, _type(dtype), description=table and column_description(table, name))
+            for name, dtype in frame.schema.items()
+        ]
+    )
 
 
 def table_metadata(frame: pl.DataFrame) -> dg.MetadataValue:

@@ -97,7 +97,7 @@ def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
         asset_key=IDENTITY_KEY,
         metadata={
             "dagster/row_count": identity.height,
-            "dagster/column_schema": column_schema(identity),
+            "dagster/column_schema": column_schema(identity, "marts.model_identity"),
             "by_rule": dg.MetadataValue.json(dict(identity.group_by("rule").len().sort("rule").iter_rows())),
             "keys_in_several_sources": shared.height,
         },
@@ -106,7 +106,7 @@ def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):
         asset_key=UNMATCHED_KEY,
         metadata={
             "dagster/row_count": left.height,
-            "dagster/column_schema": column_schema(left),
+            "dagster/column_schema": column_schema(left, "marts.unmatched_models"),
             "per_source": dg.MetadataValue.json(dict(left.group_by("source").len().sort("source").iter_rows())),
             "name_issues": dg.MetadataValue.json(
                 dict(left.drop_nulls("name_issue").group_by("name_issue").len().sort("name_issue").iter_rows())

@@ -92,7 +92,7 @@ def safety_residuals(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
-            "dagster/column_schema": column_schema(table),
+            "dagster/column_schema": column_schema(table, "marts.safety_residuals"),
             "analyses_computed": dg.MetadataValue.json(sorted(newest)),
             "analyses_kept": dg.MetadataValue.json(kept),
             "benchmarks": table.select("analysis", "benchmark").unique().height,

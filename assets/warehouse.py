@@ -44,6 +44,7 @@ import polars as pl
 
 from . import lake
 from .files import Objects, fsync_dir as _fsync_dir, write_atomically as _write_atomically
+from .columns import description as column_description
 from .lake import LakeAddress, LakeError, NoLake, transaction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -120,13 +121,21 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
 
 
 def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, comment: str | None = None) -> None:
-    """Create or replace ``schema.table`` with ``frame``, described by ``comment``."""
+    """Create or replace ``schema.table`` with ``frame``, described by ``comment`` and its columns by
+    :mod:`assets.columns`."""
     con.execute(f"create schema if not exists {table.split('.')[0]}")
     con.register("frame_to_write", frame.to_arrow())
     con.execute(f"create or replace table {table} as select * from frame_to_write")
     con.unregister("frame_to_write")
     if comment:
-        con.execute(f"comment on table {table} is '{comment.replace(chr(39), chr(39) * 2)}'")
+        con.execute(f"comment on table {table} is {_quoted(comment)}")
+    for column in frame.columns:
+        if text := column_description(table, column):
+            con.execute(f'comment on column {table}."{column}" is {_quoted(text)}')
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

@@ -646,21 +646,28 @@ def report(
 
 
 @app.command()
-def tables(warehouse: WarehouseOption = None, version: VersionOption = None) -> None:
+def tables(
+    warehouse: WarehouseOption = None,
+    version: VersionOption = None,
+    markdown: Annotated[
+        bool, typer.Option(help="Print docs/tables.md: every column with its type and description.")
+    ] = False,
+) -> None:
     """List the tables users query (schema `marts`) with their columns and descriptions."""
+    from .tables_doc import markdown as render, marts_catalog
+
     store = Store(warehouse or "")
     try:
         with store.read(version) as con:
-            rows = con.execute(
-                """select t.table_name, t.comment,
-                          string_agg(c.column_name, ', ' order by c.column_index) as columns
-                   from duckdb_tables() t join duckdb_columns() c using (database_name, schema_name, table_name)
-                   where t.schema_name = 'marts' group by all order by t.table_name"""
-            ).fetchall()
+            catalog = marts_catalog(con)
     except WarehouseError as exc:
         raise fail(str(exc), 2) from None
-    for table, comment, columns in rows:
-        typer.echo(f"marts.{table}({columns})\n    {' '.join((comment or '(no description)').split())}\n")
+    if markdown:
+        typer.echo(render(catalog), nl=False)
+        return
+    for table, comment, columns in catalog:
+        names = ", ".join(c for c, _, _ in columns)
+        typer.echo(f"marts.{table}({names})\n    {' '.join((comment or '(no description)').split())}\n")
 
 
 @app.command()

@@ -18,7 +18,16 @@ from assets.identity import model_key
 from assets.snapshots import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
-from conftest import CHROMIUM, CHROMIUM_ARGS, EVERY_SOURCE_B, EVERY_SOURCE_CONFIG, MIRROR, paper_only_analyses, refresh
+from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EVERY_SOURCE_B,
+    EVERY_SOURCE_CONFIG,
+    MIRROR,
+    PROJECT,
+    paper_only_analyses,
+    refresh,
+)
 from orchestration.cli import app
 
 pytestmark = pytest.mark.integration
@@ -626,3 +635,17 @@ def test_a_new_arena_snapshot_recomputes_only_the_analysis_that_reads_arena(ever
     )
     cold = before["correlation_history"].filter(pl.col("analysis") == "arena_vs_epoch")["snapshot"].n_unique()
     assert history["n"][0] == cold + 1  # the new snapshot is in its history
+
+
+def test_every_mart_column_is_described_and_docs_tables_is_current(every_source):
+    """The one place descriptions live (dbt's yml, `assets/columns.py`) reaches every column of the lake, and
+    `docs/tables.md` is what `safetywash tables --markdown` renders from it."""
+    from orchestration.tables_doc import markdown, marts_catalog
+
+    with Store(every_source["root"]).read() as con:
+        catalog = marts_catalog(con)
+    assert len(catalog) == 15
+    undescribed = [f"{t}.{c}" for t, comment, cols in catalog for c, _, d in cols if not d.strip()]
+    assert undescribed == [] and all(comment for _, comment, _ in catalog)
+    written = (PROJECT / "docs" / "tables.md").read_text(encoding="utf-8")
+    assert written == markdown(catalog), "docs/tables.md is stale: uv run safetywash tables --markdown"
