@@ -8,6 +8,7 @@ import io
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import time
 import traceback
@@ -104,6 +105,8 @@ def run_refresh(
 
     from assets.resources import Fetcher, Warehouse
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from .instance import persistent_instance
 
     if output is not Output.verbose:
@@ -115,8 +118,17 @@ def run_refresh(
     warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
     fetcher = Fetcher(mirror=str(mirror) if mirror else "")
     with contextlib.ExitStack() as stack:  # the runs recorded where `safetywash ui` shows them
-        local = profile is None or not profile.distributed
-        instance = stack.enter_context(persistent_instance(store.root)) if local else None
+        instance = None
+        if profile is None or not profile.distributed:
+            try:
+                instance = stack.enter_context(persistent_instance(store.root))
+            except (OSError, sqlite3.Error, SQLAlchemyError) as exc:  # a full disk, a read-only folder
+                cause = plain_cause(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                typer.echo(
+                    f"warning: this run is not recorded in the warehouse's Dagster instance ({cause}); "
+                    "`safetywash ui` will not show it",
+                    err=True,
+                )
         return _run_logged(store, output, log_level, run_config, warehouse, fetcher, sources, profile, instance)
 
 

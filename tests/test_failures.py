@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import assets.resources as resources
 from assets.resources import FetchError, Fetcher
+from orchestration.instance import persistent_instance
 from assets.warehouse import DISCARDED_DIR, TOMBSTONE_KEEP, Store
 from conftest import MIRROR, paper_only_analyses, refresh
 from orchestration.cli import app
@@ -67,6 +68,7 @@ def test_a_full_disk_fails_the_forced_refresh_in_one_line_and_readers_keep_their
     root = tmpfs / "warehouse"
     shutil.copytree(refreshed, root, symlinks=True)
     before, rows = Store(root).current_version(), published_rows(root)
+    persistent_instance(root).dispose()  # the run history's databases, as any refresh from the CLI leaves them
     fill(tmpfs)
     out = cli(
         "refresh",
@@ -89,6 +91,11 @@ def test_a_full_disk_fails_the_forced_refresh_in_one_line_and_readers_keep_their
         errors[1],
     ]
     assert errors[1].endswith(f"; nothing was published: readers still see version {before}")
+    # the run history could not be written either: said, and the refresh went on to fail where the work did
+    assert any(
+        line.startswith("warning: this run is not recorded in the warehouse's Dagster instance (")
+        for line in out.stderr.splitlines()
+    )
     assert "Traceback" not in out.output
     # the progress log stopped quietly and says so
     assert any(

@@ -176,7 +176,8 @@ KILL_POINTS = [
 
 
 def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
-    """Start a refresh, SIGKILL its process group ``delay`` s after ``step`` starts; return what it was doing."""
+    """Start a refresh, SIGKILL its process group ``delay`` s after ``step`` starts (its STEP_START line, read from the
+    run's log as it is written); check from the rest of the log that the step had not ended; return the step."""
     proc = subprocess.Popen(
         refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "2000"),
         stdout=subprocess.PIPE,
@@ -200,8 +201,14 @@ def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
             pytest.fail(f"the refresh ended (exit {proc.wait()}) before step {step} started")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    rest = proc.stdout.read()  # every line the run printed before it died (unbuffered)
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
+    if step is not None:  # the kill landed inside the step: it had started and had not ended
+        ended = re.search(rf" - {re.escape(step)} - STEP_(SUCCESS|FAILURE|SKIPPED) - ", rest)
+        assert ended is None, f"the kill came after {step} ended: {ended.group(0)}"
+    else:
+        assert "STEP_START" not in rest, "the kill meant for start-up came after the first step started"
     return last
 
 

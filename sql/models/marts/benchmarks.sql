@@ -36,11 +36,7 @@ safetywashing as (
 {% endfor %}
 descriptions as (
 
-    select * from safetywashing
-    {%- for name in var('leaderboard_sources') %}
-    union all
-    select * from {{ name }}
-    {%- endfor %}
+    {{ union_sources() }}
 
 ),
 

@@ -44,11 +44,7 @@ with safetywashing as (
 {% endfor %}
 final as (
 
-    select * from safetywashing
-    {%- for name in var('leaderboard_sources') %}
-    union all
-    select * from {{ name }}
-    {%- endfor %}
+    {{ union_sources() }}
 
 )
 
