@@ -41,21 +41,28 @@ all_assets = dg.map_asset_specs(
 )
 all_checks = [correlations_in_range, correlations_unique, intervals_consistent]
 
-defs = dg.Definitions(
-    assets=all_assets,
-    asset_checks=all_checks,
-    jobs=[refresh_job, *snapshot_jobs.values()],
-    schedules=[refresh_schedule],
-    sensors=[pinned_snapshots],
-    resources={
-        "warehouse": Warehouse(),
-        "fetcher": Fetcher(),
-        "dbt": dbt_resource(),
-        # the values steps hand each other (the bootstrap plan), as JSON objects any worker can read
-        "io_manager": JsonIOManager(),
-    },
-    # "Materialize all" and every other ad-hoc run execute in one process, as `refresh` does by default
-    executor=dg.in_process_executor,
-    # runs log to the console unless their config picks a logger; the CLI picks `progress` (its progress line)
-    loggers={"console": dg.colored_console_logger, "progress": progress_logger},
-)
+
+def build_defs(warehouse: Warehouse) -> dg.Definitions:
+    """The project's Definitions over ``warehouse``: :data:`defs` resolves its folder when a run starts;
+    :mod:`orchestration.location` (what `dg dev` loads) when the code location loads, for the Launchpad."""
+    return dg.Definitions(
+        assets=all_assets,
+        asset_checks=all_checks,
+        jobs=[refresh_job, *snapshot_jobs.values()],
+        schedules=[refresh_schedule],
+        sensors=[pinned_snapshots],
+        resources={
+            "warehouse": warehouse,
+            "fetcher": Fetcher(),
+            "dbt": dbt_resource(),
+            # the values steps hand each other (the bootstrap plan), as JSON objects any worker can read
+            "io_manager": JsonIOManager(),
+        },
+        # "Materialize all" and every other ad-hoc run execute in one process, as `refresh` does by default
+        executor=dg.in_process_executor,
+        # runs log to the console unless their config picks a logger; the CLI picks `progress` (its progress line)
+        loggers={"console": dg.colored_console_logger, "progress": progress_logger},
+    )
+
+
+defs = build_defs(Warehouse())

@@ -139,9 +139,11 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         # the Launchpad's scaffolded config shows the bootstrap and capabilities settings with their defaults
         launchpad = client._execute(LAUNCHPAD_DEFAULTS)["runConfigSchemaOrError"]
         assert launchpad["__typename"] == "RunConfigSchema", launchpad
-        defaults = yaml.safe_load(launchpad["rootDefaultYaml"])["ops"]
+        scaffold = yaml.safe_load(launchpad["rootDefaultYaml"])
+        defaults = scaffold["ops"]
         assert defaults["marts__benchmark_correlations"]["config"] == BootstrapSettings().model_dump()
         assert defaults["capabilities"]["config"] == CapabilitiesSettings().model_dump()
+        assert scaffold["resources"]["warehouse"]["config"]["directory"] == str(root)  # the folder a run writes
         # as the Launchpad launches them, at once (forced: each rebuilds and publishes)
         force = {
             "ops": {
