@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from .identity import model_key
+from .model_keys import model_key
 from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
 from .stats.correlation import Comparison

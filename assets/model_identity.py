@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from .identity import RAW_NAME, Alias, identify, unmatched
+from .model_keys import RAW_NAME, Alias, identify, unmatched
 from .metadata import column_schema, table_metadata
 from .resources import Warehouse
 from .warehouse import WRITER_POOL, query_frame, replace_tables

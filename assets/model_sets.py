@@ -18,7 +18,7 @@ import polars as pl
 
 from . import lake
 from .analyses import Analysis, AnalysisError
-from .identity import RAW_NAME
+from .model_keys import RAW_NAME
 from .stats.correlation import Comparison
 from .stats.imputation import Reimputation, pca_impute
 from .warehouse import query_frame
@@ -165,7 +165,7 @@ def kept_analyses(con: duckdb.DuckDBPyConnection, run_key: str) -> list[str]:
 
 
 # the code an analysis's numbers come from: a change to it recomputes every analysis
-ANALYSIS_CODE = ("analyses.py", "model_sets.py", "capabilities.py", "correlations.py", "residuals.py", "stats")
+ANALYSIS_CODE = ("analyses.py", "model_sets.py", "capability_fits.py", "benchmark_correlations.py", "safety_residuals.py", "stats")
 
 
 @functools.cache

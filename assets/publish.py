@@ -9,10 +9,10 @@ import polars as pl
 
 from . import lake
 from .analyses import analyses_sha256
-from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
-from .correlations import CORRELATIONS_KEY, HISTORY_KEY
+from .capability_fits import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
+from .benchmark_correlations import CORRELATIONS_KEY, HISTORY_KEY
 from .model_identity import IDENTITY_KEY, UNMATCHED_KEY
-from .residuals import RESIDUALS_KEY
+from .safety_residuals import RESIDUALS_KEY
 from .metadata import table_metadata
 from .resources import Warehouse
 from .settings import run_settings

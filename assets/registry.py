@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .parsers.arena import parse_arena
-from .parsers.epoch import parse_epoch_hub
+from .parsers.epoch_hub import parse_epoch_hub
 from .parsers.epoch_models import parse_notable_models
 from .parsers.leaderboard import Leaderboard
 from .parsers.lm_eval import parse_lm_eval

@@ -22,7 +22,7 @@ from pydantic import Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .snapshots import LandedStore
+from .landing import LandedStore
 from .warehouse import DEFAULT_KEEP_VERSIONS, Candidate, Store, WarehouseError
 
 

@@ -34,7 +34,7 @@ from .metadata import table_metadata
 from .parsers import ParseError
 from .registry import Registered, Snapshot, SourceFile, load_registry
 from .resources import Fetcher, FetchError, NotMirrored, Warehouse
-from .snapshots import (
+from .landing import (
     LANDED_FORMAT,
     SCHEMAS,
     TABLES,

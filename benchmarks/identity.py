@@ -1,4 +1,4 @@
-"""Model identity coverage on the mirror: how many names `assets/identity.py` joins across sources.
+"""Model identity coverage on the mirror: how many names `assets/model_keys.py` joins across sources.
 
 Run: uv run python benchmarks/identity.py [WAREHOUSE]   (default: a fresh warehouse refreshed from the
 mirror at $SAFETYWASH_MIRROR or ../shared/data/mirror, ~30 s). Prints one line per pair of sources:
@@ -16,7 +16,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from assets.identity import match, model_key  # noqa: E402
+from assets.model_keys import match, model_key  # noqa: E402
 from assets.warehouse import Store  # noqa: E402
 
 MIRROR = Path(os.environ.get("SAFETYWASH_MIRROR") or PROJECT.parent / "shared" / "data" / "mirror").resolve()

@@ -358,7 +358,7 @@ def refresh(
             )
         report = store.root / "report" / "report.html"
         if store.objects.is_s3:  # written by a worker on another host
-            from assets.report_asset import REPORT_OBJECT
+            from assets.exports import REPORT_OBJECT
 
             with contextlib.suppress(FileNotFoundError):
                 report.parent.mkdir(parents=True, exist_ok=True)
@@ -407,7 +407,7 @@ SHOWN_SNAPSHOT_ERRORS = 3
 def sources_summary(outcome, store: Store) -> None:
     """One line per source: its snapshots, its newest, what its latest addresses answered, its errors (the
     first few failed snapshots; every one is in the landed store's ``failures.json``)."""
-    from assets.snapshots import LandedStore
+    from assets.landing import LandedStore
 
     typer.echo("sources:")
     for name, report in sorted(outcome.sources.items()):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.capabilities import capabilities
-from assets.correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
+from assets.capability_fits import capabilities
+from assets.benchmark_correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
 from assets.model_identity import model_identity
 from assets.publish import published
-from assets.report_asset import report
-from assets.residuals import safety_residuals
-from assets.objectstore import JsonIOManager
+from assets.exports import report
+from assets.safety_residuals import safety_residuals
+from assets.io_manager import JsonIOManager
 from assets.resources import Fetcher, Warehouse
 from assets.sources import source_assets
 

@@ -17,7 +17,7 @@ import dagster as dg
 
 from assets.registry import Registered
 from assets.resources import Fetcher, Warehouse
-from assets.snapshots import LandedStore, missing_pinned, partition_key, resolve_snapshots
+from assets.landing import LandedStore, missing_pinned, partition_key, resolve_snapshots
 from assets.sources import REGISTRY, describe_failure, fetch_key
 
 from .profiles import Profile

@@ -8,7 +8,7 @@ import hashlib
 import dagster as dg
 
 from assets.resources import Warehouse
-from assets.snapshots import missing_pinned, partition_key, pinned_content_id
+from assets.landing import missing_pinned, partition_key, pinned_content_id
 from assets.sources import REGISTRY, snapshots_key
 
 from .executor import safetywash_executor

@@ -80,7 +80,7 @@ def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safet
 
     from assets.registry import Snapshot
     from assets.resources import Fetcher, Warehouse
-    from assets.snapshots import partition_key
+    from assets.landing import partition_key
     from assets.sources import REGISTRY, build_snapshot_asset
 
     registered = REGISTRY[source]
@@ -98,7 +98,7 @@ def land_as_own_snapshot(warehouse_dir: Path, mirror: Path, source: str = "safet
 
 def backfill(warehouse_dir: Path, source: str, mirror: Path = MIRROR):
     """Land every pinned snapshot of ``source``: its backfill job over all its partitions, in one run."""
-    from assets.snapshots import partition_key
+    from assets.landing import partition_key
     from assets.sources import REGISTRY
     from orchestration.definitions import defs
     from orchestration.schedules import RANGE_END, RANGE_START

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assets.identity import Alias, match, model_key
+from assets.model_keys import Alias, match, model_key
 from conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.unit
@@ -77,7 +77,7 @@ def test_match_joins_one_to_one_and_drops_a_date_only_against_an_undated_name():
 
 
 def test_identify_gives_every_name_one_key_and_the_rule_that_made_it():
-    from assets.identity import Alias, identify, unmatched
+    from assets.model_keys import Alias, identify, unmatched
 
     names = {
         "arena": ["Claude 3 Opus", "GPT-4o", "DBRX-Instruct-Preview", "Llama-2-70b-chat"],
@@ -118,7 +118,7 @@ def test_identify_gives_every_name_one_key_and_the_rule_that_made_it():
     ],
 )
 def test_a_name_that_is_not_a_plain_model_name_says_why(raw, issue):
-    from assets.identity import name_issue
+    from assets.model_keys import name_issue
 
     assert name_issue(raw) == issue
 
@@ -126,7 +126,7 @@ def test_a_name_that_is_not_a_plain_model_name_says_why(raw, issue):
 def test_names_with_markup_control_characters_or_a_junk_prefix_are_kept_listed_and_never_joined():
     """Held-out style cases: each is stored as given, keeps its '/' (no organisation rule), joins nothing, and
     is listed in unmatched_models with its issue; the plain provider-prefixed name still joins by the rule."""
-    from assets.identity import identify, unmatched
+    from assets.model_keys import identify, unmatched
 
     odd = [
         "<b>Grok-4-0709</b>",
@@ -203,7 +203,7 @@ WINDOWED = [
 
 
 def test_a_dated_alias_gives_a_name_one_key_per_window():
-    from assets.identity import identify
+    from assets.model_keys import identify
 
     rows = identify({"arena": ["im-also-a-good-gpt2-chatbot", "GPT-4o-2024-05-13"]}, WINDOWED)
     mine = sorted(r for r in rows if r[1] == "im-also-a-good-gpt2-chatbot")
@@ -226,7 +226,7 @@ def test_the_warehouse_keys_each_snapshot_by_the_window_that_holds_its_date():
     import duckdb
     import polars as pl
 
-    from assets.identity import identify
+    from assets.model_keys import identify
     from assets.model_sets import _keys
 
     con = duckdb.connect()

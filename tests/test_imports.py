@@ -60,3 +60,20 @@ def test_the_rules_see_relative_imports_and_imports_inside_a_function(tmp_path):
         "assets/stats/probe.py imports assets.warehouse",
         "assets/stats/probe.py imports dagster",
     ]
+
+
+def test_module_names_under_assets_say_which_is_which():
+    """No two modules under assets/ share a name, or differ only by a suffix (`report` / `report_asset`,
+    `correlation` / `correlations`); each says in its first docstring line what it owns, and no two say the same."""
+    modules = [p for p in (PROJECT / "assets").rglob("*.py") if p.name != "__init__.py"]
+    stems = sorted(p.stem.lstrip("_") for p in modules)
+    clashes = [
+        (a, b) for i, a in enumerate(stems) for b in stems[i + 1 :] if b == a or b.startswith(a + "_") or b == a + "s"
+    ]
+    assert clashes == []
+    firsts = {}
+    for p in modules:
+        doc = ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))
+        assert doc, f"{p.relative_to(PROJECT)} has no docstring"
+        firsts[p.relative_to(PROJECT).as_posix()] = doc.splitlines()[0]
+    assert len(set(firsts.values())) == len(firsts)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from assets.report import write_report
 from assets.resources import Warehouse
 from assets.settings import BootstrapSettings, CapabilitiesSettings
-from assets.snapshots import pinned_content_id
+from assets.landing import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store
 from conftest import MIRROR, PROJECT, SW_DATA, backfill, land_as_own_snapshot, materialize_all, paper_only_analyses
@@ -216,13 +216,13 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
 
 
 def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(tmp_path, monkeypatch, refreshed):
-    import assets.correlations
+    import assets.benchmark_correlations
 
     root = tmp_path / "warehouse"
     run_config = {
         "resources": {"warehouse": {"config": {"directory": str(root)}}, "fetcher": {"config": {"mirror": str(MIRROR)}}}
     }
-    real = assets.correlations.correlation_table
+    real = assets.benchmark_correlations.correlation_table
 
     def broken(*args, **kwargs):
         raise RuntimeError("injected failure")
@@ -230,7 +230,7 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
     (tmp_path / "home").mkdir()
     assert backfill(root, "safetywashing").success  # the pinned paper data, landed before the refresh job
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
-        monkeypatch.setattr(assets.correlations, "correlation_table", broken)
+        monkeypatch.setattr(assets.benchmark_correlations, "correlation_table", broken)
         first = dg.execute_job(dg.reconstructable(refresh_job), instance, run_config=run_config)
         assert not first.success
         failed = [e.step_key for e in first.all_events if e.is_step_failure]
@@ -238,7 +238,7 @@ def test_reexecution_from_failure_continues_the_run_and_reuses_bootstrap_chunks(
             f"marts__benchmark_correlations.summarize_analysis[safetywashing_{a}]" for a in ("base", "chat")
         ]
         assert Store(root).current_version() is None and (root / "candidate" / "work" / "bootstrap").is_dir()
-        monkeypatch.setattr(assets.correlations, "correlation_table", real)
+        monkeypatch.setattr(assets.benchmark_correlations, "correlation_table", real)
         options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
         second = dg.execute_job(
             dg.reconstructable(refresh_job), instance, run_config=run_config, reexecution_options=options

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from assets.analyses import ANALYSES_FILE
 from assets.resources import Warehouse
-from assets.snapshots import pinned_content_id
+from assets.landing import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
 from conftest import MIRROR, backfill

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from assets.identity import model_key
-from assets.snapshots import pinned_content_id
+from assets.model_keys import model_key
+from assets.landing import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, query_frame
 from conftest import (
@@ -257,7 +257,7 @@ def test_epoch_hub_latest_archive_lands_the_same_rows_as_its_files(tmp_path):
     import dagster as dg
 
     from assets.resources import Fetcher, Warehouse
-    from assets.snapshots import parse_snapshot
+    from assets.landing import parse_snapshot
     from assets.sources import build_fetch_asset
 
     registered = REGISTRY["epoch_hub"]

@@ -7,7 +7,7 @@ import pytest
 
 from assets.registry import SourceFile
 from assets.resources import Warehouse
-from assets.snapshots import parse_snapshot, resolve_snapshots
+from assets.landing import parse_snapshot, resolve_snapshots
 from assets.sources import REGISTRY, prepare_raw, write_source
 from assets.warehouse import query_frame
 from orchestration.dbt import dbt_resource, dbt_target

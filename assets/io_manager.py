@@ -1,4 +1,4 @@
-"""Object storage for the distributed profile: a local folder or an S3-compatible bucket, through pyarrow.
+"""The IO manager: what steps hand each other, as JSON objects in the run's object store (folder or S3).
 
 :class:`ObjectStoreSettings` says where (a run's config gives the keys as environment variables);
 :class:`JsonIOManager` keeps the few values steps hand each other (the bootstrap plan's specs) as JSON objects

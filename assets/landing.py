@@ -1,4 +1,4 @@
-"""Snapshots of a source: parse a snapshot's files into tables, and keep them in the landed store.
+"""Landing, without Dagster: a snapshot's files parsed into tables and kept in the landed store, by content.
 
 A snapshot is one distinct content of a source: its files' sha256 decide its ``content_id``, so the
 same bytes under two addresses (two commits, or a commit and ``main``) are one snapshot. The landed
@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from .parsers import ParseError
-from .parsers.epoch import read_hub_archive
+from .parsers.epoch_hub import read_hub_archive
 from .parsers.leaderboard import BENCHMARKS_SCHEMA, MODELS_SCHEMA, SCORES_SCHEMA, Leaderboard
 from .parsers.safetywashing import (
     BENCHMARKS_SCHEMA as SW_BENCHMARKS_SCHEMA,

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from assets.parsers import ParseError
-from assets.parsers.epoch import HUB_FILES, parse_epoch_hub, read_hub_archive
+from assets.parsers.epoch_hub import HUB_FILES, parse_epoch_hub, read_hub_archive
 from conftest import MIRROR
 
 pytestmark = pytest.mark.unit

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from .analyses import Analysis
-from .capabilities import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
+from .capability_fits import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import column_schema, table_metadata
 from .model_sets import ModelSet, fitted_analyses, kept_analyses, load_model_sets
 from .resources import Warehouse

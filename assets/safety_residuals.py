@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from .capabilities import SCORES_KEY
+from .capability_fits import SCORES_KEY
 from .metadata import column_schema, table_metadata
 from .model_sets import fitted_analyses, kept_analyses, load_model_sets
 from .resources import Warehouse

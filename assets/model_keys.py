@@ -1,4 +1,4 @@
-"""Model identity across leaderboards: a canonical key per raw name, from rules only (no fuzzy joins).
+"""Model keys, without Dagster: the canonical key of a raw model name, from rules only (no fuzzy joins).
 
 The same model is printed differently by every source: ``meta-llama/Llama-2-13b-chat-hf`` (Hugging Face),
 ``Llama-2-13b-chat`` (Arena), ``Claude Opus 4 (20250514)`` (Arena) and ``claude-opus-4-20250514`` (Epoch),

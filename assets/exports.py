@@ -1,4 +1,4 @@
-"""The report asset: the HTML report of the version just published, with a link to each analysis's charts."""
+"""`exports/report`, the asset: the HTML report of the version just published, a link to each analysis's charts."""
 
 import dagster as dg
 
