@@ -21,7 +21,7 @@ from .metadata import column_schema, table_metadata
 from .analyses import Analysis, AnalysisError, load_analyses
 from .model_sets import code_sha256, fingerprint, load_model_sets, skipped_sources
 from .resources import Warehouse
-from .settings import CapabilitiesSettings, run_settings, validate
+from .settings import CAPABILITIES_OP, CapabilitiesSettings, forced, run_settings, validate
 from .stats.capabilities import fit_capabilities
 from .warehouse import WRITER_POOL, append_once, keep_analyses, query_frame, replace_tables
 
@@ -146,7 +146,7 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
         raise dg.Failure(f"{exc}. Nothing was published.") from None
     candidate = warehouse.candidate(context)
     run_config = context.run.run_config
-    forced = bool(((run_config.get("ops", {}).get("land") or {}).get("config") or {}).get("force"))
+    force = forced(run_config)
     shared = {"settings": run_settings(run_config), "code": code_sha256()}
     try:
         with candidate.connect(read_only=True) as con:
@@ -159,7 +159,7 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
             }
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None
-    kept = [] if forced else [a.name for a in analyses if published.get(a.name) == prints[a.name]]
+    kept = [] if force else [a.name for a in analyses if published.get(a.name) == prints[a.name]]
     computed = [(index, a) for index, a in enumerate(analyses) if a.name not in kept]
     with candidate.connect() as con:
         keep_analyses(
@@ -175,7 +175,7 @@ def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
             f"kept the published rows of {', '.join(kept)}: their populations, definitions, settings and "
             f"code are unchanged; computing {', '.join(a.name for _, a in computed) or 'none'}"
         )
-    elif forced and published:
+    elif force and published:
         context.log.info("forced: computing every analysis")
     yield dg.Output({"order": [a.name for a in analyses], "kept": kept, "fingerprints": prints}, "plan")
     if not computed:  # one empty step, so that the tables describing the set are still written
@@ -436,7 +436,7 @@ def _config_mapping(config: CapabilitiesConfig) -> dict:
 
 
 @dg.graph_multi_asset(
-    name="capabilities",  # the Launchpad's config key stays `capabilities`
+    name=CAPABILITIES_OP,  # the Launchpad's config key
     group_name="marts",
     outs={
         "scores": dg.AssetOut(

@@ -19,10 +19,10 @@ import polars as pl
 from .model_keys import model_key
 from .model_sets import ModelSet, fitted_analyses, load_model_sets
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
+from .settings import HIGH, LOW
 from .stats.correlation import Comparison
 
 MIN_MATCHED = 5
-HIGH, LOW = 0.7, 0.3
 
 
 class CheckError(ValueError):

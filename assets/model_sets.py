@@ -165,7 +165,14 @@ def kept_analyses(con: duckdb.DuckDBPyConnection, run_key: str) -> list[str]:
 
 
 # the code an analysis's numbers come from: a change to it recomputes every analysis
-ANALYSIS_CODE = ("analyses.py", "model_sets.py", "capability_fits.py", "benchmark_correlations.py", "safety_residuals.py", "stats")
+ANALYSIS_CODE = (
+    "analyses.py",
+    "model_sets.py",
+    "capability_fits.py",
+    "benchmark_correlations.py",
+    "safety_residuals.py",
+    "stats",
+)
 
 
 @functools.cache

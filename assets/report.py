@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from .check import HIGH
+from .settings import BOOTSTRAP_OP, CAPABILITIES_OP, HIGH
 from .warehouse import Store, query_frame
 
 REPORT_FILE = "report.html"
@@ -79,8 +79,8 @@ def render(con: duckdb.DuckDBPyConnection, info: dict) -> tuple[str, list[str], 
         for a, s in zip(analyses["analysis"], analyses["status"])
     )
     settings = info.get("settings") or {}
-    boot = settings.get("marts__benchmark_correlations", {})
-    caps = settings.get("capabilities", {})
+    boot = settings.get(BOOTSTRAP_OP, {})
+    caps = settings.get(CAPABILITIES_OP, {})
     head = (
         f"<h1>safetywash report</h1><p class=lead>Does each safety benchmark measure something other than general "
         f"capabilities? For every analysis: each benchmark's Spearman correlation with the capabilities score "

@@ -58,11 +58,31 @@ def validate(model: type[BaseModel], values: Mapping[str, object], prefix: str =
         raise SettingsError(describe(exc, prefix)) from None
 
 
-# the ops of the refresh job whose config holds these settings
-SETTINGS_OPS: dict[str, type[BaseModel]] = {
-    "capabilities": CapabilitiesSettings,
-    "marts__benchmark_correlations": BootstrapSettings,
-}
+# Where a capabilities correlation counts as tracking capabilities (`safetywash check`'s verdict, the report's line)
+# and as low.
+HIGH, LOW = 0.7, 0.3
+
+# The run-config keys of the refresh job's configurable nodes, spelt once: the graph assets
+# `capabilities` (assets/capability_fits.py) and `marts/benchmark_correlations` (its key as a Python identifier),
+# and the `land` asset (tests/test_definitions.py checks they are the nodes' names).
+CAPABILITIES_OP = "capabilities"
+BOOTSTRAP_OP = "marts__benchmark_correlations"
+LAND_OP = "land"
+SETTINGS_OPS: dict[str, type[BaseModel]] = {CAPABILITIES_OP: CapabilitiesSettings, BOOTSTRAP_OP: BootstrapSettings}
+
+
+def ops_config(capabilities: CapabilitiesSettings, bootstrap: BootstrapSettings, *, force: bool = False) -> dict:
+    """The ``ops`` part of a refresh run's config: the analysis settings, and whether to rebuild regardless."""
+    return {
+        CAPABILITIES_OP: {"config": capabilities.model_dump()},
+        BOOTSTRAP_OP: {"config": bootstrap.model_dump(exclude={"resamples_per_step"})},
+        LAND_OP: {"config": {"force": force}},
+    }
+
+
+def forced(run_config: Mapping) -> bool:
+    """Whether a run's config asks for a rebuild regardless of what is new (``--force``)."""
+    return bool(((run_config.get("ops", {}).get(LAND_OP) or {}).get("config") or {}).get("force"))
 
 
 def run_settings(run_config: Mapping) -> dict:

@@ -34,6 +34,7 @@ from .metadata import table_metadata
 from .parsers import ParseError
 from .registry import Registered, Snapshot, SourceFile, load_registry
 from .resources import Fetcher, FetchError, NotMirrored, Warehouse
+from .settings import LAND_OP
 from .landing import (
     LANDED_FORMAT,
     SCHEMAS,
@@ -455,7 +456,7 @@ def build_land_asset(sources: list[Registered]) -> dg.AssetsDefinition:
     upstream = [snapshots_key(r.name) for r in sources] + [fetch_key(r.name) for r in sources if r.latest]
 
     @dg.multi_asset(
-        name="land",
+        name=LAND_OP,
         group_name="raw",
         pool=WRITER_POOL,
         specs=[

@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
-from assets.settings import BootstrapSettings, CapabilitiesSettings, SettingsError, validate
+from assets.settings import LAND_OP, BootstrapSettings, CapabilitiesSettings, SettingsError, ops_config, validate
 from assets.warehouse import Store, WarehouseError, sandbox_refusal
 
 from .profiles import Profile, ProfileError, current as current_profile
@@ -114,7 +114,7 @@ def run_refresh(
     logger = {"console": {"config": {"log_level": log_level.upper() if output is Output.verbose else "CRITICAL"}}}
     if output is Output.progress:
         logger = {"progress": {"config": {}}}
-    run_config = {"loggers": logger, "ops": {**(asset_config or {}), "land": {"config": {"force": force}}}}
+    run_config = {"loggers": logger, "ops": {**(asset_config or {}), LAND_OP: {"config": {"force": force}}}}
     warehouse = Warehouse(directory=str(store.root), keep_versions=store.keep_versions)
     fetcher = Fetcher(mirror=str(mirror) if mirror else "")
     with contextlib.ExitStack() as stack:  # the runs recorded where `safetywash ui` shows them
@@ -268,10 +268,7 @@ def refresh(
     if analyses is not None and not analyses.is_file():
         raise fail(f"no analyses file at {analyses}", 2)
     store = Store(warehouse or "", keep_versions)
-    asset_config = {
-        "capabilities": {"config": caps.model_dump()},
-        "marts__benchmark_correlations": {"config": bootstrap.model_dump(exclude={"resamples_per_step"})},
-    }
+    asset_config = {op: v for op, v in ops_config(caps, bootstrap).items() if op != LAND_OP}
     previous = os.environ.get("SAFETYWASH_ANALYSES")
     if analyses is not None:  # read by the run's steps; restored after, for callers that invoke this in-process
         os.environ["SAFETYWASH_ANALYSES"] = str(analyses.resolve())

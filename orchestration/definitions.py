@@ -5,7 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.capability_fits import capabilities
-from assets.benchmark_correlations import benchmark_correlations, correlations_in_range, correlations_unique, intervals_consistent
+from assets.benchmark_correlations import (
+    benchmark_correlations,
+    correlations_in_range,
+    correlations_unique,
+    intervals_consistent,
+)
 from assets.model_identity import model_identity
 from assets.publish import published
 from assets.exports import report

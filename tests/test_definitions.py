@@ -193,3 +193,25 @@ def test_table_metadata_rounds_floats_for_display_and_keeps_every_column():
         {"benchmark": "b", "spearman": -0.9877, "n": 40000, "flop": None},
     ]
     assert [c.name for c in shown.schema.columns] == ["benchmark", "spearman", "n", "flop"]
+
+
+def test_the_run_config_keys_spelt_once_are_the_nodes_names():
+    """`assets/settings.py` spells the configurable nodes' keys once; they are the refresh job's own node names,
+    and a run config built from them is one the job accepts."""
+    from assets.settings import (
+        BOOTSTRAP_OP,
+        CAPABILITIES_OP,
+        LAND_OP,
+        BootstrapSettings,
+        CapabilitiesSettings,
+        ops_config,
+    )
+
+    job = all_definitions().resolve_job_def("refresh")
+    assert {CAPABILITIES_OP, BOOTSTRAP_OP, LAND_OP} <= {node.name for node in job.graph.nodes}
+    config = {"ops": ops_config(CapabilitiesSettings(method="sklearn"), BootstrapSettings(n_resamples=77), force=True)}
+    import dagster as dg
+
+    dg.validate_run_config(job, config)  # raises when the job refuses the config
+    with pytest.raises(dg.DagsterInvalidConfigError, match="not_a_node"):
+        dg.validate_run_config(job, {"ops": {**config["ops"], "not_a_node": {"config": {}}}})
