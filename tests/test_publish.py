@@ -157,17 +157,17 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
 # the candidate lake, dbt while it writes, publish inside its one lake transaction
 KILL_POINTS = [
     (None, 0.3),  # imports, lock
-    ("snapshots__safetywashing", 0.1),  # the backfill of the pinned snapshot (its landed copy was removed)
+    ("snapshots__safetywashing", 0.0),  # the backfill of the pinned snapshot (its landed copy removed each time)
     ("land", 0.0),
     ("land", 0.6),
-    ("land_safetywashing", 0.1),  # while it appends to the shared logs
+    ("land_safetywashing", 0.0),  # while it appends to the shared logs
     ("dbt_models", 2.0),
     ("dbt_models", 6.0),
     ("capabilities.plan_capabilities", 0.0),
-    ("capabilities.fit_analysis[safetywashing_chat]", 0.1),
+    ("capabilities.fit_analysis[safetywashing_chat]", 0.0),
     ("capabilities.describe_analyses", 0.0),
     ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
-    ("marts__benchmark_correlations.summarize_analysis[safetywashing_chat]", 0.1),
+    ("marts__benchmark_correlations.summarize_analysis[safetywashing_chat]", 0.0),
     ("marts__benchmark_correlations.write_correlations", 0.0),
     ("warehouse__published", 0.0),
     ("warehouse__published", 0.08),  # publish commits ~0.3 s after its start (2026-12-07)
@@ -175,9 +175,10 @@ KILL_POINTS = [
 ]
 
 
-def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
+def kill_refresh_at(root: Path, step: str | None, delay: float) -> tuple[str, str | None]:
     """Start a refresh, SIGKILL its process group ``delay`` s after ``step`` starts (its STEP_START line, read from the
-    run's log as it is written); check from the rest of the log that the step had not ended; return the step."""
+    run's log as it is written). Return the step and, from the rest of the log, the line that says it ended before
+    the kill (None: the kill landed inside it)."""
     proc = subprocess.Popen(
         refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "2000"),
         stdout=subprocess.PIPE,
@@ -204,12 +205,11 @@ def kill_refresh_at(root: Path, step: str | None, delay: float) -> str:
     rest = proc.stdout.read()  # every line the run printed before it died (unbuffered)
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
-    if step is not None:  # the kill landed inside the step: it had started and had not ended
-        ended = re.search(rf" - {re.escape(step)} - STEP_(SUCCESS|FAILURE|SKIPPED) - ", rest)
-        assert ended is None, f"the kill came after {step} ended: {ended.group(0)}"
+    if step is None:
+        ended = re.search(r" - [^ ]+ - STEP_START - ", rest)  # start-up had ended: a step began
     else:
-        assert "STEP_START" not in rest, "the kill meant for start-up came after the first step started"
-    return last
+        ended = re.search(rf" - {re.escape(step)} - STEP_(SUCCESS|FAILURE|SKIPPED) - ", rest)
+    return last, ended and ended.group(0).strip()
 
 
 def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(warehouse_copy):
@@ -218,9 +218,17 @@ def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(
     shutil.rmtree(Warehouse(directory=str(root)).landed.root / "safetywashing")  # so the runs fetch and land it again
     killed_in = []
     for step, delay in KILL_POINTS:
-        killed_in.append(kill_refresh_at(root, step, delay))
-        assert Store(root).current_version() == version
-        assert all(frame.equals(marts[t]) for t, frame in published_marts(root).items())
+        for _ in range(3):  # a kill that came after its step ended proves nothing about the step: again
+            if step == "snapshots__safetywashing":  # so the run fetches and lands it again
+                shutil.rmtree(Warehouse(directory=str(root)).landed.root / "safetywashing", ignore_errors=True)
+            last, ended = kill_refresh_at(root, step, delay)
+            assert Store(root).current_version() == version
+            assert all(frame.equals(marts[t]) for t, frame in published_marts(root).items())
+            if ended is None:
+                break
+        else:
+            pytest.fail(f"three kills meant for {step or 'start-up'} each came after it ended ({ended})")
+        killed_in.append(last)
     assert len(killed_in) == len(KILL_POINTS) and {s.split(".")[0].split("[")[0] for s in killed_in} >= {
         "snapshots__safetywashing",
         "land",
