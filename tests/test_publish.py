@@ -130,14 +130,14 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
                 capture_output=True,
                 text=True,
             )
-            for seed in (1, 2, 3)
+            for seed in (1, 2)  # two publishes while the readers read: the version changes under them twice
         ]
     finally:
         stop.set()
         for t in threads:
             t.join()
     held_open.close()
-    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     assert errors == []
     seed_of = {}
     for info in Store(root).versions():
@@ -145,7 +145,7 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
             seed_of[info["version"]] = con.execute(
                 "select list(distinct bootstrap_seed) from marts.benchmark_correlations"
             ).fetchone()[0]
-    assert sorted(s[0] for s in seed_of.values()) == [0, 1, 2, 3]
+    assert sorted(s[0] for s in seed_of.values()) == [0, 1, 2]
     for reads in (python_reads, cli_reads):
         assert len({version for version, _, _ in reads}) >= 2  # the readers ran across publishes
         for version, seeds, n_scores in reads:  # every query saw one version, whole
