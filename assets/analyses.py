@@ -84,7 +84,7 @@ class Analysis(BaseModel):
         default="per_resample",
         description="With 'pca_impute': 'per_resample' re-imputes each bootstrap resample's "
         "own matrix before the refit (bootstrap, then impute), so that intervals carry the imputation's "
-        "uncertainty; 'once' resamples the full sample's imputed matrix (narrower intervals, faster).",
+        "uncertainty; 'once' resamples the full sample's imputed matrix (faster; the intervals leave that out).",
     )
     resamples: int | None = Field(
         default=None,
