@@ -103,7 +103,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (single quotes doubled)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -180,9 +181,9 @@ class LakeAddress:
             _s3_secret(con)
         options = []
         if self.data_path:  # the configured one wins over the one stored: a warehouse folder may move
-            options += [f"data_path {_quote(self.data_path)}", "override_data_path true"]
+            options += [f"data_path {sql_literal(self.data_path)}", "override_data_path true"]
         if self.metadata_schema:
-            options.append(f"metadata_schema {_quote(self.metadata_schema)}")
+            options.append(f"metadata_schema {sql_literal(self.metadata_schema)}")
         if read_only:
             options.append("read_only")
         if snapshot is not None:
@@ -196,9 +197,9 @@ class LakeAddress:
             raise NoLake(f"no lake catalog at {self.catalog_file}")
         try:
             con.execute(
-                f"attach {_quote(self.uri)} as {alias} ({', '.join(options)})"
+                f"attach {sql_literal(self.uri)} as {alias} ({', '.join(options)})"
                 if options
-                else f"attach {_quote(self.uri)} as {alias}"
+                else f"attach {sql_literal(self.uri)} as {alias}"
             )
         except duckdb.Error as exc:
             if "No space left on device" in str(exc):  # DuckDB's words; a full disk reads as the OSError it is
@@ -210,7 +211,7 @@ class LakeAddress:
         tables = f"__ducklake_metadata_{alias}.{_ident(self.catalog_schema)}"
         con.execute(
             f"set variable {_CATALOG_VARIABLE}{alias} = "
-            f"{{'tables': {_quote(tables)}, 'snapshot': {'null' if snapshot is None else int(snapshot)}}}"
+            f"{{'tables': {sql_literal(tables)}, 'snapshot': {'null' if snapshot is None else int(snapshot)}}}"
         )
         if create:
             _no_inlining(con, alias)
@@ -244,9 +245,9 @@ def drop_catalog(address: LakeAddress) -> None:
     with contextlib.closing(duckdb.connect(config=instance_config())) as con:
         load_extensions(con, ("postgres",))
         try:
-            con.execute(f"attach {_quote(address.catalog.split(':', 1)[1])} as catalog_db (type postgres)")
+            con.execute(f"attach {sql_literal(address.catalog.split(':', 1)[1])} as catalog_db (type postgres)")
             statement = f'drop schema if exists "{address.metadata_schema}" cascade'
-            con.execute(f"call postgres_execute('catalog_db', {_quote(statement)})")
+            con.execute(f"call postgres_execute('catalog_db', {sql_literal(statement)})")
         except duckdb.Error as exc:
             raise LakeError(
                 f"cannot drop the lake {address.uri} (schema {address.metadata_schema}): {str(exc).splitlines()[0]}"
@@ -281,7 +282,7 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
     if endpoint:
         host, tls = s3_endpoint(endpoint)
         parts.update(endpoint=host, url_style="path", use_ssl="true" if tls else "false")
-    body = ", ".join(f"{k} {v if k in ('type', 'use_ssl') else _quote(v)}" for k, v in parts.items())
+    body = ", ".join(f"{k} {v if k in ('type', 'use_ssl') else sql_literal(v)}" for k, v in parts.items())
     con.execute(f"create or replace secret safetywash_s3 ({body})")
 
 
@@ -497,9 +498,9 @@ def copy_tables(
         if not (local and _link_table(con, source, target, schema, table, folder, inlined)):
             con.execute(f'create or replace table {name} as select * from {source}."{schema}"."{table}"')
         if comment:
-            con.execute(f"comment on table {name} is {_quote(comment)}")
+            con.execute(f"comment on table {name} is {sql_literal(comment)}")
         for column, text in columns.get((schema, table), []):
-            con.execute(f'comment on column {name}."{column}" is {_quote(text)}')
+            con.execute(f'comment on column {name}."{column}" is {sql_literal(text)}')
 
 
 def _link_table(

@@ -433,18 +433,14 @@ def _impute(ms: ModelSet, analysis: Analysis) -> ModelSet:
     observed = ms.observed_inputs
     some = ~np.isnan(observed).all(axis=1)
     filled = np.full(observed.shape, np.nan)
+    components = min(analysis.impute_components, *observed[some].shape)  # the same for the resamples
     if some.sum() >= max(3, analysis.impute_components) and not np.isnan(observed[some]).all(axis=0).any():
         filled[some] = pca_impute(
-            observed[some],
-            n_components=min(analysis.impute_components, *observed[some].shape),
-            bounds=analysis.impute_bounds,
-            stop=analysis.impute_stop,
+            observed[some], n_components=components, bounds=analysis.impute_bounds, stop=analysis.impute_stop
         ).values
     reimputation = None
     if analysis.bootstrap_imputation == "per_resample" and not np.isnan(filled).all():
-        reimputation = Reimputation(
-            observed, filled, min(analysis.impute_components, *observed[some].shape), analysis.impute_bounds
-        )
+        reimputation = Reimputation(observed, filled, components, analysis.impute_bounds)
     return replace(
         ms,
         imputed_inputs=filled,

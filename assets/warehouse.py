@@ -45,7 +45,7 @@ import polars as pl
 from . import lake
 from .files import Objects, fsync_dir as _fsync_dir, write_atomically as _write_atomically
 from .columns import description as column_description
-from .lake import LakeAddress, LakeError, NoLake, transaction
+from .lake import LakeAddress, LakeError, NoLake, sql_literal, transaction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse"
@@ -128,14 +128,10 @@ def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
     con.execute(f"create or replace table {table} as select * from frame_to_write")
     con.unregister("frame_to_write")
     if comment:
-        con.execute(f"comment on table {table} is {_quoted(comment)}")
+        con.execute(f"comment on table {table} is {sql_literal(comment)}")
     for column in frame.columns:
         if text := column_description(table, column):
-            con.execute(f'comment on column {table}."{column}" is {_quoted(text)}')
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+            con.execute(f'comment on column {table}."{column}" is {sql_literal(text)}')
 
 
 def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

@@ -11,8 +11,6 @@ storage otherwise (PostgreSQL, say).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +20,8 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from sqlalchemy.pool import SingletonThreadPool
+
+from assets.files import write_atomically
 
 PROJECT = Path(__file__).resolve().parents[1]
 HOME_DIR = "dagster"
@@ -34,10 +34,7 @@ def dagster_home(warehouse_root: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        fd, tmp = tempfile.mkstemp(dir=home, prefix=".dagster.yaml.")
-        os.close(fd)
-        shutil.copyfile(PROJECT / "dagster.yaml", tmp)
-        os.replace(tmp, config)
+        write_atomically(config, (PROJECT / "dagster.yaml").read_bytes())
     return home
 
 
