@@ -21,16 +21,14 @@ import numpy as np
 import polars as pl
 
 from .analyses import Analysis
-from .capability_fits import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
 from .metadata import column_schema, table_metadata
 from .model_sets import ModelSet, fitted_analyses, kept_analyses, load_model_sets
 from .resources import Warehouse
 from .settings import BootstrapSettings, validate
 from .stats.bootstrap import Replicator, correlation_table, resample_weights
 from .warehouse import CANDIDATE_KEY, WRITER_POOL, Candidate, append_once, keep_analyses, query_frame
+from .keys import COMPONENTS_KEY, CORRELATIONS_KEY, HISTORY_KEY, MART_DEPS, SCORES_KEY
 
-CORRELATIONS_KEY = dg.AssetKey(["marts", "benchmark_correlations"])
-HISTORY_KEY = dg.AssetKey(["marts", "correlation_history"])
 UPSTREAM = {
     "scores": MART_DEPS[0],
     "models": MART_DEPS[1],

@@ -24,13 +24,8 @@ from .resources import Warehouse
 from .settings import CAPABILITIES_OP, CapabilitiesSettings, forced, run_settings, validate
 from .stats.capabilities import fit_capabilities
 from .warehouse import WRITER_POOL, append_once, keep_analyses, query_frame, replace_tables
+from .keys import ANALYSES_KEY, COMPONENTS_KEY, MART_DEPS, SCORES_KEY, SKIPPED_KEY
 
-MART_DEPS = [
-    dg.AssetKey(["marts", "scores"]),
-    dg.AssetKey(["marts", "models"]),
-    dg.AssetKey(["marts", "benchmarks"]),
-    dg.AssetKey(["marts", "model_identity"]),
-]
 SKIPPED_DESCRIPTION = (
     "Sources whose newest snapshot no analysis reads, with the reason, their models and benchmarks "
     "(nothing is dropped silently)."
@@ -62,10 +57,6 @@ COMPONENTS_SCHEMA = {
     "variance_explained": pl.Float64,
     **_PROVENANCE,
 }
-SCORES_KEY = dg.AssetKey(["marts", "capabilities_scores"])
-COMPONENTS_KEY = dg.AssetKey(["marts", "capabilities_components"])
-SKIPPED_KEY = dg.AssetKey(["marts", "capabilities_skipped"])
-ANALYSES_KEY = dg.AssetKey(["marts", "analyses"])
 UPSTREAM = dict(zip(("scores", "models", "benchmarks", "model_identity"), MART_DEPS))
 ANALYSES_SCHEMA = {
     "analysis": pl.String,

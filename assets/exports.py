@@ -2,12 +2,11 @@
 
 import dagster as dg
 
-from .publish import PUBLISHED_KEY
 from .report import anchor, write_report
 from .resources import Warehouse
 from .warehouse import WRITER_POOL
+from .keys import PUBLISHED_KEY, REPORT_KEY
 
-REPORT_KEY = dg.AssetKey(["exports", "report"])
 REPORT_OBJECT = "report/report.html"
 
 

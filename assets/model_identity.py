@@ -7,10 +7,8 @@ from .model_keys import RAW_NAME, Alias, identify, unmatched
 from .metadata import column_schema, table_metadata
 from .resources import Warehouse
 from .warehouse import WRITER_POOL, query_frame, replace_tables
+from .keys import ALIASES_KEY, IDENTITY_KEY, MODELS_KEY, UNMATCHED_KEY
 
-IDENTITY_KEY = dg.AssetKey(["marts", "model_identity"])
-UNMATCHED_KEY = dg.AssetKey(["marts", "unmatched_models"])
-DEPS = [dg.AssetKey(["marts", "models"]), dg.AssetKey(["seeds", "model_aliases"])]
 IDENTITY_DESCRIPTION = (
     "`marts.model_identity(source, raw_name, model_key, rule, valid_from, valid_to, snapshots, "
     "newest_snapshot)`: the canonical key of every model name of every source and the rule that "
@@ -33,8 +31,12 @@ UNMATCHED_DESCRIPTION = (
     group_name="marts",
     pool=WRITER_POOL,
     specs=[
-        dg.AssetSpec(IDENTITY_KEY, deps=DEPS, kinds={"python", "duckdb"}, description=IDENTITY_DESCRIPTION),
-        dg.AssetSpec(UNMATCHED_KEY, deps=DEPS, kinds={"python", "duckdb"}, description=UNMATCHED_DESCRIPTION),
+        dg.AssetSpec(
+            IDENTITY_KEY, deps=[MODELS_KEY, ALIASES_KEY], kinds={"python", "duckdb"}, description=IDENTITY_DESCRIPTION
+        ),
+        dg.AssetSpec(
+            UNMATCHED_KEY, deps=[MODELS_KEY, ALIASES_KEY], kinds={"python", "duckdb"}, description=UNMATCHED_DESCRIPTION
+        ),
     ],
 )
 def model_identity(context: dg.AssetExecutionContext, warehouse: Warehouse):

@@ -9,16 +9,22 @@ import polars as pl
 
 from . import lake
 from .analyses import analyses_sha256
-from .capability_fits import COMPONENTS_KEY, MART_DEPS, SCORES_KEY
-from .benchmark_correlations import CORRELATIONS_KEY, HISTORY_KEY
-from .model_identity import IDENTITY_KEY, UNMATCHED_KEY
-from .safety_residuals import RESIDUALS_KEY
 from .metadata import table_metadata
 from .resources import Warehouse
 from .settings import run_settings
 from .warehouse import WRITER_POOL, WarehouseError, query_frame
+from .keys import (
+    COMPONENTS_KEY,
+    CORRELATIONS_KEY,
+    HISTORY_KEY,
+    IDENTITY_KEY,
+    MART_DEPS,
+    PUBLISHED_KEY,
+    RESIDUALS_KEY,
+    SCORES_KEY,
+    UNMATCHED_KEY,
+)
 
-PUBLISHED_KEY = dg.AssetKey(["warehouse", "published"])
 SOURCE_COLUMNS = {
     "source": pl.String,
     "snapshots": pl.Int64,

@@ -3,14 +3,13 @@
 import dagster as dg
 import polars as pl
 
-from .capability_fits import SCORES_KEY
 from .metadata import column_schema, table_metadata
 from .model_sets import fitted_analyses, kept_analyses, load_model_sets
 from .resources import Warehouse
 from .stats.residuals import capability_residuals
 from .warehouse import WRITER_POOL, append_frame, keep_analyses, query_frame
+from .keys import RESIDUALS_KEY, SCORES_KEY
 
-RESIDUALS_KEY = dg.AssetKey(["marts", "safety_residuals"])
 SCHEMA = {
     "analysis": pl.String,
     "benchmark": pl.String,

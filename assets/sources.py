@@ -50,14 +50,13 @@ from .landing import (
     resolve_snapshots,
 )
 from .warehouse import WRITER_POOL, WarehouseError, append_frame, query_frame, transaction, write_table
+from .keys import MISSING_KEY, SNAPSHOTS_KEY, fetch_key, raw_key, snapshots_key
 
 # single-run backfills of the pinned snapshots are what the asset is for; Dagster flags the parameter as beta
 warnings.filterwarnings("ignore", message=".*`backfill_policy`.*", category=dg.BetaWarning)
 BACKFILL_TAG = "dagster/backfill"
 
 REGISTRY: dict[str, Registered] = load_registry()
-SNAPSHOTS_KEY = dg.AssetKey(["raw", "snapshots"])
-MISSING_KEY = dg.AssetKey(["raw", "snapshots_missing"])
 FETCH_STATUSES = ("new", "known", "unchanged", "not_mirrored", "failed")
 
 LOG_DDL = """
@@ -81,18 +80,6 @@ LOG_COMMENTS = {
     "raw.snapshots": "Every distinct snapshot of every source (identical bytes under two addresses are one): its "
     "name, date, content id, whether the registry pins it, where it was first seen, its rows.",
 }
-
-
-def fetch_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["fetch", name])
-
-
-def snapshots_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["snapshots", name])
-
-
-def raw_key(name: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", f"{name}__{table}"])
 
 
 def _utc(moment: str) -> datetime:

@@ -18,7 +18,8 @@ import dagster as dg
 from assets.registry import Registered
 from assets.resources import Fetcher, Warehouse
 from assets.landing import LandedStore, missing_pinned, partition_key, resolve_snapshots
-from assets.sources import REGISTRY, describe_failure, fetch_key
+from assets.keys import PUBLISHED_KEY, fetch_key
+from assets.sources import REGISTRY, describe_failure
 
 from .profiles import Profile
 from .progress import Progress
@@ -65,8 +66,7 @@ class Refresh:
     @property
     def published(self) -> bool:
         return self.job is not None and any(
-            e.is_step_materialization and e.asset_key == dg.AssetKey(["warehouse", "published"])
-            for e in self.job.all_events
+            e.is_step_materialization and e.asset_key == PUBLISHED_KEY for e in self.job.all_events
         )
 
     @property

@@ -9,7 +9,8 @@ import dagster as dg
 
 from assets.resources import Warehouse
 from assets.landing import missing_pinned, partition_key, pinned_content_id
-from assets.sources import REGISTRY, snapshots_key
+from assets.keys import snapshots_key
+from assets.sources import REGISTRY
 
 from .executor import safetywash_executor
 

@@ -77,3 +77,30 @@ def test_module_names_under_assets_say_which_is_which():
         assert doc, f"{p.relative_to(PROJECT)} has no docstring"
         firsts[p.relative_to(PROJECT).as_posix()] = doc.splitlines()[0]
     assert len(set(firsts.values())) == len(firsts)
+
+
+def defines_assets(path: Path) -> bool:
+    """A module with a Dagster asset, multi-asset or check decorator (called or not)."""
+    names = {"asset", "multi_asset", "graph_asset", "graph_multi_asset", "asset_check", "multi_asset_check"}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for decorator in getattr(node, "decorator_list", []):
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if isinstance(target, ast.Attribute) and target.attr in names:
+                return True
+    return False
+
+
+def test_asset_modules_share_keys_through_the_keys_module_never_each_other():
+    """Each asset module stands on the pure modules and `assets.keys`: none imports another, so no import chain
+    runs through the graph's modules."""
+    asset_modules = {
+        f"assets.{p.stem}" for p in (PROJECT / "assets").glob("*.py") if p.stem != "keys" and defines_assets(p)
+    }
+    assert {"assets.sources", "assets.capability_fits", "assets.publish", "assets.exports"} <= asset_modules
+    crossing = sorted(
+        f"{module} imports {name}"
+        for module in asset_modules
+        for name in imported(PROJECT / (module.replace(".", "/") + ".py"))
+        if any(name == other or name.startswith(other + ".") for other in asset_modules - {module})
+    )
+    assert crossing == []
