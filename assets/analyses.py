@@ -137,6 +137,25 @@ def analyses_sha256() -> str:
     return hashlib.sha256(analyses_file().read_bytes()).hexdigest()
 
 
+ANALYSES_TAG = "safetywash/analyses_sha256"
+"""The run tag with the sha256 of the analyses file the run was launched with (``safetywash refresh`` sets it)."""
+
+
+def launched_analyses_sha256(tags: dict[str, str]) -> str:
+    """sha256 of the analyses file this process reads, refused unless it is the file the run was launched with
+    (its :data:`ANALYSES_TAG`, when the run has one): a step on another host reads that host's
+    ``$SAFETYWASH_ANALYSES``, and another file there would compute other analyses than the user asked for."""
+    here = analyses_sha256()
+    launched = tags.get(ANALYSES_TAG)
+    if launched is not None and launched != here:
+        raise AnalysisError(
+            f"this step reads the analyses file {analyses_file()} (sha256 {here[:12]}), but the run was launched "
+            f"with another (sha256 {launched[:12]}): a worker reads $SAFETYWASH_ANALYSES from its own environment; "
+            "give the workers the same file"
+        )
+    return here
+
+
 def load_analyses(path: Path | None = None, sources: set[str] | None = None) -> list[Analysis]:
     """Every analysis of ``path`` (default: :func:`analyses_file`), checked: fields, unique names,
     registered sources."""

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from .metadata import column_schema, table_metadata
-from .analyses import Analysis, AnalysisError, load_analyses
+from .analyses import Analysis, AnalysisError, launched_analyses_sha256, load_analyses
 from .model_sets import code_sha256, fingerprint, load_model_sets, skipped_sources
 from .resources import Warehouse
 from .settings import CAPABILITIES_OP, CapabilitiesSettings, forced, run_settings, validate
@@ -132,6 +132,7 @@ class CapabilitiesConfig(dg.Config, CapabilitiesSettings):
 )
 def plan_capabilities(context: dg.OpExecutionContext, warehouse: Warehouse):
     try:
+        launched_analyses_sha256(context.run.tags)
         analyses = load_analyses()
     except AnalysisError as exc:
         raise dg.Failure(f"{exc}. Nothing was published.") from None

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from . import lake
-from .analyses import analyses_sha256
+from .analyses import AnalysisError, launched_analyses_sha256
 from .metadata import table_metadata
 from .resources import Warehouse
 from .settings import run_settings
@@ -55,13 +55,14 @@ SOURCE_COLUMNS = {
 def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     settings = run_settings(context.run.run_config)
     try:
+        analyses = launched_analyses_sha256(context.run.tags)
         info = warehouse.store.publish(
             warehouse.candidate(context),
             context.run.run_id,
-            {"settings": settings, "analyses_sha256": analyses_sha256()},
+            {"settings": settings, "analyses_sha256": analyses},
             describe=_describe,
         )
-    except WarehouseError as exc:
+    except (AnalysisError, WarehouseError) as exc:
         raise dg.Failure(str(exc)) from None
     row_counts = info["row_counts"]
     context.log.info(f"published version {info['version']} ({sum(row_counts.values())} mart rows)")

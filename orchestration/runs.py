@@ -18,6 +18,7 @@ import dagster as dg
 from assets.registry import Registered
 from assets.resources import Fetcher, Warehouse
 from assets.landing import LandedStore, missing_pinned, partition_key, resolve_snapshots
+from assets.analyses import ANALYSES_TAG, analyses_sha256
 from assets.keys import PUBLISHED_KEY, fetch_key
 from assets.sources import REGISTRY, describe_failure
 
@@ -166,6 +167,7 @@ def refresh_in_process(
         if sources is not None:
             skipped = {fetch_key(name) for name in REGISTRY if name not in registry}
             selection = [key for key in job_def.asset_layer.selected_asset_keys if key not in skipped]
+        tags = {ANALYSES_TAG: analyses_sha256()}  # the steps refuse another file (a worker's own environment)
         if profile.distributed:
             instance = dg.DagsterInstance.get()
             with WorkerWatch(profile.broker, profile.backend, timeout=profile.worker_timeout):
@@ -175,10 +177,11 @@ def refresh_in_process(
                     run_config=job_config,
                     raise_on_error=False,
                     asset_selection=selection,
+                    tags=tags,
                 )
         else:
             job = job_def.execute_in_process(
-                run_config=job_config, raise_on_error=False, asset_selection=selection, instance=instance
+                run_config=job_config, raise_on_error=False, asset_selection=selection, instance=instance, tags=tags
             )
     reports = _source_reports(registry, landed)
     for event in job.all_events:

@@ -311,6 +311,12 @@ def test_cli_refresh_flags_reach_the_bootstrap_and_repeat_bit_for_bit(warehouse_
     assert "Running with dbt=" in log.read_text() and step_log in log.read_text()
     assert "Running with dbt=" not in first.output and step_log not in first.output
     assert f"report: {(warehouse_copy / 'report' / 'report.html').as_uri()}" in first.stdout
+    from assets.analyses import ANALYSES_FILE, ANALYSES_TAG
+    from orchestration.instance import dagster_home
+
+    with dg.DagsterInstance.from_config(str(dagster_home(warehouse_copy))) as instance:
+        (run,) = instance.get_runs(dg.RunsFilter(job_name="refresh"))
+    assert run.tags[ANALYSES_TAG] == hashlib.sha256(ANALYSES_FILE.read_bytes()).hexdigest()  # what the steps check
     query = "select benchmark, versus, model_set, ci_low, ci_high, se, p_value from marts.benchmark_correlations order by all"
     before = table(warehouse_copy, query)
     version = Store(warehouse_copy).current_version()
@@ -439,6 +445,33 @@ def test_an_analysis_naming_an_unknown_benchmark_fails_naming_it(warehouse_copy,
         "analysis 'chat_two_inputs': ['mt_bench_typo'] are not known benchmarks of source 'safetywashing' "
         "(model set 'chat') in the snapshots it reads"
     ) in out.output
+    assert Store(warehouse_copy).current_version() == version
+
+
+def test_a_step_reading_another_analyses_file_than_the_run_was_launched_with_fails(warehouse_copy, tmp_path):
+    """As on a worker whose own $SAFETYWASH_ANALYSES differs from the launching CLI's: the run's tag names the
+    launcher's file, the step reads another, and it fails before computing anything."""
+    from assets.analyses import ANALYSES_FILE, ANALYSES_TAG
+    from orchestration.definitions import defs
+
+    launched = tmp_path / "analyses.toml"
+    launched.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench"]'))
+    version = Store(warehouse_copy).current_version()
+    result = defs.resolve_job_def("refresh").execute_in_process(
+        run_config={
+            "ops": {"land": {"config": {"force": True}}},
+            "resources": {"warehouse": {"config": {"directory": str(warehouse_copy)}}},
+        },
+        tags={ANALYSES_TAG: hashlib.sha256(launched.read_bytes()).hexdigest()},
+        raise_on_error=False,
+    )
+    failures = {e.step_key: e.step_failure_data.error.message for e in result.all_events if e.is_step_failure}
+    assert list(failures) == ["capabilities.plan_capabilities"]
+    here = hashlib.sha256(ANALYSES_FILE.read_bytes()).hexdigest()
+    assert (
+        f"this step reads the analyses file {ANALYSES_FILE} (sha256 {here[:12]}), but the run was launched with "
+        f"another (sha256 {hashlib.sha256(launched.read_bytes()).hexdigest()[:12]})"
+    ) in failures["capabilities.plan_capabilities"]
     assert Store(warehouse_copy).current_version() == version
 
 

@@ -109,7 +109,7 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
                     python_reads.append(con.execute(query).fetchone())
             except Exception as exc:  # any failure is what this test counts
                 errors.append(f"python: {exc}")
-            time.sleep(0.01)
+            time.sleep(0.05)  # (a publish takes ~0.3 s: several reads fall inside it, and the refresh keeps a core)
 
     def cli_reader():
         while not stop.is_set():
@@ -119,6 +119,7 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
             else:
                 row = json.loads(out.stdout)[0]
                 cli_reads.append((row["version"], row["seeds"], row["n_scores"]))
+            time.sleep(1.0)  # (each call is a process start: at full speed the readers took a core from the refresh)
 
     threads = [threading.Thread(target=python_reader), threading.Thread(target=cli_reader)]
     for t in threads:
@@ -126,7 +127,7 @@ def test_readers_never_wait_fail_or_see_a_mix(warehouse_copy):
     try:
         results = [
             subprocess.run(
-                refresh_args(root, "--quiet", "--resamples", "2000", "--seed", str(seed)),
+                refresh_args(root, "--quiet", "--resamples", "400", "--seed", str(seed)),
                 capture_output=True,
                 text=True,
             )
@@ -180,7 +181,7 @@ def kill_refresh_at(root: Path, step: str | None, delay: float) -> tuple[str, st
     run's log as it is written). Return the step and, from the rest of the log, the line that says it ended before
     the kill (None: the kill landed inside it)."""
     proc = subprocess.Popen(
-        refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "2000"),
+        refresh_args(root, "--verbose", "--log-level", "debug", "--resamples", "400"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -238,7 +239,7 @@ def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(
         "marts__benchmark_correlations",
         "warehouse__published",
     }
-    out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "2000"), capture_output=True, text=True)
+    out = subprocess.run(refresh_args(root, "--quiet", "--resamples", "400"), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert Store(root).current_version() != version
     assert leftovers(root) == []
