@@ -162,8 +162,7 @@ KILL_POINTS = [
     ("land", 0.0),
     ("land", 0.6),
     ("land_safetywashing", 0.0),  # while it appends to the shared logs
-    ("dbt_models", 2.0),
-    ("dbt_models", 6.0),
+    ("dbt_models", 6.0),  # while it writes (its first seconds are dbt's start and parse: nothing written)
     ("capabilities.plan_capabilities", 0.0),
     ("capabilities.fit_analysis[safetywashing_chat]", 0.0),
     ("capabilities.describe_analyses", 0.0),
