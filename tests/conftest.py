@@ -1,5 +1,7 @@
 """Shared fixtures: the offline mirror, a prepared dbt manifest and one refreshed warehouse."""
 
+import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
@@ -58,14 +60,23 @@ def materialize_all(
 
 
 def refresh(
-    warehouse_dir: Path, mirror: Path = MIRROR, run_config: dict | None = None, sources: tuple[str, ...] | None = PAPER
+    warehouse_dir: Path,
+    mirror: Path = MIRROR,
+    run_config: dict | None = None,
+    sources: tuple[str, ...] | None = PAPER,
+    instance=None,
 ):
     from assets.resources import Fetcher, Warehouse
     from orchestration.definitions import defs
     from orchestration.runs import refresh_in_process
 
     return refresh_in_process(
-        defs, Warehouse(directory=str(warehouse_dir)), Fetcher(mirror=str(mirror)), run_config, sources=sources
+        defs,
+        Warehouse(directory=str(warehouse_dir)),
+        Fetcher(mirror=str(mirror)),
+        run_config,
+        sources=sources,
+        instance=instance,
     )
 
 
@@ -115,13 +126,38 @@ def backfill(warehouse_dir: Path, source: str, mirror: Path = MIRROR):
     )
 
 
+def built_once(tmp_path_factory, name: str, build) -> tuple[Path, dict]:
+    """``build(folder)`` once per test session, by whichever xdist worker asks first while the others wait for it:
+    (the folder, the JSON summary ``build`` returned). What it builds is shared: tests read it, or copy it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    folder, summary = base / name, base / f"{name}.json"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the worker dies
+        if not summary.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            summary.write_text(json.dumps(build(folder)))
+    return folder, json.loads(summary.read_text())
+
+
+def _refreshed(folder: Path) -> dict:
+    import dagster as dg
+
+    (folder / "dagster").mkdir()
+    with dg.DagsterInstance.from_config(str(folder / "dagster")) as instance:
+        result = refresh(folder / "warehouse", instance=instance).job
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return {"run_id": result.run_id}
+
+
 @pytest.fixture(scope="session")
-def refreshed_run(tmp_path_factory):
-    """A warehouse built once from the mirror by materializing every asset, and the run's result."""
-    root = tmp_path_factory.mktemp("warehouse")
-    result = materialize_all(root)
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return root, result
+def refreshed_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A warehouse built once from the mirror by materializing every asset (do not modify it), and the Dagster
+    home that recorded the run: (warehouse, home)."""
+    folder, _ = built_once(tmp_path_factory, "refreshed", _refreshed)
+    return folder / "warehouse", folder / "dagster"
 
 
 @pytest.fixture(scope="session")
@@ -143,12 +179,18 @@ EVERY_SOURCE_B = 400  # every analysis, this many resamples (fewer than any asks
 EVERY_SOURCE_CONFIG = {"ops": {"marts__benchmark_correlations": {"config": {"n_resamples": EVERY_SOURCE_B}}}}
 
 
+def _every_source(folder: Path) -> dict:
+    done = refresh(folder / "warehouse", MIRROR, EVERY_SOURCE_CONFIG, sources=None)
+    return {"success": done.success, "published": done.published, "failed_sources": done.failed_sources}
+
+
 @pytest.fixture(scope="session")
 def every_source(tmp_path_factory) -> dict:
     """One cold refresh of every source and every analysis from the mirror, as published (do not modify it):
-    the reference of the sources tests, the report's browser test and the distributed run."""
-    root = tmp_path_factory.mktemp("every_source") / "warehouse"
-    return {"root": root, "result": refresh(root, MIRROR, EVERY_SOURCE_CONFIG, sources=None)}
+    the reference of the sources tests, the report's browser test and the distributed run. ``summary``: the
+    refresh's success, published version and failed sources."""
+    folder, summary = built_once(tmp_path_factory, "every_source", _every_source)
+    return {"root": folder / "warehouse", "summary": summary}
 
 
 @pytest.fixture

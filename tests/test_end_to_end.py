@@ -261,8 +261,15 @@ def test_cli_sql_formats_and_read_only(refreshed):
     )
 
 
+def latest_metadata(home: Path, key: str) -> dict:
+    """The metadata of ``key``'s latest materialization, as the UI reads it from the Dagster instance at ``home``."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+    return event.asset_materialization.metadata
+
+
 def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
-    root, result = refreshed_run
+    root, home = refreshed_run
     frame = table(root, "select * from marts.benchmark_correlations")
     defined = frame.filter(pl.col("spearman").is_not_null())
     assert defined["ci_low"].null_count() == 0 and defined["p_value"].null_count() == 0
@@ -272,7 +279,7 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
     mt = frame.filter(model_set="chat", benchmark="MT_Bench", versus="capabilities").row(0, named=True)
     assert mt["ci_low"] < 0.787 < mt["ci_high"] and mt["ci_low"] > 0.3 and mt["p_value"] < 0.01
     assert frame["n_degenerate"].sum() > 0  # e.g. drop_em takes 4 values: some resamples make it constant
-    metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
+    metadata = latest_metadata(home, "marts/benchmark_correlations")
     assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
     assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
     assert sorted(p.name for p in root.iterdir()) == [".refresh.lock", "dbt_state", "lake", "landed", "raw", "report"]
@@ -535,8 +542,8 @@ def test_safety_residuals_are_the_least_squares_line_of_each_safety_benchmark(re
 def test_asset_metadata_is_dagster_tables_with_column_schemas(refreshed_run):
     """What the UI shows: tables as Dagster table metadata (every column, none cut off), and each Python mart's
     columns and types as `dagster/column_schema`, equal to the published table's."""
-    root, result = refreshed_run
-    metadata = result.asset_materializations_for_node("marts__benchmark_correlations")[0].metadata
+    root, home = refreshed_run
+    metadata = latest_metadata(home, "marts/benchmark_correlations")
     lowest = metadata["lowest_capabilities_correlation"]
     assert isinstance(lowest, dg.TableMetadataValue)
     assert [c.name for c in lowest.schema.columns] == [
@@ -550,13 +557,8 @@ def test_asset_metadata_is_dagster_tables_with_column_schemas(refreshed_run):
         "p_value",
     ]  # rho and its interval first
     assert len(lowest.records) == 10 and all(r.data["p_value"] is not None for r in lowest.records)
-    for node, key in [
-        ("marts__benchmark_correlations", "marts/benchmark_correlations"),
-        ("capabilities", "marts/capabilities_scores"),
-        ("marts__safety_residuals", "marts/safety_residuals"),
-    ]:
-        found = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node(node)}
-        schema = found[key].metadata["dagster/column_schema"].schema
+    for key in ("marts/benchmark_correlations", "marts/capabilities_scores", "marts/safety_residuals"):
+        schema = latest_metadata(home, key)["dagster/column_schema"].schema
         published = table(root, f"select * from {key.replace('/', '.')} limit 0")
         assert [c.name for c in schema.columns] == published.columns
 

@@ -77,7 +77,7 @@ def runs(tmp_path_factory, every_source):
     """Four refreshes of one warehouse: cold (the session's), again, after `latest` changed, with `latest` broken."""
     tmp = tmp_path_factory.mktemp("sources")
     root, mirror = tmp / "warehouse", linked_mirror(tmp)
-    out = {"root": root, "mirror": mirror, "cold": every_source["result"]}
+    out = {"root": root, "mirror": mirror, "cold": every_source["summary"]}
     out["cold_root"] = every_source["root"]  # every analysis, as the cold refresh published it
     shutil.copytree(out["cold_root"], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     out["cold_snapshots"] = table(root, "select * from marts.snapshots")
@@ -123,7 +123,7 @@ def _later_runs(root, mirror, analyses):
 
 
 def test_cold_refresh_lands_every_distinct_snapshot_of_every_source(runs):
-    assert runs["cold"].success and runs["cold"].published and not runs["cold"].failed_sources
+    assert runs["cold"]["success"] and runs["cold"]["published"] and not runs["cold"]["failed_sources"]
     counts = dict(runs["cold_snapshots"].group_by("source").len().iter_rows())
     latest = {
         name: hashlib.sha256(mirror_path(MIRROR, url).read_bytes()).hexdigest()
