@@ -229,6 +229,7 @@ def _task_running(cluster, steps, proc) -> tuple[str, int] | None:
             for task in tasks:
                 if any(step in str(task.get("kwargs")) for step in steps):
                     return worker, task["worker_pid"]
+        time.sleep(0.2)  # each inspection is a broadcast every worker answers: not in a busy loop
     return None
 
 
