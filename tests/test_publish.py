@@ -167,6 +167,7 @@ KILL_POINTS = [
     ("capabilities.fit_analysis[safetywashing_chat]", 0.0),
     ("capabilities.describe_analyses", 0.0),
     ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
+    ("marts__benchmark_correlations.summarize_analysis[safetywashing_chat]", 0.0),  # appends to the two marts
     ("marts__benchmark_correlations.write_correlations", 0.0),
     ("warehouse__published", 0.0),
     ("warehouse__published", 0.16),  # inside its transaction: publish commits ~0.3 s after its start (2026-12-07)
