@@ -19,6 +19,21 @@ SW_DATA = (
 ensure_manifest()
 
 
+def paper_score_cells() -> int:
+    """Every score cell of the paper's two model × benchmark files, counted with the csv module: rows times
+    columns, less the ``model`` column and the four model attributes the files carry beside the benchmarks."""
+    import csv
+
+    attributes = {"model", "model_size", "FLOP", "name", "type"}
+    total = 0
+    for model_set in ("base", "chat"):
+        with open(SW_DATA / f"benchmarks_{model_set}_models.csv", newline="", encoding="utf-8") as fh:
+            header, *rows = list(csv.reader(fh))
+        assert attributes <= set(header)
+        total += len(rows) * len(set(header) - attributes)
+    return total
+
+
 def pytest_configure(config):
     if not SW_DATA.is_dir():
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
