@@ -463,13 +463,14 @@ def test_a_step_reading_another_analyses_file_than_the_run_was_launched_with_fai
 
     launched = tmp_path / "analyses.toml"
     launched.write_text(ANALYSES_FILE.read_text() + USER_ANALYSIS.format(targets='["MT_Bench"]'))
+    launched_sha256 = hashlib.sha256(launched.read_bytes()).hexdigest()
     version = Store(warehouse_copy).current_version()
     result = defs.resolve_job_def("refresh").execute_in_process(
         run_config={
             "ops": {"land": {"config": {"force": True}}},
             "resources": {"warehouse": {"config": {"directory": str(warehouse_copy)}}},
         },
-        tags={ANALYSES_TAG: hashlib.sha256(launched.read_bytes()).hexdigest()},
+        tags={ANALYSES_TAG: launched_sha256},
         raise_on_error=False,
     )
     failures = {e.step_key: e.step_failure_data.error.message for e in result.all_events if e.is_step_failure}
@@ -477,7 +478,7 @@ def test_a_step_reading_another_analyses_file_than_the_run_was_launched_with_fai
     here = hashlib.sha256(ANALYSES_FILE.read_bytes()).hexdigest()
     assert (
         f"this step reads the analyses file {ANALYSES_FILE} (sha256 {here[:12]}), but the run was launched with "
-        f"another (sha256 {hashlib.sha256(launched.read_bytes()).hexdigest()[:12]})"
+        f"another (sha256 {launched_sha256[:12]})"
     ) in failures["capabilities.plan_capabilities"]
     assert Store(warehouse_copy).current_version() == version
 
