@@ -13,7 +13,6 @@ objects on S3 (:mod:`assets.files`): the folder then keeps only this host's scra
                                        of the published tables plus the run's writes; run.json; work/
     raw/<source>/<sha256><suffix>      append-only, content-addressed, fsynced
     landed/                            parsed snapshots (Parquet), keyed by content
-    dbt_state/                         dbt's partial-parse cache of this warehouse
     .refresh.lock                      one writer at a time (flock)
 
 A refresh writes only into ``candidate/``. Publishing copies its tables into the lake in ONE DuckLake
@@ -43,7 +42,7 @@ import duckdb
 import polars as pl
 
 from . import lake
-from .files import Objects, fsync_dir as _fsync_dir, write_atomically as _write_atomically
+from .files import Objects, fsync_dir as _fsync_dir
 from .columns import description as column_description
 from .lake import LakeAddress, LakeError, NoLake, sql_literal, transaction
 
@@ -340,10 +339,6 @@ class Store:
             self.lake.catalog, self.objects.url(f"{CANDIDATE_KEY}/{DATA_DIR}") + "/", metadata_schema=CANDIDATE_KEY
         )
 
-    @property
-    def dbt_state_dir(self) -> Path:
-        return self.root / "dbt_state"
-
     def lock(self, wait: bool, on_wait: Callable[[str], None] | None = None):
         return writer_lock(self.root, wait=wait, on_wait=on_wait)
 
@@ -578,7 +573,7 @@ class Store:
             "raw/*/.*.tmp",
             "landed/*/*/.*.tmp",
             "landed/*/*/*/.*.tmp",
-            "dbt_state/.*.tmp",
+            "dbt_state",  # dbt's partial-parse cache in earlier versions: builds now start from sql/target/
             ".probe.*",
             "candidate/.*.tmp",
         )
@@ -695,12 +690,3 @@ class Store:
             con.execute("call ducklake_cleanup_old_files('sw', cleanup_all => true)")
         # files a killed publish wrote but never committed (runs are serialized: no other writer is mid-way)
         con.execute("call ducklake_delete_orphaned_files('sw', cleanup_all => true)")
-
-    # ---- dbt partial-parse cache
-
-    def save_dbt_state(self, target_dir: Path) -> None:
-        """Keep dbt's partial-parse file of a successful build for the next run (replaced atomically)."""
-        source = target_dir / "partial_parse.msgpack"
-        if source.is_file():
-            self.dbt_state_dir.mkdir(exist_ok=True)
-            _write_atomically(self.dbt_state_dir / source.name, source.read_bytes())

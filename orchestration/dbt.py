@@ -1,7 +1,7 @@
 """The dbt project in ``sql/`` as Dagster assets: one asset per seed and model, dbt tests as checks.
 
 dagster-dbt reads ``sql/target/manifest.json`` when this module is imported; :func:`ensure_manifest`
-prepares it (atomically) first. A build writes only the run's candidate database, and its artefacts
+prepares it (atomically) first, with the partial-parse file every build starts from. A build writes only the run's candidate database, and its artefacts
 and logs go to the candidate's ``work/dbt/``: nothing a later run or import reads is ever half-written.
 """
 
@@ -21,7 +21,7 @@ from packaging.version import Version
 from assets.resources import Warehouse
 from assets.warehouse import WRITER_POOL, Candidate
 
-from .manifest import SQL_DIR, dbt_executable, ensure_manifest, profile_env
+from .manifest import PARTIAL_PARSE, SQL_DIR, dbt_executable, ensure_manifest, profile_env
 
 
 def _import_dagster_dbt():
@@ -122,15 +122,16 @@ def dbt_resource() -> DbtCoreCliResource:
 
 
 @contextmanager
-def dbt_target(warehouse: Warehouse, candidate: Candidate) -> Iterator[Path]:
-    """A private dbt target folder in the candidate, started from the warehouse's partial-parse
-    cache, with dbt's profile (``SAFETYWASH_CANDIDATE_*``) pointed at the candidate lake."""
+def dbt_target(candidate: Candidate) -> Iterator[Path]:
+    """A private dbt target folder in the candidate, started from the project's partial-parse file, with
+    dbt's profile (``SAFETYWASH_CANDIDATE_*``) pointed at the candidate lake.
+
+    The profile keeps the candidate's address out of what dbt hashes for its partial-parse check (see
+    ``sql/profiles.yml``), so the file :func:`ensure_manifest` wrote serves every warehouse."""
     target = candidate.work_dir / "dbt"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    cached = warehouse.store.dbt_state_dir / "partial_parse.msgpack"
-    if cached.is_file():
-        shutil.copyfile(cached, target / cached.name)
+    shutil.copyfile(PARTIAL_PARSE, target / PARTIAL_PARSE.name)
     settings = profile_env(candidate.address)
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
@@ -152,6 +153,5 @@ def dbt_target(warehouse: Warehouse, candidate: Candidate) -> Iterator[Path]:
     pool=WRITER_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    with dbt_target(warehouse, warehouse.candidate(context)) as target:
+    with dbt_target(warehouse.candidate(context)) as target:
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
-    warehouse.store.save_dbt_state(target)

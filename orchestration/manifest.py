@@ -22,7 +22,8 @@ from assets.warehouse import DEFAULT_WAREHOUSE, Store
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 TARGET = SQL_DIR / "target"
 MANIFEST = TARGET / "manifest.json"
-ARTEFACTS = ("manifest.json", "partial_parse.msgpack")
+PARTIAL_PARSE = TARGET / "partial_parse.msgpack"
+ARTEFACTS = ("partial_parse.msgpack", "manifest.json")  # the manifest last: its mtime says both are current
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "seeds", "macros", "tests")
 
 
@@ -46,7 +47,7 @@ def _loadable() -> bool:
             json.load(fh)
     except (OSError, ValueError):
         return False
-    return True
+    return PARTIAL_PARSE.is_file()
 
 
 def _alive(pid: int) -> bool:
@@ -66,7 +67,7 @@ def profile_env(candidate: LakeAddress) -> dict[str, str]:
     endpoint = os.environ.get("SAFETYWASH_S3_ENDPOINT", "")
     host, tls = s3_endpoint(endpoint)
     return {
-        "SAFETYWASH_CANDIDATE_URI": candidate.uri,
+        "SAFETYWASH_CANDIDATE_CATALOG": candidate.catalog,
         "SAFETYWASH_CANDIDATE_DATA": candidate.data_path,
         "SAFETYWASH_CANDIDATE_SCHEMA": candidate.metadata_schema or "main",
         "SAFETYWASH_DUCKDB_EXTENSIONS": str(extension_dir()),
@@ -88,8 +89,7 @@ def ensure_manifest(force: bool = False) -> Path:
     candidate = Store(DEFAULT_WAREHOUSE, catalog=f"sqlite:{DEFAULT_WAREHOUSE}/lake/catalog.sqlite").candidate_address()
     env = {
         **os.environ,
-        # parse against the default warehouse's candidate, so that its first build parses partially
-        **profile_env(candidate),
+        **profile_env(candidate),  # the profile a build renders: dbt reparses whole if its hash differs
         "DBT_TARGET_PATH": str(scratch),
         "DBT_LOG_PATH": str(scratch),
     }

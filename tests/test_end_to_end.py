@@ -282,7 +282,7 @@ def test_intervals_filled_with_bootstrap_provenance(refreshed_run):
     metadata = latest_metadata(home, "marts/benchmark_correlations")
     assert metadata["bootstrap_resamples"].value == 10_000 and metadata["bootstrap_seed"].value == 0
     assert metadata["ci_method"].value == "bca" and metadata["confidence_level"].value == 0.95
-    assert sorted(p.name for p in root.iterdir()) == [".refresh.lock", "dbt_state", "lake", "landed", "raw", "report"]
+    assert sorted(p.name for p in root.iterdir()) == [".refresh.lock", "lake", "landed", "raw", "report"]
     assert (root / "lake" / "catalog.sqlite").is_file() and (root / "lake" / "data").is_dir()  # no candidate left
 
 

@@ -79,7 +79,7 @@ def land_small(root, duplicate=False):
 
 
 def dbt_build(wh, candidate):
-    with dbt_target(wh, candidate) as target:
+    with dbt_target(candidate) as target:
         return dbt_resource().cli(["build"], target_path=target, raise_on_error=False).wait()
 
 
@@ -149,6 +149,15 @@ def test_marts_carry_their_descriptions(built):
             "select comment from duckdb_tables() where schema_name='marts' and table_name='scores'"
         ).fetchone()[0]
     assert comment.strip().startswith("Every benchmark score of every snapshot of every source in long form")
+
+
+def test_a_build_in_a_new_warehouse_parses_the_project_partially(built):
+    """The profile keeps the candidate's path out of dbt's partial-parse check: a new warehouse's first build
+    starts from the project's ``sql/target/partial_parse.msgpack`` and parses nothing again."""
+    events = [
+        json.loads(line)["info"]["name"] for line in (built.work_dir / "dbt" / "dbt.log").read_text().splitlines()
+    ]
+    assert "PartialParsingSkipParsing" in events and "UnableToPartialParse" not in events
 
 
 def test_duplicate_cells_fail_the_unique_test(tmp_path):
