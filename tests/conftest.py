@@ -180,13 +180,23 @@ def refreshed(refreshed_run) -> Path:
     return refreshed_run[0]
 
 
-def paper_only_analyses(path: Path) -> Path:
-    """The shipped analyses file cut to the paper's two analyses (a third of a refresh's analysis time)."""
-    from assets.analyses import ANALYSES_FILE
+def paper_only_analyses(path: Path, resamples: int | None = None) -> Path:
+    """The shipped analyses file cut to the paper's two analyses (a third of a refresh's analysis time), each
+    asking for ``resamples`` bootstrap resamples if given (a run with the default B, as the UI's "Materialize
+    all" launches, then draws that many)."""
+    from assets.analyses import ANALYSES_FILE, load_analyses
 
     shipped, marker = ANALYSES_FILE.read_text(), '\n[[analyses]]\nname = "obsscaling_paper"'
     assert marker in shipped
-    path.write_text(shipped.split(marker)[0])
+    text = shipped.split(marker)[0]
+    if resamples is not None:
+        text = "\n[[analyses]]\n".join(
+            [part.rstrip("\n") + f"\nresamples = {resamples}" for part in text.split("\n[[analyses]]\n")][1:]
+        )
+        text = "[[analyses]]\n" + text + "\n"
+    path.write_text(text)
+    if resamples is not None:
+        assert [a.resamples for a in load_analyses(path)] == [resamples, resamples]
     return path
 
 

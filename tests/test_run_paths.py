@@ -114,7 +114,9 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
     partition) rebuilds and succeeds; a restarted UI still lists every run."""
     root, port = tmp_path / "warehouse", free_port()
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # the default home: <warehouse>/dagster
-    env.update(SAFETYWASH_MIRROR=str(MIRROR), SAFETYWASH_ANALYSES=str(paper_only_analyses(tmp_path / "analyses.toml")))
+    # the paper's analyses, each asking for 400 resamples: "Materialize all" runs with the default B (10,000)
+    analyses = paper_only_analyses(tmp_path / "analyses.toml", resamples=400)
+    env.update(SAFETYWASH_MIRROR=str(MIRROR), SAFETYWASH_ANALYSES=str(analyses))
     cold = subprocess.run(
         [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--quiet", "--resamples", "400"],
         capture_output=True,
