@@ -1,8 +1,9 @@
 """The dbt project in ``sql/`` as Dagster assets: one asset per seed and model, dbt tests as checks.
 
 dagster-dbt reads ``sql/target/manifest.json`` when this module is imported; :func:`ensure_manifest`
-prepares it (atomically) first, with the partial-parse file every build starts from. A build writes only the run's candidate database, and its artefacts
-and logs go to the candidate's ``work/dbt/``: nothing a later run or import reads is ever half-written.
+prepares it (atomically) first, with the partial-parse file every build starts from. A build writes only
+the run's candidate database, and its artefacts and logs go to the candidate's ``work/dbt/``: nothing a
+later run or import reads is ever half-written.
 """
 
 import os
