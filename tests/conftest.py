@@ -190,10 +190,7 @@ def paper_only_analyses(path: Path, resamples: int | None = None) -> Path:
     assert marker in shipped
     text = shipped.split(marker)[0]
     if resamples is not None:
-        text = "\n[[analyses]]\n".join(
-            [part.rstrip("\n") + f"\nresamples = {resamples}" for part in text.split("\n[[analyses]]\n")][1:]
-        )
-        text = "[[analyses]]\n" + text + "\n"
+        text = text.replace("[[analyses]]\n", f"[[analyses]]\nresamples = {resamples}\n")
     path.write_text(text)
     if resamples is not None:
         assert [a.resamples for a in load_analyses(path)] == [resamples, resamples]

@@ -100,12 +100,11 @@ def published_under_readers(refreshed, tmp_path_factory) -> dict:
     shutil.copytree(refreshed, root, symlinks=True)
     stop = threading.Event()
     python_reads, cli_reads, errors = [], [], []
+    seeds = "select list(distinct bootstrap_seed) from marts.benchmark_correlations"
     query = (
-        "select (select version from meta.version) as version, "
-        "(select list(distinct bootstrap_seed) from marts.benchmark_correlations) as seeds, "
+        f"select (select version from meta.version) as version, ({seeds}) as seeds, "
         "(select count(*) from marts.scores) as n_scores"
     )
-    seeds = "select list(distinct bootstrap_seed) from marts.benchmark_correlations"
     first = Store(root).current_version()
     with Store(root).read(first) as con:
         seed_of = {first: con.execute(seeds).fetchone()[0]}

@@ -38,7 +38,8 @@ LM_EVAL = json.dumps(
 
 
 def land_small(root, duplicate=False):
-    """Land three small generated files as one snapshot of `safetywashing` and write the raw tables."""
+    """Land three small generated files as one snapshot of `safetywashing` and write the raw tables of a new
+    candidate, which it returns."""
     files = (
         SourceFile("base.csv", "https://h/base.csv", "matrix", model_set="base"),
         SourceFile("chat.csv", "https://h/chat.csv", "matrix", model_set="chat"),
@@ -75,18 +76,18 @@ def land_small(root, duplicate=False):
             write_source(con, REGISTRY[name], wh.landed, rows)
         if duplicate:
             con.execute("insert into raw.safetywashing__scores select * from raw.safetywashing__scores limit 1")
-    return wh, candidate
+    return candidate
 
 
-def dbt_build(wh, candidate):
+def dbt_build(candidate):
     with dbt_target(candidate) as target:
         return dbt_resource().cli(["build"], target_path=target, raise_on_error=False).wait()
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    wh, candidate = land_small(tmp_path_factory.mktemp("small"))
-    assert dbt_build(wh, candidate).is_successful()
+    candidate = land_small(tmp_path_factory.mktemp("small"))
+    assert dbt_build(candidate).is_successful()
     return candidate
 
 
@@ -161,8 +162,8 @@ def test_a_build_in_a_new_warehouse_parses_the_project_partially(built):
 
 
 def test_duplicate_cells_fail_the_unique_test(tmp_path):
-    wh, candidate = land_small(tmp_path, duplicate=True)
-    invocation = dbt_build(wh, candidate)
+    candidate = land_small(tmp_path, duplicate=True)
+    invocation = dbt_build(candidate)
     assert not invocation.is_successful()
     results = invocation.get_artifact("run_results.json")["results"]
     failed = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
