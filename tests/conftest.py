@@ -34,9 +34,20 @@ def paper_score_cells() -> int:
     return total
 
 
+ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+"""Every process the tests start computes on one thread: two xdist workers already keep both cores busy, and
+their refreshes' thread pools (numba's OpenMP, BLAS) fought over them (two concurrent refreshes of every source:
+85 s each, 51 s on one thread). Results do not depend on the thread count; a test checks it on two."""
+
+
 def pytest_configure(config):
     if not SW_DATA.is_dir():
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, before any worker or refresh starts
+        os.environ.update(ONE_THREAD)
+        from assets.stats.kernels import compile_kernels
+
+        compile_kernels()  # once, rather than in each process that reaches a kernel first
 
 
 LIGHT_CLI = (
@@ -236,11 +247,22 @@ CHROMIUM_ARGS = [
 
 
 TIERS = ("unit", "integration", "system", "services")
+LONGEST_FIRST = (
+    "test_sources_refresh.py",  # builds the every-source warehouse test_distributed.py reads
+    "test_run_paths.py",  # mostly waits on `safetywash ui`'s runs: beside the file above, not after it
+    "test_distributed.py",
+    "test_publish.py",
+    "test_end_to_end.py",
+)
+"""The files that take minutes, in the order the xdist workers take them (`--no-loadscope-reorder`); the others
+follow in collection order and fill the workers' tails."""
 
 
 def pytest_collection_modifyitems(config, items):
     """Every test belongs to a tier (module's ``pytestmark``; a Chromium test inside another tier adds ``system``),
-    so that ``-m`` selects whole tiers: ``-m unit`` runs in seconds."""
+    so that ``-m`` selects whole tiers: ``-m unit`` runs in seconds. The long files run first."""
     untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
     if untiered:
         raise pytest.UsageError(f"tests without a tier marker ({', '.join(TIERS)}): {', '.join(untiered)}")
+    rank = {name: at for at, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -1,5 +1,9 @@
 """The bootstrap kernel against direct computation on resampled data and against scipy.stats.bootstrap."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -8,7 +12,7 @@ from assets.parsers.safetywashing import parse_matrix
 from assets.stats import _compiled
 from assets.stats import bootstrap as bs
 from assets.stats.correlation import Comparison, statistics_on_rows
-from conftest import SW_DATA
+from conftest import PROJECT, SW_DATA
 
 pytestmark = pytest.mark.unit
 
@@ -170,6 +174,34 @@ def test_jackknife_is_leave_one_model_out():
         np.testing.assert_allclose(
             jack[:, i], statistics_on_rows(cap, comps, np.delete(np.arange(len(flop)), i)), atol=1e-9
         )
+
+
+def test_the_compiled_kernels_give_the_same_bits_on_one_thread_and_two():
+    """The suite computes on one thread (conftest.ONE_THREAD): here the compiled path runs on both cores."""
+    code = """
+import numba, numpy as np
+from assets.stats import bootstrap as bs
+from assets.stats.correlation import Comparison
+from assets.stats.synthetic import synthetic_leaderboard
+
+bs._DENSE_LIMIT = 0
+board = synthetic_leaderboard(300, n_benchmarks=9, n_safety=3, missing=0.2, seed=3)
+k = board.n_inputs
+comps = [Comparison(b, "capabilities", board.column(b)) for b in board.benchmarks[k:]]
+comps += [Comparison(b, "capabilities_loo", board.column(b), drop_input=j) for j, b in enumerate(board.benchmarks[:k])]
+rep = bs.Replicator(board.capability_matrix, comps)
+w = bs.resample_weights(rep.n, 7, 0, 200)
+out = {}
+for threads in (1, 2):
+    numba.set_num_threads(threads)
+    out[threads] = rep(w)
+print(rep.compiled, numba.get_num_threads(), np.isfinite(out[1]).mean(), np.array_equal(out[1], out[2], equal_nan=True))
+"""
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=PROJECT)
+    assert done.returncode == 0, done.stderr
+    compiled, threads, finite, same = done.stdout.split()
+    assert (compiled, threads, same) == ("True", "2", "True") and float(finite) > 0.9
 
 
 def test_same_seed_same_bits_whatever_the_chunking(path):

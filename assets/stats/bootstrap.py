@@ -511,7 +511,7 @@ class Replicator:
             ("paper", "sklearn", "obsscaling").index(self.method),
             unit_k,
             unit_cols,
-            unit_ok[:, relabel],
+            np.ascontiguousarray(unit_ok[:, relabel]),  # one layout, one compiled signature
             unit_len,
             new_index[rank_order],
             rank_end,
@@ -522,7 +522,7 @@ class Replicator:
             var_unit,
             var_drop,
             cmp_variant,
-            self.masks[:, relabel],
+            np.ascontiguousarray(self.masks[:, relabel]),
             cmp_masked,
             new_index[y_order],
             y_end,

@@ -1,0 +1,67 @@
+"""Compile the numba kernels of :mod:`assets.stats._compiled` once, ahead of the first refresh.
+
+numba compiles a kernel on its first call and caches the machine code beside its module. On a fresh install
+every process that reaches a kernel before a cache entry exists compiles it again (about 25 s of CPU for
+all of them): a refresh's first steps, each Celery worker, each test worker. :func:`compile_kernels` makes
+those first calls once, through the same public functions and argument types a refresh uses, as an install
+step does for Python's bytecode (``python -m assets.stats.kernels``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .bootstrap import Replicator, bootstrap_table, resample_weights
+from .correlation import Comparison
+from .imputation import Reimputation, pca_impute
+from .synthetic import synthetic_leaderboard
+
+_SMALL, _LARGE = 40, 2_100  # below and above the dense kernels' size (9 comparisons × models²)
+
+
+def _comparisons(board) -> list[Comparison]:
+    k = board.n_inputs
+    out = [Comparison(name, "capabilities", board.column(name)) for name in board.benchmarks[k:]]
+    out.append(Comparison(board.benchmarks[k], "compute", board.column(board.benchmarks[k]), x=board.latent))
+    loo = [
+        Comparison(name, "capabilities_loo", board.column(name), drop_input=j)
+        for j, name in enumerate(board.benchmarks[:k])
+    ]
+    return out + loo
+
+
+def compile_kernels(seed: int = 0) -> list[str]:
+    """Call every compiled kernel with the argument types of a refresh; return the kernels numba now holds.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the synthetic leaderboards the kernels run on (their numbers are discarded).
+
+    Returns
+    -------
+    list of str
+        The kernels compiled or loaded from the cache, by name.
+    """
+    from . import _compiled
+
+    for n, missing in ((_SMALL, 0.0), (_LARGE, 0.1)):
+        board = synthetic_leaderboard(n, n_benchmarks=8, n_safety=3, missing=missing, seed=seed)
+        for method in ("paper", "sklearn", "obsscaling"):
+            replicator = Replicator(board.capability_matrix, _comparisons(board), method)
+            theta = replicator(resample_weights(replicator.n, seed, 0, 4))
+            bootstrap_table(replicator, theta, n_resamples=4, seed=seed, confidence_level=0.95, method="percentile")
+    board = synthetic_leaderboard(_SMALL, n_benchmarks=8, n_safety=3, seed=seed)
+    observed = board.capability_matrix.copy()
+    observed[np.random.default_rng(seed).random(observed.shape) < 0.2] = np.nan
+    for bounds in (None, (-3.0, 3.0)):
+        filled = pca_impute(observed, n_components=1, bounds=bounds, stop="missing").values
+        replicator = Replicator(
+            filled, _comparisons(board), "paper", reimpute=Reimputation(observed, filled, 1, bounds)
+        )
+        replicator(resample_weights(replicator.n, seed, 0, 4))
+    return sorted(name for name, f in vars(_compiled).items() if getattr(f, "signatures", None))
+
+
+if __name__ == "__main__":
+    print("numba kernels compiled and cached:", ", ".join(compile_kernels()))
