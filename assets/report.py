@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import plotly.graph_objects as go
+import plotly.io as pio
 import polars as pl
 from plotly.offline import get_plotlyjs
 
@@ -165,9 +166,15 @@ def _labels(names: pl.Series) -> list[str]:
     return [_label(n) for n in names]
 
 
-def _figure(fig: go.Figure, div_id: str, title: str, note: str = "") -> str:
-    fig.update_layout(template="plotly_white", margin=dict(l=10, r=10, t=40, b=40), title=dict(text=title, x=0))
-    div = fig.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id)
+def _figure(fig: go.Figure | dict, div_id: str, title: str, note: str = "") -> str:
+    """One chart's ``<figure>``. ``fig`` is a validated figure, or (where it has hundreds of traces, whose
+    validation cost seconds) a plain figure dict of plotly's JSON schema, drawn unvalidated."""
+    layout = dict(margin=dict(l=10, r=10, t=40, b=40), title=dict(text=title, x=0))
+    if isinstance(fig, dict):
+        fig["layout"].update(template=pio.templates["plotly_white"].to_plotly_json(), **layout)
+    else:
+        fig.update_layout(template="plotly_white", **layout)
+    div = pio.to_html(fig, full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id, validate=False)
     return f"<figure>{div}" + (f"<figcaption>{note}</figcaption>" if note else "") + "</figure>"
 
 
@@ -268,13 +275,13 @@ def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     if rows.height == 0:
         return None
     benchmarks = sorted(rows["benchmark"].unique().to_list(), key=lambda b: (b.casefold(), b))
-    fig, buttons = go.Figure(), []
+    traces, buttons = [], []
     for i, bench in enumerate(benchmarks):
         part = rows.filter(pl.col("benchmark") == bench)
         labelled = part.height <= LABELLED_DOTS
-        trace = go.Scattergl if part.height > WEBGL_DOTS else go.Scatter
-        fig.add_trace(
-            trace(
+        traces.append(
+            dict(
+                type="scattergl" if part.height > WEBGL_DOTS else "scatter",
                 x=part["capabilities_score"].to_list(),
                 y=part["observed"].to_list(),
                 text=_labels(part["model_id"]),
@@ -287,8 +294,9 @@ def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
                 hovertemplate="%{text}<br>capabilities %{x:.3f}<br>score %{y:.4g}<extra></extra>",
             )
         )
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=part["capabilities_score"].to_list(),
                 y=part["expected"].to_list(),
                 mode="lines",
@@ -301,12 +309,15 @@ def _scatters(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
         visible = [False] * (2 * len(benchmarks))
         visible[2 * i] = visible[2 * i + 1] = True
         buttons.append(dict(label=_label(bench), method="update", args=[{"visible": visible}]))
-    fig.update_layout(
-        height=520,
-        showlegend=False,
-        updatemenus=[dict(buttons=buttons, direction="down", x=1, xanchor="right", y=1.12, yanchor="top")],
-        xaxis_title="capabilities score",
-        yaxis_title="benchmark score (higher = better/safer)",
+    fig = dict(  # one trace pair per benchmark, hundreds in all: plain dicts, not validated plotly objects
+        data=traces,
+        layout=dict(
+            height=520,
+            showlegend=False,
+            updatemenus=[dict(buttons=buttons, direction="down", x=1, xanchor="right", y=1.12, yanchor="top")],
+            xaxis=dict(title=dict(text="capabilities score")),
+            yaxis=dict(title=dict(text="benchmark score (higher = better/safer)")),
+        ),
     )
     div_id = f"{anchor(name)}-scatter"
     chart = _figure(
