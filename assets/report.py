@@ -11,6 +11,7 @@ import html
 import json
 import os
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -166,14 +167,17 @@ def _labels(names: pl.Series) -> list[str]:
     return [_label(n) for n in names]
 
 
+@cache
+def _template() -> dict:
+    return pio.templates["plotly_white"].to_plotly_json()
+
+
 def _figure(fig: go.Figure | dict, div_id: str, title: str, note: str = "") -> str:
     """One chart's ``<figure>``. ``fig`` is a validated figure, or (where it has hundreds of traces, whose
-    validation cost seconds) a plain figure dict of plotly's JSON schema, drawn unvalidated."""
-    layout = dict(margin=dict(l=10, r=10, t=40, b=40), title=dict(text=title, x=0))
-    if isinstance(fig, dict):
-        fig["layout"].update(template=pio.templates["plotly_white"].to_plotly_json(), **layout)
-    else:
-        fig.update_layout(template="plotly_white", **layout)
+    validation cost seconds) a plain figure dict of plotly's JSON schema. The template and title are set on
+    its dict: validating them into every figure cost a deep copy of the template each."""
+    fig = fig if isinstance(fig, dict) else fig.to_dict()
+    fig["layout"].update(template=_template(), margin=dict(l=10, r=10, t=40, b=40), title=dict(text=title, x=0))
     div = pio.to_html(fig, full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=div_id, validate=False)
     return f"<figure>{div}" + (f"<figcaption>{note}</figcaption>" if note else "") + "</figure>"
 
