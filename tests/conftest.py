@@ -40,14 +40,26 @@ their refreshes' thread pools (numba's OpenMP, BLAS) fought over them (two concu
 85 s each, 51 s on one thread). Results do not depend on the thread count; a test checks it on two."""
 
 
+_BEFORE = pytest.StashKey[dict]()
+
+
 def pytest_configure(config):
     if not SW_DATA.is_dir():
         raise pytest.UsageError(f"the offline mirror is missing at {MIRROR} (set SAFETYWASH_MIRROR)")
     if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, before any worker or refresh starts
+        config.stash[_BEFORE] = {name: os.environ.get(name) for name in ONE_THREAD}
         os.environ.update(ONE_THREAD)
         from assets.stats.kernels import compile_kernels
 
         compile_kernels()  # once, rather than in each process that reaches a kernel first
+
+
+def pytest_unconfigure(config):
+    for name, value in config.stash.get(_BEFORE, {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 LIGHT_CLI = (

@@ -1,10 +1,10 @@
 """Compile the numba kernels of :mod:`assets.stats._compiled` once, ahead of the first refresh.
 
 numba compiles a kernel on its first call and caches the machine code beside its module. On a fresh install
-every process that reaches a kernel before a cache entry exists compiles it again (about 25 s of CPU for
-all of them): a refresh's first steps, each Celery worker, each test worker. :func:`compile_kernels` makes
-those first calls once, through the same public functions and argument types a refresh uses, as an install
-step does for Python's bytecode (``python -m assets.stats.kernels``).
+every process that reaches a kernel before a cache entry exists compiles it again (40-55 s of CPU for all of
+them here, ``replicate`` 28 s): a refresh's first steps, each Celery worker, each test worker.
+:func:`compile_kernels` makes those first calls once, through the same public functions and argument types a
+refresh uses, as an install step does for Python's bytecode (``python -m assets.stats.kernels``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def compile_kernels(seed: int = 0) -> list[str]:
     Returns
     -------
     list of str
-        The kernels compiled or loaded from the cache, by name.
+        The kernels numba holds a compiled version of, by name (loaded from the cache, only those called
+        from Python: the kernels they call are compiled into them).
     """
     from . import _compiled
 
