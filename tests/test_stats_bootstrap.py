@@ -181,15 +181,11 @@ def test_the_compiled_kernels_give_the_same_bits_on_one_thread_and_two():
     code = """
 import numba, numpy as np
 from assets.stats import bootstrap as bs
-from assets.stats.correlation import Comparison
 from assets.stats.synthetic import synthetic_leaderboard
 
 bs._DENSE_LIMIT = 0
 board = synthetic_leaderboard(300, n_benchmarks=9, n_safety=3, missing=0.2, seed=3)
-k = board.n_inputs
-comps = [Comparison(b, "capabilities", board.column(b)) for b in board.benchmarks[k:]]
-comps += [Comparison(b, "capabilities_loo", board.column(b), drop_input=j) for j, b in enumerate(board.benchmarks[:k])]
-rep = bs.Replicator(board.capability_matrix, comps)
+rep = bs.Replicator(board.capability_matrix, board.comparisons())
 w = bs.resample_weights(rep.n, 7, 0, 200)
 out = {}
 for threads in (1, 2):

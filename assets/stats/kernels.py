@@ -12,22 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from .bootstrap import Replicator, bootstrap_table, resample_weights
-from .correlation import Comparison
 from .imputation import Reimputation, pca_impute
 from .synthetic import synthetic_leaderboard
 
 _SMALL, _LARGE = 40, 2_100  # below and above the dense kernels' size (9 comparisons × models²)
-
-
-def _comparisons(board) -> list[Comparison]:
-    k = board.n_inputs
-    out = [Comparison(name, "capabilities", board.column(name)) for name in board.benchmarks[k:]]
-    out.append(Comparison(board.benchmarks[k], "compute", board.column(board.benchmarks[k]), x=board.latent))
-    loo = [
-        Comparison(name, "capabilities_loo", board.column(name), drop_input=j)
-        for j, name in enumerate(board.benchmarks[:k])
-    ]
-    return out + loo
 
 
 def compile_kernels(seed: int = 0) -> list[str]:
@@ -49,7 +37,7 @@ def compile_kernels(seed: int = 0) -> list[str]:
     for n, missing in ((_SMALL, 0.0), (_LARGE, 0.1)):
         board = synthetic_leaderboard(n, n_benchmarks=8, n_safety=3, missing=missing, seed=seed)
         for method in ("paper", "sklearn", "obsscaling"):
-            replicator = Replicator(board.capability_matrix, _comparisons(board), method)
+            replicator = Replicator(board.capability_matrix, board.comparisons(), method)
             theta = replicator(resample_weights(replicator.n, seed, 0, 4))
             bootstrap_table(replicator, theta, n_resamples=4, seed=seed, confidence_level=0.95, method="percentile")
     board = synthetic_leaderboard(_SMALL, n_benchmarks=8, n_safety=3, seed=seed)
@@ -58,7 +46,7 @@ def compile_kernels(seed: int = 0) -> list[str]:
     for bounds in (None, (-3.0, 3.0)):
         filled = pca_impute(observed, n_components=1, bounds=bounds, stop="missing").values
         replicator = Replicator(
-            filled, _comparisons(board), "paper", reimpute=Reimputation(observed, filled, 1, bounds)
+            filled, board.comparisons(), "paper", reimpute=Reimputation(observed, filled, 1, bounds)
         )
         replicator(resample_weights(replicator.n, seed, 0, 4))
     return sorted(name for name, f in vars(_compiled).items() if getattr(f, "signatures", None))

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .correlation import Comparison
+
 
 @dataclass(frozen=True)
 class SyntheticLeaderboard:
@@ -24,6 +26,17 @@ class SyntheticLeaderboard:
 
     def column(self, benchmark: str) -> np.ndarray:
         return self.values[:, self.benchmarks.index(benchmark)]
+
+    def comparisons(self) -> list[Comparison]:
+        """One of each kind the bootstrap refits or holds fixed: every safety benchmark against the capabilities
+        score, the first against the latent capability as a fixed column (as ``compute``), and every input
+        against the score refitted without it (``capabilities_loo``)."""
+        inputs, safety = self.benchmarks[: self.n_inputs], self.benchmarks[self.n_inputs :]
+        return [
+            *[Comparison(name, "capabilities", self.column(name)) for name in safety],
+            Comparison(safety[0], "compute", self.column(safety[0]), x=self.latent),
+            *[Comparison(name, "capabilities_loo", self.column(name), drop_input=j) for j, name in enumerate(inputs)],
+        ]
 
 
 def synthetic_leaderboard(
