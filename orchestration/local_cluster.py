@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,9 +180,15 @@ class Cluster:
     s3_endpoint: str
     catalog: str = ""
     data_path: str = ""
-    workers: list[subprocess.Popen] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)  # by worker name: w1, w2, ...
+    logs: dict[str, Path] = field(default_factory=dict)
     warehouses: list[Path] = field(default_factory=list)  # each worker's own warehouse folder
+    _start: Callable[[str], subprocess.Popen] | None = field(default=None, repr=False)
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        """Start Celery worker ``name`` again after it died (as a host's service manager would): the same name and
+        warehouse folder, a new log."""
+        return self._start(name)
 
     def env(self) -> dict[str, str]:
         """The environment of `safetywash refresh` with SAFETYWASH_PROFILE=distributed on this cluster."""
@@ -233,6 +240,8 @@ def start_worker(
 ) -> subprocess.Popen:
     env = {**cluster.env(), **(env or {}), "PYTHONPATH": os.pathsep.join(map(str, [config_dir, *pythonpath]))}
     log = tmp / f"worker-{name}.log"
+    if name in cluster.logs:  # started again: the dead worker's log stays beside
+        log = log.with_name(f"worker-{name}-{sum(1 for _ in tmp.glob(f'worker-{name}*.log')) + 1}.log")
     proc = stack.enter_context(
         _process(
             [
@@ -256,8 +265,7 @@ def start_worker(
         )
     )
     _wait(f"celery worker {name}", lambda: "ready." in log.read_text(errors="replace"), proc, log, timeout=120)
-    cluster.workers.append(proc)
-    cluster.logs.append(log)
+    cluster.workers[name], cluster.logs[name] = proc, log
     return proc
 
 
@@ -285,9 +293,15 @@ def cluster(tmp: Path, workers: int = 2, env: dict | None = None, pythonpath: li
             catalog=f"postgres:dbname=lake host=127.0.0.1 port={port} user=postgres",
             data_path="s3://safetywash/lake/",
         )
-        for i in range(workers):  # each worker in a warehouse folder of its own: no folder is shared
-            name = f"w{i + 1}"
-            made.warehouses.append(tmp / f"warehouse-{name}")
-            own = {**(env or {}), "SAFETYWASH_WAREHOUSE": str(made.warehouses[-1])}
-            start_worker(made, stack, name, config_dir, tmp, own, pythonpath)
+
+        def start(name: str) -> subprocess.Popen:  # each worker in a warehouse folder of its own: none is shared
+            folder = tmp / f"warehouse-{name}"
+            if folder not in made.warehouses:
+                made.warehouses.append(folder)
+            own = {**(env or {}), "SAFETYWASH_WAREHOUSE": str(folder)}
+            return start_worker(made, stack, name, config_dir, tmp, own, pythonpath)
+
+        made._start = start
+        for i in range(workers):
+            start(f"w{i + 1}")
         yield made

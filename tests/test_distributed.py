@@ -4,7 +4,6 @@ is on S3, its steps on both workers at once, a reader that has only the lake's a
 mid-run."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -96,8 +95,46 @@ def run_logs(cluster, run_id):
 
 
 @pytest.fixture(scope="module")
-def distributed(cluster, tmp_path_factory):
+def killed(cluster, tmp_path_factory) -> dict:
+    """The paper's source published alone, then a refresh of every source that loses both workers mid-run, and the
+    worker that died whole started again: what the killed run printed, and the warehouse before and after it.
+
+    While both workers run a step, the process running one worker's step dies (as under the OOM killer): Celery
+    reports the worker lost and the pool replaces the process. The other worker dies whole (its host lost): no one
+    answers for its step, and the CLI's watch fails the step after SAFETYWASH_WORKER_TIMEOUT."""
     root = tmp_path_factory.mktemp("distributed") / "warehouse"
+    first = refresh(cluster, root, "--source", "safetywashing", "--resamples", "20")  # the version readers keep
+    assert first.returncode == 0, first.stdout + first.stderr
+    version, before = Store(root).current_version(), marts(root)
+    env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
+    # B=2,000: arena_vs_epoch's bootstrap is 8 chunk steps of seconds each, so both workers run one at once
+    proc = refresh(cluster, root, "--resamples", "2000", wait=False, env=env)
+    held = _tasks_running(cluster, ("bootstrap_chunk", "fit_analysis"), proc)
+    assert len(held) == 2, "the two workers did not run a capabilities or bootstrap step at once: " + (
+        proc.stdout.read() if proc.poll() is not None else str(held)
+    )
+    (pool_killed, pool_pid), (worker_killed, _) = sorted(held.items())
+    os.kill(pool_pid, signal.SIGKILL)
+    os.killpg(cluster.workers[worker_killed.split("@")[0]].pid, signal.SIGKILL)
+    output = proc.stdout.read()
+    code = proc.wait(timeout=300)
+    after = {"version": Store(root).current_version(), "marts": marts(root)}
+    cluster.start_worker(worker_killed.split("@")[0])
+    return {
+        "root": root,
+        "version": version,
+        "before": before,
+        "after": after,
+        "code": code,
+        "output": output,
+        "worker_killed": worker_killed,
+    }
+
+
+@pytest.fixture(scope="module")
+def distributed(killed, cluster):
+    """The refresh after the killed one, on both workers: it publishes every source."""
+    root = killed["root"]
     out = refresh(cluster, root)
     assert out.returncode == 0, out.stdout + out.stderr
     return root
@@ -179,39 +216,18 @@ def test_steps_run_on_both_workers_at_once(distributed, cluster):
     assert fits, {k: (worker_of[k], v) for k, v in spans.items() if k.startswith("capabilities")}
 
 
-def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(distributed, cluster, tmp_path):
-    """Two kills in one run, then one rerun. While both workers run a step, the process running one worker's step
-    dies (as under the OOM killer): Celery reports the worker lost and the pool replaces the process. The other
-    worker dies whole (its host lost): no one answers for its step, and the CLI's watch fails the step after
-    SAFETYWASH_WORKER_TIMEOUT. The run fails, nothing is published; the next refresh completes on the worker
-    left."""
-    root = tmp_path / "warehouse"
-    shutil.copytree(distributed, root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
-    version, before = Store(root).current_version(), marts(root)
-    env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
-    # B=2,000: arena_vs_epoch's bootstrap is 8 chunk steps of seconds each, so both workers run one at once
-    proc = refresh(cluster, root, "--force", "--resamples", "2000", wait=False, env=env)
-    held = _tasks_running(cluster, ("bootstrap_chunk", "fit_analysis"), proc)
-    assert len(held) == 2, "the two workers did not run a capabilities or bootstrap step at once: " + (
-        proc.stdout.read() if proc.poll() is not None else str(held)
-    )
-    (pool_killed, pool_pid), (worker_killed, _) = sorted(held.items())
-    main = next(
-        w for w, log in zip(cluster.workers, cluster.logs) if log.name == f"worker-{worker_killed.split('@')[0]}.log"
-    )
-    os.kill(pool_pid, signal.SIGKILL)
-    os.killpg(main.pid, signal.SIGKILL)
-    output = proc.stdout.read()
-    assert proc.wait(timeout=300) == 1, output
+def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(killed, distributed):
+    """Two kills in one run (see ``killed``): the run fails and publishes nothing, and the readers keep the version
+    before it; the next refresh completes and publishes."""
+    output = killed["output"]
+    assert killed["code"] == 1, output
     assert "nothing was published" in output, output
     assert "Worker exited prematurely: signal 9 (SIGKILL)" in output, output  # Celery's own report
-    assert f"Celery worker {worker_killed} has not been heard from for 8 s" in output, output  # the watch's
-    assert Store(root).current_version() == version
-    assert all(frame.equals(before[t]) for t, frame in marts(root).items())
-    again = refresh(cluster, root, "--force", env=env)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert Store(root).current_version() != version and leftovers(root) == []
-    assert all(frame.equals(before[t]) for t, frame in marts(root).items())
+    assert f"Celery worker {killed['worker_killed']} has not been heard from for 8 s" in output, output  # the watch's
+    assert killed["after"]["version"] == killed["version"]
+    assert all(frame.equals(killed["before"][t]) for t, frame in killed["after"]["marts"].items())
+    assert killed["after"]["marts"].keys() == killed["before"].keys()
+    assert Store(distributed).current_version() not in (None, killed["version"]) and leftovers(distributed) == []
 
 
 def _tasks_running(cluster, steps, proc) -> dict[str, int]:
@@ -234,10 +250,13 @@ def _tasks_running(cluster, steps, proc) -> dict[str, int]:
     return busy
 
 
-def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_version(distributed, cluster, tmp_path):
-    """After the test above: the lake holds the first run's version and the rerun's."""
+def test_a_reader_with_only_the_lake_address_reads_the_current_and_an_older_version(
+    killed, distributed, cluster, tmp_path
+):
+    """The lake holds the paper's first version and the every-source one published after the killed run."""
     root = distributed
     current, older = [v["version"] for v in Store(root).versions()[:2]]
+    assert older == killed["version"]
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
