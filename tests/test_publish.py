@@ -117,7 +117,7 @@ def published_under_readers(refreshed, tmp_path_factory) -> dict:
                     python_reads.append(con.execute(query).fetchone())
             except Exception as exc:  # any failure is what this test counts
                 errors.append(f"python: {exc}")
-            time.sleep(1.0)  # each read attaches the lake (~0.2 s of CPU): at full speed they starved the refresh
+            time.sleep(2.0)  # each read attaches the lake (~0.2 s of CPU): at full speed they starved the refresh
 
     def cli_reader():
         while not stop.is_set():
@@ -127,7 +127,7 @@ def published_under_readers(refreshed, tmp_path_factory) -> dict:
             else:
                 row = json.loads(out.stdout)[0]
                 cli_reads.append((row["version"], row["seeds"], row["n_scores"]))
-            time.sleep(4.0)  # each call is a process start (~1 s of CPU)
+            time.sleep(6.0)  # each call is a process start (~1 s of CPU)
 
     threads = [threading.Thread(target=python_reader), threading.Thread(target=cli_reader)]
     for t in threads:
@@ -259,15 +259,24 @@ def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(
 
 
 def test_kill_while_the_dbt_manifest_is_written_never_breaks_it():
-    from orchestration.manifest import MANIFEST
+    """`dbt parse` killed once it has started (its scratch folder made) and once it has written the manifest there,
+    before the manifest replaces the project's: the project's manifest stays whole, and the next start removes the
+    dead parse's folder."""
+    from orchestration.manifest import MANIFEST, SQL_DIR
 
     before = MANIFEST.read_bytes()
     code = "from orchestration.manifest import ensure_manifest; ensure_manifest(force=True)"
-    for delay in (0.5, 1.5, 2.5, 3.5, 4.5):
+    for landmark in (".", "manifest.json"):
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT, start_new_session=True)
-        time.sleep(delay)
+        scratch = SQL_DIR / f".target-{proc.pid}.tmp"  # the parse's folder, named by the process that runs it
+        deadline = time.monotonic() + 120
+        while not (scratch / landmark).exists():
+            assert proc.poll() is None, f"ensure_manifest ended before {scratch / landmark} appeared"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        assert (scratch / landmark).exists()  # the kill landed inside: the manifest was not yet moved into place
         json.loads(MANIFEST.read_text())  # always whole
     out = subprocess.run(
         [sys.executable, "-c", "import orchestration.definitions"], cwd=PROJECT, capture_output=True, text=True
