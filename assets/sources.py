@@ -588,13 +588,14 @@ def prepare_raw(con, landed: LandedStore, resolved: dict[str, list[SnapshotRow]]
     without ``raw.snapshots`` (new, or from before snapshots) is rebuilt from the landed store. Every
     registered source gets its tables, empty until it has a snapshot, so dbt always has its inputs.
     """
-    fresh = not _has_table(con, "snapshots")
+    raw_tables = _raw_tables(con)
+    fresh = "snapshots" not in raw_tables
     if fresh:
         con.execute(LOG_DDL)
         write_table(con, "raw.snapshots", pl.DataFrame(schema=SNAPSHOT_SCHEMA))
     held = set(con.execute("select source, snapshot, content_id from raw.snapshots").fetchall())
     for reg in REGISTRY.values():
-        if fresh or not _has_table(con, f"{reg.name}__scores"):
+        if fresh or f"{reg.name}__scores" not in raw_tables:
             for table, frame in _source_tables(reg, landed, []).items():
                 write_table(con, f"raw.{reg.name}__{table}", frame)
         cids = [r.content_id for r in resolved.get(reg.name, []) if (r.source, r.snapshot, r.content_id) not in held]
@@ -682,7 +683,7 @@ def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]
     if store.current_version() is None:
         return {}
     with store.read(allow_files=True) as con:  # no user SQL here: the shared, unsandboxed instance
-        if not _has_table(con, "snapshots"):
+        if "snapshots" not in _raw_tables(con):
             return {}
         pairs = con.execute("select source, snapshot, content_id from raw.snapshots order by all").fetchall()
     out: dict[str, set[tuple[str, str]]] = {}
@@ -691,13 +692,13 @@ def _published_snapshots(warehouse: Warehouse) -> dict[str, set[tuple[str, str]]
     return out
 
 
-def _has_table(con, name: str) -> bool:
-    return (
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?", [name]
-        ).fetchone()[0]
-        == 1
-    )
+def _raw_tables(con) -> set[str]:
+    """The tables of schema ``raw`` in the connection's default database (one catalog read: information_schema
+    reads every attached database's, 40 ms a call on the candidate)."""
+    rows = con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'raw'"
+    ).fetchall()
+    return {name for (name,) in rows}
 
 
 def build_source_assets(sources: list[Registered]) -> list[dg.AssetsDefinition]:
