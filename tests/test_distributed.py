@@ -110,13 +110,14 @@ def killed(cluster, tmp_path_factory) -> dict:
     assert first.returncode == 0, first.stdout + first.stderr
     version, before = Store(root).current_version(), marts(root)
     env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
-    # B=2,000: arena_vs_epoch's bootstrap is 8 chunk steps of seconds each, so both workers run one at once
+    # the first moment both workers run a step that writes: two sources landing, two fits, or two bootstrap chunks
+    # (B=2,000: arena_vs_epoch's bootstrap is 8 chunk steps of seconds each, so that moment comes)
     proc = refresh(cluster, root, "--resamples", "2000", wait=False, env=env)
-    held = _tasks_running(cluster, ("bootstrap_chunk", "fit_analysis"), proc)
-    assert len(held) == 2, "the two workers did not run a capabilities or bootstrap step at once: " + (
+    held = _tasks_running(cluster, ("land_", "fit_analysis", "bootstrap_chunk"), proc)
+    assert len(held) == 2, "the two workers did not run a land, capabilities or bootstrap step at once: " + (
         proc.stdout.read() if proc.poll() is not None else str(held)
     )
-    (pool_killed, pool_pid), (worker_killed, _) = sorted(held.items())
+    (pool_killed, (pool_pid, _)), (worker_killed, _) = sorted(held.items())
     os.kill(pool_pid, signal.SIGKILL)
     os.killpg(cluster.workers[worker_killed.split("@")[0]].pid, signal.SIGKILL)
     output = proc.stdout.read()
@@ -125,6 +126,7 @@ def killed(cluster, tmp_path_factory) -> dict:
     cluster.start_worker(worker_killed.split("@")[0])
     return {
         "root": root,
+        "held": held,
         "version": version,
         "before": before,
         "after": after,
@@ -233,9 +235,10 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(kil
     assert Store(distributed).current_version() not in (None, killed["version"]) and leftovers(distributed) == []
 
 
-def _tasks_running(cluster, steps, proc) -> dict[str, int]:
-    """{worker: pool pid} of a task running one of ``steps`` on every worker at the same moment (Celery's own
-    view of its active tasks); fewer workers if that moment did not come while the run lasted."""
+def _tasks_running(cluster, steps, proc) -> dict[str, tuple[int, list[str]]]:
+    """{worker: (pool pid, its step keys)} of a task running a step whose key contains one of ``steps`` on every
+    worker at the same moment (Celery's own view of its active tasks); fewer workers if that moment did not come
+    while the run lasted."""
     from celery import Celery
 
     app = Celery("dagster", broker=cluster.broker, backend=cluster.broker)
@@ -245,8 +248,10 @@ def _tasks_running(cluster, steps, proc) -> dict[str, int]:
         busy = {}
         for worker, tasks in (app.control.inspect(timeout=0.3).active() or {}).items():
             for task in tasks:
-                if any(step in str(task.get("kwargs")) for step in steps):
-                    busy[worker] = task["worker_pid"]
+                # the task's own steps (its arguments also name every step before it, in the run's known state)
+                own = ((task.get("kwargs") or {}).get("execute_step_args_packed") or {}).get("step_keys_to_execute")
+                if any(step in key for key in own or [] for step in steps):
+                    busy[worker] = (task["worker_pid"], own)
         if len(busy) == len(cluster.workers):
             return busy
         time.sleep(0.2)  # each inspection is a broadcast every worker answers: not in a busy loop

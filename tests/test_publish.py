@@ -173,17 +173,17 @@ def test_readers_never_wait_fail_or_see_a_mix(published_under_readers):
 
 
 # (step, seconds after it starts): each kind of write a refresh makes, once. The landed store (shared by every run),
-# the candidate lake (land while it copies the published tables into it, dbt while it writes, an analysis's fit),
-# the step outputs a re-execution reuses (a bootstrap chunk), and publish inside its one lake transaction. Another
-# step that writes the candidate as these do (plan_capabilities, summarize_analysis, describe_analyses) adds a
-# refresh's CPU (15-20 s, the steps before it) and no new case: the next run starts a new candidate.
+# the candidate lake (land while it copies the published tables into it, a source's land step while it appends,
+# dbt while it writes), the step outputs a re-execution reuses (a bootstrap chunk), and publish inside its one lake
+# transaction. Another step that writes the candidate as these do (an analysis's fit and summary append as a
+# source's land step does; plan_capabilities, describe_analyses) adds a refresh's CPU (15-20 s, the steps before
+# it) and no new case: the next run starts a new candidate.
 KILL_POINTS = [
     (None, 0.3),  # imports, lock
     ("snapshots__safetywashing", 0.0),  # the backfill of the pinned snapshot (its landed copy removed each time)
     ("land", 0.6),
     ("land_safetywashing", 0.0),  # while it appends to the shared logs
     ("dbt_models", 3.5),  # while it writes (its first ~2 s are dbt's start and partial parse: nothing written)
-    ("capabilities.fit_analysis[safetywashing_chat]", 0.0),
     ("marts__benchmark_correlations.bootstrap_chunk[safetywashing_chat__0]", 0.0),
     ("warehouse__published", 0.16),  # inside its transaction: publish commits ~0.3 s after its start (2026-12-07)
 ]
@@ -248,7 +248,6 @@ def test_kill_at_any_step_keeps_the_published_version_and_the_next_run_recovers(
         "land",
         "land_safetywashing",
         "dbt_models",
-        "capabilities",
         "marts__benchmark_correlations",
         "warehouse__published",
     }
