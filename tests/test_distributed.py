@@ -117,16 +117,16 @@ def killed(cluster, tmp_path_factory) -> dict:
     assert len(held) == 2, "the two workers did not run a land, capabilities or bootstrap step at once: " + (
         proc.stdout.read() if proc.poll() is not None else str(held)
     )
-    (pool_killed, (pool_pid, _)), (worker_killed, _) = sorted(held.items())
+    (_, pool_pid), (worker_killed, _) = sorted(held.items())
+    lost = worker_killed.split("@")[0]
     os.kill(pool_pid, signal.SIGKILL)
-    os.killpg(cluster.workers[worker_killed.split("@")[0]].pid, signal.SIGKILL)
+    os.killpg(cluster.workers[lost].pid, signal.SIGKILL)
     output = proc.stdout.read()
     code = proc.wait(timeout=300)
     after = {"version": Store(root).current_version(), "marts": marts(root)}
-    cluster.start_worker(worker_killed.split("@")[0])
+    cluster.start_worker(lost)
     return {
         "root": root,
-        "held": held,
         "version": version,
         "before": before,
         "after": after,
@@ -235,9 +235,9 @@ def test_a_worker_killed_mid_run_fails_the_run_cleanly_and_a_rerun_completes(kil
     assert Store(distributed).current_version() not in (None, killed["version"]) and leftovers(distributed) == []
 
 
-def _tasks_running(cluster, steps, proc) -> dict[str, tuple[int, list[str]]]:
-    """{worker: (pool pid, its step keys)} of a task running a step whose key contains one of ``steps`` on every
-    worker at the same moment (Celery's own view of its active tasks); fewer workers if that moment did not come
+def _tasks_running(cluster, steps, proc) -> dict[str, int]:
+    """{worker: pool pid} of a task running a step whose key contains one of ``steps`` on every worker at the
+    same moment (Celery's own view of its active tasks); fewer workers if that moment did not come
     while the run lasted."""
     from celery import Celery
 
@@ -251,7 +251,7 @@ def _tasks_running(cluster, steps, proc) -> dict[str, tuple[int, list[str]]]:
                 # the task's own steps (its arguments also name every step before it, in the run's known state)
                 own = ((task.get("kwargs") or {}).get("execute_step_args_packed") or {}).get("step_keys_to_execute")
                 if any(step in key for key in own or [] for step in steps):
-                    busy[worker] = (task["worker_pid"], own)
+                    busy[worker] = task["worker_pid"]
         if len(busy) == len(cluster.workers):
             return busy
         time.sleep(0.2)  # each inspection is a broadcast every worker answers: not in a busy loop

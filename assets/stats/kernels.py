@@ -52,16 +52,16 @@ def _held() -> list[str]:
     return [name for name, f in vars(_compiled).items() if getattr(f, "signatures", None)]
 
 
-def compile_kernels(seed: int = 0, processes: int = 2) -> list[str]:
+def compile_kernels(seed: int = 0) -> list[str]:
     """Call every compiled kernel with the argument types of a refresh; return the kernels numba now holds.
+
+    The two groups of kernels compile in two processes at once, each writing its own cache entries (40 s of
+    wall time on a fresh install instead of 47 in one, measured 2026-12-07).
 
     Parameters
     ----------
     seed : int
         Seed of the synthetic leaderboards the kernels run on (their numbers are discarded).
-    processes : int
-        1: compile in this process. 2: the two groups of kernels in two processes at once, each writing its
-        own cache entries (40 s of wall time on a fresh install instead of 47, measured 2026-12-07).
 
     Returns
     -------
@@ -70,12 +70,9 @@ def compile_kernels(seed: int = 0, processes: int = 2) -> list[str]:
         from Python: the kernels they call are compiled into them).
     """
     groups = (_fits, _reimputation)
-    if processes == 1:
-        held = [name for group in groups for name in group(seed)]
-    else:
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-            held = [name for future in [pool.submit(group, seed) for group in groups] for name in future.result()]
-    return sorted(set(held))
+    with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(group, seed) for group in groups]
+        return sorted({name for future in futures for name in future.result()})
 
 
 if __name__ == "__main__":
