@@ -2,7 +2,7 @@
 
 dagster-dbt reads ``sql/target/manifest.json`` when this module is imported; :func:`ensure_manifest`
 prepares it (atomically) first, with the partial-parse file every build starts from. A build writes only
-the run's candidate database, and its artefacts and logs go to the candidate's ``work/dbt/``: nothing a
+the run's candidate database, and its artefacts go to the candidate's ``work/dbt/``: nothing a
 later run or import reads is ever half-written.
 """
 
@@ -146,6 +146,12 @@ def dbt_target(candidate: Candidate) -> Iterator[Path]:
                 os.environ[name] = value
 
 
+BUILD = ["build", "--log-level-file", "none"]
+"""A refresh's dbt command. dbt's debug log file (2 MB a build, every statement it ran) is not written: writing it
+was 1.4 s of a build's 9.9 s of CPU (measured 2026-12-08). Its info events still reach the run's log through
+dagster-dbt, and the SQL of each model and test stays in the candidate's ``work/dbt/compiled`` and ``run``."""
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -155,4 +161,4 @@ def dbt_target(candidate: Candidate) -> Iterator[Path]:
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
     with dbt_target(warehouse.candidate(context)) as target:
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        yield from dbt.cli(BUILD, context=context, target_path=target).stream()

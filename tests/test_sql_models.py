@@ -10,7 +10,7 @@ from assets.resources import Warehouse
 from assets.landing import parse_snapshot, resolve_snapshots
 from assets.sources import REGISTRY, prepare_raw, write_source
 from assets.warehouse import query_frame
-from orchestration.dbt import dbt_resource, dbt_target
+from orchestration.dbt import BUILD, dbt_resource, dbt_target
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +80,11 @@ def land_small(root, duplicate=False):
 
 
 def dbt_build(candidate):
+    """The refresh's dbt build, with dbt's debug log file, which a refresh does not write (the parse test reads it)."""
     with dbt_target(candidate) as target:
-        return dbt_resource().cli(["build"], target_path=target, raise_on_error=False).wait()
+        return (
+            dbt_resource().cli([*BUILD, "--log-level-file", "debug"], target_path=target, raise_on_error=False).wait()
+        )
 
 
 @pytest.fixture(scope="module")
