@@ -15,10 +15,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
 from assets.resources import Warehouse
 from assets.warehouse import DBT_LEFTOVER_SUFFIXES, Store, query_frame
 from conftest import LIGHT_CLI, MIRROR, PROJECT, heavy_imports, paper_score_cells
+from orchestration.cli import app
 
 pytestmark = pytest.mark.system
 
@@ -314,23 +316,27 @@ def test_sql_is_sandboxed_by_default(refreshed, tmp_path):
         "create table marts.x as select 1": "read-only mode",
     }
     before = target.read_bytes()
+    runner = CliRunner()  # in this process: each query opens its own locked-down connection, as a new process does
     for query, message in refused.items():
-        out = cli("sql", query, "--warehouse", str(refreshed))
-        assert out.returncode == 1 and out.stderr.startswith("error: ") and message in out.stderr, (query, out.stderr)
+        out = runner.invoke(app, ["sql", query, "--warehouse", str(refreshed)])
+        assert out.exit_code == 1 and out.stderr.startswith("error: ") and message in out.stderr, (query, out.stderr)
         assert len(out.stderr.splitlines()) == 1
     assert (
         target.read_bytes() == before and not (tmp_path / "x.duckdb").exists() and not (tmp_path / "out.csv").exists()
     )
-    joined = cli(
-        "sql",
-        f"select s.model_id, note from marts.models s join read_csv('{own}') using (model_id) limit 1",
-        "--warehouse",
-        str(refreshed),
-        "--allow-files",
-        "-f",
-        "csv",
+    joined = runner.invoke(
+        app,
+        [
+            "sql",
+            f"select s.model_id, note from marts.models s join read_csv('{own}') using (model_id) limit 1",
+            "--warehouse",
+            str(refreshed),
+            "--allow-files",
+            "-f",
+            "csv",
+        ],
     )
-    assert joined.returncode == 0 and joined.stdout == "model_id,note\nLlama-2-13b-chat-hf,mine\n"
+    assert joined.exit_code == 0 and joined.stdout == "model_id,note\nLlama-2-13b-chat-hf,mine\n"
 
 
 @pytest.mark.parametrize(
