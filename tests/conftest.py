@@ -35,7 +35,7 @@ def paper_score_cells() -> int:
 
 
 ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-"""Every process the tests start computes on one thread: two xdist workers already keep both cores busy, and
+"""Every process the tests start computes on one thread: the xdist workers already keep both cores busy, and
 their refreshes' thread pools (numba's OpenMP, BLAS) fought over them (two concurrent refreshes of every source:
 85 s each, 51 s on one thread). Results do not depend on the thread count; a test checks it on two."""
 
@@ -261,13 +261,14 @@ CHROMIUM_ARGS = [
 TIERS = ("unit", "integration", "system", "services")
 LONGEST_FIRST = (
     "test_sources_refresh.py",  # builds the every-source warehouse test_distributed.py reads
-    "test_run_paths.py",  # mostly waits on `safetywash ui`'s runs: beside the file above, not after it
-    "test_distributed.py",
-    "test_publish.py",
+    "test_run_paths.py",  # waits on `safetywash ui`'s runs and the backfill daemon's 30 s ticks
+    "test_publish.py",  # builds the session's paper-only warehouse
+    "test_distributed.py",  # on the first worker free, by then the every-source warehouse is (nearly) built
     "test_end_to_end.py",
 )
-"""The files that take minutes, in the order the xdist workers take them (`--no-loadscope-reorder`); the others
-follow in collection order and fill the workers' tails."""
+"""The files that take minutes, in the order the xdist workers take them (`--no-loadscope-reorder`): one each on the
+three workers first, the fourth on the first worker free; the others follow in collection order and fill the
+workers' tails."""
 
 
 def pytest_collection_modifyitems(config, items):
