@@ -22,7 +22,7 @@ from assets.resources import Warehouse
 from assets.settings import BootstrapSettings, CapabilitiesSettings
 from assets.landing import pinned_content_id
 from assets.sources import REGISTRY
-from assets.warehouse import Store
+from assets.warehouse import Store, writer_lock
 from conftest import (
     MIRROR,
     PROJECT,
@@ -165,17 +165,20 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         # two runs as the Launchpad launches them, at once, with its settings: each finds nothing new in its turn
         # (the CLI's --force and settings reach a run as the same run config: test_end_to_end)
         settings = {"marts__benchmark_correlations": {"config": {"n_resamples": 400}}}
-        runs = [client.submit_job_execution("refresh", run_config={"ops": settings}) for _ in range(2)]
-        while client.get_run_status(runs[0]).value != "STARTED":
-            time.sleep(0.5)
-        assert client.get_run_status(runs[1]).value == "QUEUED"  # waits in Dagster's queue
-        # "Materialize all": the UI's request for every asset of the graph, every partition. Launched now, its
-        # runs queue behind the two above; the backfill daemon's 30 s ticks pass while they run
-        everything = [{"path": n["assetKey"]["path"]} for n in nodes]
-        launched = client._execute(BACKFILL, {"params": {"assetSelection": everything, "allPartitions": True}})[
-            "launchPartitionBackfill"
-        ]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        with writer_lock(root, wait=False):  # another writer holds the warehouse: the first run waits for it
+            runs = [client.submit_job_execution("refresh", run_config={"ops": settings}) for _ in range(2)]
+            deadline = time.monotonic() + 300
+            while client.get_run_status(runs[0]).value != "STARTED":
+                assert time.monotonic() < deadline and not ended(client.get_run_status(runs[0]).value)
+                time.sleep(0.5)
+            assert client.get_run_status(runs[1]).value == "QUEUED"  # waits in Dagster's queue
+            # "Materialize all": the UI's request for every asset of the graph, every partition. Launched now, its
+            # runs queue behind the two above; the backfill daemon's 30 s ticks pass while they run
+            everything = [{"path": n["assetKey"]["path"]} for n in nodes]
+            launched = client._execute(BACKFILL, {"params": {"assetSelection": everything, "allPartitions": True}})[
+                "launchPartitionBackfill"
+            ]
+            assert launched["__typename"] == "LaunchBackfillSuccess", launched
         # the UI runs' settings: once its turn comes the CLI finds nothing new (the wait is what is tested). It
         # takes the warehouse's lock as the second UI run lets it go: the backfill's partition runs (which write
         # no version) are queued behind that run, and its run of the other assets starts a tick after them
@@ -227,6 +230,9 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
     )
     assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:]))  # one writer at a time
     with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
+        assert any("waiting for the warehouse" in (e.message or "") for e in instance.all_logs(runs[0]))
+        first, second = (instance.get_run_record_by_id(r) for r in runs)
+        assert first.end_time <= second.start_time  # one run at a time
         logs = instance.all_logs(runs[1])
         assert any(
             "in process" in (e.message or "") for e in logs if e.dagster_event and e.dagster_event.is_engine_event
