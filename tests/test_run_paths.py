@@ -168,8 +168,8 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         with writer_lock(root, wait=False):  # another writer holds the warehouse: the first run waits for it
             runs = [client.submit_job_execution("refresh", run_config={"ops": settings}) for _ in range(2)]
             deadline = time.monotonic() + 300
-            while client.get_run_status(runs[0]).value != "STARTED":
-                assert time.monotonic() < deadline and not ended(client.get_run_status(runs[0]).value)
+            while (status := client.get_run_status(runs[0]).value) != "STARTED":
+                assert time.monotonic() < deadline and not ended(status), status
                 time.sleep(0.5)
             assert client.get_run_status(runs[1]).value == "QUEUED"  # waits in Dagster's queue
             # "Materialize all": the UI's request for every asset of the graph, every partition. Launched now, its

@@ -83,8 +83,7 @@ def runs(tmp_path_factory, every_source):
     shutil.copytree(out["cold_root"], root, symlinks=True, ignore=shutil.ignore_patterns(".refresh.lock"))
     out["cold_snapshots"] = table(root, "select * from marts.snapshots")
     out["cold_arena"] = table(root, "select * from marts.scores where source = 'arena' order by all")
-    out["cold_marts"] = {t: table(root, f"select * from marts.{t} order by all") for t in ANALYSIS_MARTS}
-    out["cold_runs"] = dict(table(root, "select analysis, computed_in_run from marts.analyses").iter_rows())
+    out["cold_marts"], out["cold_runs"] = analysis_state(root)
     # the forced run with a broken file tests failures: the paper's analyses are enough (and a third of the time)
     out.update(_later_runs(root, mirror, paper_only_analyses(tmp / "paper_analyses.toml")))
     return out
@@ -100,6 +99,12 @@ ANALYSIS_MARTS = (
 )
 
 
+def analysis_state(root) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """The analysis marts of the published version, sorted, and the run that computed each analysis."""
+    marts = {t: table(root, f"select * from marts.{t} order by all") for t in ANALYSIS_MARTS}
+    return marts, dict(table(root, "select analysis, computed_in_run from marts.analyses").iter_rows())
+
+
 def _later_runs(root, mirror, analyses):
     out = {"again": refresh(root, mirror, FAST, sources=None)}
     original = mirror_path(MIRROR, ARENA_LATEST).read_bytes()
@@ -108,8 +113,7 @@ def _later_runs(root, mirror, analyses):
     out["edited"] = (hashlib.sha256(data).hexdigest(), model, score)
     out["changed"] = refresh(root, mirror, FAST, sources=None)  # every analysis, the cold refresh's settings
     out["changed_snapshots"] = table(root, "select * from marts.snapshots")
-    out["changed_marts"] = {t: table(root, f"select * from marts.{t} order by all") for t in ANALYSIS_MARTS}
-    out["changed_runs"] = dict(table(root, "select analysis, computed_in_run from marts.analyses").iter_rows())
+    out["changed_marts"], out["changed_runs"] = analysis_state(root)
     swap(
         mirror, ARENA_LATEST, b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n", datetime.now(timezone.utc)
     )
