@@ -220,7 +220,7 @@ def paper_only_analyses(path: Path, resamples: int | None = None) -> Path:
     return path
 
 
-EVERY_SOURCE_B = 400  # every analysis, this many resamples (fewer than any asks for): the figures, not their precision
+EVERY_SOURCE_B = 200  # every analysis, this many resamples (fewer than any asks for): the figures, not their precision
 EVERY_SOURCE_CONFIG = {"ops": {"marts__benchmark_correlations": {"config": {"n_resamples": EVERY_SOURCE_B}}}}
 
 

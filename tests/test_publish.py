@@ -119,7 +119,7 @@ def published_under_readers(refreshed, tmp_path_factory) -> dict:
                     python_reads.append(con.execute(query).fetchone())
             except Exception as exc:  # any failure is what this test counts
                 errors.append(f"python: {exc}")
-            time.sleep(2.0)  # each read attaches the lake (~0.2 s of CPU): at full speed they starved the refresh
+            time.sleep(4.0)  # each read attaches the lake (~0.2 s of CPU): at full speed they starved the refresh
 
     def cli_reader():
         while not stop.is_set():
@@ -129,7 +129,7 @@ def published_under_readers(refreshed, tmp_path_factory) -> dict:
             else:
                 row = json.loads(out.stdout)[0]
                 cli_reads.append((row["version"], row["seeds"], row["n_scores"]))
-            time.sleep(6.0)  # each call is a process start (~1 s of CPU)
+            time.sleep(12.0)  # each call is a process start (1-2 s of CPU)
 
     threads = [threading.Thread(target=python_reader), threading.Thread(target=cli_reader)]
     for t in threads:
