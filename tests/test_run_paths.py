@@ -23,6 +23,7 @@ from assets.settings import BootstrapSettings, CapabilitiesSettings
 from assets.landing import pinned_content_id
 from assets.sources import REGISTRY
 from assets.warehouse import Store, writer_lock
+from orchestration.cli import app
 from conftest import (
     MIRROR,
     PROJECT,
@@ -33,7 +34,7 @@ from conftest import (
     paper_only_analyses,
     paper_score_cells,
 )
-from test_publish import published_marts, refresh_args
+from test_publish import published_marts
 
 pytestmark = pytest.mark.system
 
@@ -120,17 +121,13 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
     partition) rebuilds and succeeds; once the UI stops, the warehouse's Dagster instance (the one the UI reads when
     started again) still holds every run."""
     root, port = tmp_path / "warehouse", free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # the default home: <warehouse>/dagster
     # the paper's analyses, each asking for 400 resamples: "Materialize all" runs with the default B (10,000)
     analyses = paper_only_analyses(tmp_path / "analyses.toml", resamples=400)
-    env.update(SAFETYWASH_MIRROR=str(MIRROR), SAFETYWASH_ANALYSES=str(analyses))
-    cold = subprocess.run(
-        [sys.executable, "-m", "orchestration", "refresh", "--warehouse", str(root), "--quiet", "--resamples", "400"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert cold.returncode == 0, cold.stderr
+    cli_env = {"DAGSTER_HOME": None, "SAFETYWASH_MIRROR": str(MIRROR), "SAFETYWASH_ANALYSES": str(analyses)}
+    env = {k: v for k, v in {**os.environ, **cli_env}.items() if v is not None}  # the default home: <warehouse>/dagster
+    # the CLI in this process (as in test_end_to_end): one interpreter start fewer than a subprocess, same code
+    cold = CliRunner().invoke(app, ["refresh", "--warehouse", str(root), "--quiet", "--resamples", "400"], env=cli_env)
+    assert cold.exit_code == 0, cold.output
     server, client = start_ui(root, port, env)
     try:
         assert (root / "dagster" / "dagster.yaml").read_text() == (PROJECT / "dagster.yaml").read_text()
@@ -182,11 +179,10 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         # the UI runs' settings: once its turn comes the CLI finds nothing new (the wait is what is tested). It
         # takes the warehouse's lock as the second UI run lets it go: the backfill's partition runs (which write
         # no version) are queued behind that run, and its run of the other assets starts a tick after them
-        cli = subprocess.run(
-            refresh_args(root, "--quiet", "--wait", "--resamples", "400"), capture_output=True, text=True, env=env
-        )
-        assert cli.returncode == 0, cli.stderr
-        assert "nothing was rebuilt" in cli.stdout, cli.stdout
+        wait = ["refresh", "--warehouse", str(root), *"--source safetywashing --quiet --wait --resamples 400".split()]
+        cli = CliRunner().invoke(app, wait, env=cli_env)
+        assert cli.exit_code == 0, cli.output
+        assert "nothing was rebuilt" in cli.stdout, cli.output
         deadline = time.monotonic() + 600
         statuses = []
         while len(statuses) < 2 or not all(map(ended, statuses)):
@@ -321,8 +317,6 @@ def test_a_warehouse_from_before_the_lake_is_migrated_losing_nothing(refreshed, 
     beside the raw files and landed snapshots. Readers are told what to do; the next refresh moves the versions,
     byte for byte, to legacy/ and rebuilds the lake from the raw files."""
     import hashlib
-
-    from orchestration.cli import app
 
     root = tmp_path / "old"
     shutil.copytree(refreshed / "raw", root / "raw")
