@@ -11,8 +11,10 @@ import time
 
 import dagster as dg
 import pytest
+from typer.testing import CliRunner
 
 from orchestration import local_cluster as services
+from orchestration.cli import app
 from assets.files import open_filesystem
 from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
@@ -104,10 +106,12 @@ def killed(cluster, tmp_path_factory) -> dict:
     answers for its step, and the CLI's watch fails the step after SAFETYWASH_WORKER_TIMEOUT."""
     root = tmp_path_factory.mktemp("distributed") / "warehouse"
     # the version readers keep: published by an in-process run (the local profile) into the same lake, as fast as
-    # locally (on the workers, 35 steps of the paper's source alone took 54 s, in-process about 20)
+    # locally (on the workers, 35 steps of the paper's source alone took 54 s, in-process about 20); the CLI runs in
+    # this process, as in test_end_to_end: one interpreter start fewer
     local = {**cluster.env(), "SAFETYWASH_PROFILE": "local"}
-    first = refresh(cluster, root, "--source", "safetywashing", "--resamples", "20", env=local)
-    assert first.returncode == 0, first.stdout + first.stderr
+    paper = ["--warehouse", str(root), "--mirror", str(MIRROR), "--source", "safetywashing", "--resamples", "20"]
+    first = CliRunner().invoke(app, ["refresh", *paper, "--quiet"], env=local)
+    assert first.exit_code == 0, first.output
     version, before = Store(root).current_version(), marts(root)
     env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
     # the first moment both workers run a step that writes: two sources landing, two fits, or two bootstrap chunks
