@@ -34,7 +34,7 @@ from conftest import (
     paper_only_analyses,
     paper_score_cells,
 )
-from test_publish import published_marts
+from test_publish import published_marts, refresh_cli
 
 pytestmark = pytest.mark.system
 
@@ -179,8 +179,7 @@ def test_the_ui_shows_the_cli_history_queues_runs_and_materializes_all(tmp_path)
         # the UI runs' settings: once its turn comes the CLI finds nothing new (the wait is what is tested). It
         # takes the warehouse's lock as the second UI run lets it go: the backfill's partition runs (which write
         # no version) are queued behind that run, and its run of the other assets starts a tick after them
-        wait = ["refresh", "--warehouse", str(root), *"--source safetywashing --quiet --wait --resamples 400".split()]
-        cli = CliRunner().invoke(app, wait, env=cli_env)
+        cli = CliRunner().invoke(app, refresh_cli(root, "--quiet", "--wait", "--resamples", "400"), env=cli_env)
         assert cli.exit_code == 0, cli.output
         assert "nothing was rebuilt" in cli.stdout, cli.output
         deadline = time.monotonic() + 600
