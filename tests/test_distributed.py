@@ -18,7 +18,7 @@ from orchestration.cli import app
 from assets.files import open_filesystem
 from assets.warehouse import Store, query_frame
 from conftest import EVERY_SOURCE_B, MIRROR, PROJECT
-from test_publish import leftovers
+from test_publish import leftovers, refresh_cli
 
 pytestmark = pytest.mark.services
 
@@ -109,8 +109,7 @@ def killed(cluster, tmp_path_factory) -> dict:
     # locally (on the workers, 35 steps of the paper's source alone took 54 s, in-process about 20); the CLI runs in
     # this process, as in test_end_to_end: one interpreter start fewer
     local = {**cluster.env(), "SAFETYWASH_PROFILE": "local"}
-    paper = ["--warehouse", str(root), "--mirror", str(MIRROR), "--source", "safetywashing", "--resamples", "20"]
-    first = CliRunner().invoke(app, ["refresh", *paper, "--quiet"], env=local)
+    first = CliRunner().invoke(app, refresh_cli(root, "--resamples", "20", "--quiet"), env=local)
     assert first.exit_code == 0, first.output
     version, before = Store(root).current_version(), marts(root)
     env = {**cluster.env(), "SAFETYWASH_WORKER_TIMEOUT": "8"}
